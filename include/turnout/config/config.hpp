@@ -1,0 +1,129 @@
+#pragma once
+// The validated configuration: everything in SPEC.md's TOML, with defaults applied and every
+// relative path made absolute against the config file's folder.
+
+#include "turnout/config/duration.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace turnout::config {
+
+using namespace std::chrono_literals;
+
+/// A configuration that cannot be used. what() is "PATH:LINE:COL: message", or "PATH: message"
+/// where no position applies (line and column are then 0).
+class config_error : public std::runtime_error {
+public:
+    config_error(std::string path, int line, int column, std::string message);
+
+    const std::string& path() const noexcept { return path_; }
+    int line() const noexcept { return line_; }
+    int column() const noexcept { return column_; }
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    std::string path_;
+    int line_;
+    int column_;
+    std::string message_;
+};
+
+/// "host:port" as written, split. host is an IPv4 literal, a bracketed IPv6 literal (stored
+/// without brackets) or a name.
+struct host_port {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string text; // as written in the config
+
+    friend bool operator==(const host_port&, const host_port&) = default;
+};
+
+struct proxy_config {
+    unsigned workers = 0; // 0 = one per core
+    std::string admin_socket; // absolute path or empty
+    std::optional<host_port> status_address;
+    std::string state_file; // absolute path or empty
+    duration drain_timeout = 30s;
+    std::string access_log = "stderr"; // "stderr" | "off" | absolute path
+    std::string log_level = "info"; // trace|debug|info|warn|error|critical|off
+    duration header_timeout = 10s;
+    duration idle_timeout = 60s;
+    duration connect_timeout = 2s;
+    duration response_timeout = 300s;
+    duration stream_idle_timeout = 0s; // 0 = never
+    std::size_t max_header_bytes = 16384;
+    std::size_t max_uri_bytes = 8192;
+    std::size_t max_body_bytes = 8388608;
+};
+
+struct listen_config {
+    host_port address;
+    std::string tls_cert; // absolute path or empty; TLS when both are set
+    std::string tls_key;
+};
+
+enum class health_kind { none, http, mcp };
+
+struct health_config {
+    health_kind kind = health_kind::mcp;
+    std::string path = "/mcp";
+    duration interval = 2s;
+    duration timeout = 1s;
+    unsigned rise = 2;
+    unsigned fall = 3;
+};
+
+struct pool_config {
+    std::string name;
+    std::uint32_t weight = 0;
+    std::string version;
+    std::vector<host_port> backends;
+};
+
+enum class affinity_kind { table, token };
+
+struct upstream_config {
+    std::string name;
+    affinity_kind affinity = affinity_kind::table;
+    std::string affinity_key_file; // absolute path or empty; required for token
+    duration session_idle_timeout = 30min;
+    std::vector<pool_config> pools;
+    std::optional<health_config> health; // absent = no active checks
+};
+
+struct route_config {
+    std::string path_prefix = "/";
+    std::string host; // empty = any host
+    std::string upstream;
+};
+
+struct configuration {
+    std::string path; // the file it was read from (absolute)
+    proxy_config proxy;
+    std::vector<listen_config> listeners;
+    std::vector<upstream_config> upstreams;
+    std::vector<route_config> routes;
+
+    const upstream_config* find_upstream(std::string_view name) const;
+};
+
+/// Reads and validates a config file. Throws config_error.
+configuration load_file(const std::string& path);
+
+/// Parses and validates TOML text as if read from source_path (used for messages and to
+/// resolve relative paths). Throws config_error.
+configuration parse(std::string_view toml_text, const std::string& source_path);
+
+/// Splits "127.0.0.1:8080", "[::1]:8080" or "localhost:8080". nullopt when malformed.
+std::optional<host_port> parse_host_port(std::string_view text);
+
+std::string_view to_string(health_kind k);
+std::string_view to_string(affinity_kind k);
+
+} // namespace turnout::config

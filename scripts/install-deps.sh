@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything turnout needs to build, test and benchmark on a fresh Debian 12 machine.
+# Idempotent and quick when everything is already there: apt is only asked when a package is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache
+  libboost1.81-dev libboost-json1.81-dev libssl-dev libxxhash-dev libtomlplusplus-dev
+  libspdlog-dev doctest-dev node-llhttp
+  nodejs npm curl openssl
+  nginx-light haproxy wrk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere on some images: only ask apt for them when absent.
+command -v node >/dev/null && missing=("${missing[@]/nodejs}")
+command -v npm >/dev/null && missing=("${missing[@]/npm}")
+read -r -a missing <<<"${missing[*]}"
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The Debian nginx/haproxy packages may start system services; turnout's benchmark runs its own
+# instances on loopback, so make sure the packaged ones don't hold ports.
+for svc in nginx haproxy; do
+  pkill -F "/run/$svc.pid" 2>/dev/null || true
+done
+
+# Node packages for integration tests (official MCP SDK) — pinned by package-lock.json.
+if [[ ! -d tests/integration/node_modules/@modelcontextprotocol/sdk ]] ||
+   [[ tests/integration/package-lock.json -nt tests/integration/node_modules/.package-lock.json ]]; then
+  (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error)
+fi
