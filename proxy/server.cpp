@@ -1,0 +1,196 @@
+#include "turnout/server.hpp"
+
+#include "turnout/http/downstream_connection.hpp"
+#include "turnout/log/logging.hpp"
+#include "turnout/net/endpoint.hpp"
+#include "turnout/net/listener.hpp"
+#include "turnout/version.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <thread>
+
+namespace turnout {
+namespace {
+
+namespace asio = boost::asio;
+constexpr auto drain_poll_interval = std::chrono::milliseconds(50);
+
+unsigned worker_count(const config::proxy_config& proxy)
+{
+    if (proxy.workers > 0)
+        return proxy.workers;
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+asio::ip::tcp::endpoint resolve_or_throw(const config::configuration& config, const config::host_port& address)
+{
+    boost::system::error_code ec;
+    auto endpoint = net::resolve(address, ec);
+    if (ec)
+        throw config::config_error(config.path, 0, 0, "cannot resolve " + address.text + ": " + ec.message());
+    return endpoint;
+}
+
+} // namespace
+
+void check_configuration(const std::string& config_path)
+{
+    auto config = std::make_shared<const config::configuration>(config::load_file(config_path));
+    runtime::build_snapshot(config, nullptr); // resolves every backend
+    for (const auto& l : config->listeners)
+        resolve_or_throw(*config, l.address);
+}
+
+server::server(std::string config_path)
+    : config_path_(std::move(config_path)),
+      config_(std::make_shared<const config::configuration>(config::load_file(config_path_)))
+{
+    log::setup_error_log(config_->proxy.log_level);
+    source_.publish(make_snapshot(config_, nullptr));
+    workers_ = std::make_unique<net::worker_pool>(worker_count(config_->proxy), source_);
+}
+
+server::~server()
+{
+    if (workers_) {
+        workers_->abort_all();
+        workers_->stop();
+        workers_->join();
+    }
+}
+
+std::shared_ptr<runtime::snapshot> server::make_snapshot(std::shared_ptr<const config::configuration> config,
+                                                         const runtime::snapshot* previous) const
+{
+    auto access_log = log::make_access_log(config->proxy.access_log);
+    auto next = runtime::build_snapshot(std::move(config), previous);
+    next->access_log = std::move(access_log);
+    return next;
+}
+
+int server::run()
+{
+    std::signal(SIGPIPE, SIG_IGN);
+    bind_listeners();
+    start_status_server();
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.add(SIGHUP);
+    do_wait_signal();
+    workers_->start();
+    spdlog::info("turnout {} running with {} worker(s)", version(), workers_->size());
+    control_.run();
+    workers_->join();
+    spdlog::info("turnout stopped");
+    return 0;
+}
+
+void server::bind_listeners()
+{
+    for (const auto& l : config_->listeners) {
+        auto endpoint = resolve_or_throw(*config_, l.address);
+        // The first worker binds (port 0 picks a port); the others share that exact port
+        // through SO_REUSEPORT.
+        for (auto& w : *workers_) {
+            auto* worker = w.get();
+            auto listener = std::make_shared<net::listener>(
+                worker->io(), endpoint,
+                [worker](asio::ip::tcp::socket socket) { http::serve(*worker, std::move(socket)); });
+            endpoint = listener->local_endpoint();
+            worker->add_listener(std::move(listener));
+        }
+        spdlog::info("proxy listening on {}", net::to_string(endpoint));
+    }
+}
+
+void server::start_status_server()
+{
+    if (!config_->proxy.status_address)
+        return;
+    const auto endpoint = resolve_or_throw(*config_, *config_->proxy.status_address);
+    status_ = std::make_unique<admin::status_server>(
+        control_, endpoint, admin::status_server::probes{[this] { return !draining_.load(); }});
+    status_->start();
+    spdlog::info("status listening on {}", net::to_string(status_->local_endpoint()));
+}
+
+void server::do_wait_signal()
+{
+    signals_.async_wait([this](boost::system::error_code ec, int signal_number) {
+        if (ec)
+            return;
+        on_signal(signal_number);
+        do_wait_signal();
+    });
+}
+
+void server::on_signal(int signal_number)
+{
+    if (signal_number == SIGHUP)
+        return reload();
+    if (draining_) {
+        // A second stop signal: stop waiting for streams.
+        spdlog::warn("second stop signal: closing every connection now");
+        drain_deadline_ = std::chrono::steady_clock::now();
+        return;
+    }
+    begin_shutdown();
+}
+
+void server::reload()
+{
+    spdlog::info("reloading {}", config_path_);
+    try {
+        auto next = std::make_shared<const config::configuration>(config::load_file(config_path_));
+        if (next->listeners.size() != config_->listeners.size() ||
+            !std::equal(next->listeners.begin(), next->listeners.end(), config_->listeners.begin(),
+                        [](const auto& a, const auto& b) { return a.address == b.address; }))
+            spdlog::warn("reload: listener changes take effect at the next restart or upgrade");
+        source_.publish(make_snapshot(next, source_.load().get()));
+        spdlog::set_level(spdlog::level::from_str(next->proxy.log_level));
+        config_ = std::move(next);
+        spdlog::info("reload done");
+    } catch (const std::exception& e) {
+        spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+    }
+}
+
+void server::begin_shutdown()
+{
+    draining_ = true;
+    spdlog::info("draining: not accepting, waiting up to {} for {} connection(s)",
+                 config::format_duration(config_->proxy.drain_timeout), workers_->connection_count());
+    workers_->begin_drain();
+    drain_deadline_ = std::chrono::steady_clock::now() + config_->proxy.drain_timeout;
+    poll_drain();
+}
+
+void server::poll_drain()
+{
+    const auto open = workers_->connection_count();
+    if (open == 0)
+        return finish_shutdown();
+    if (std::chrono::steady_clock::now() >= drain_deadline_ && !aborting_) {
+        spdlog::warn("drain timeout: closing {} connection(s)", open);
+        aborting_ = true;
+        workers_->abort_all();
+    }
+    drain_timer_.expires_after(drain_poll_interval);
+    drain_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec)
+            poll_drain();
+    });
+}
+
+void server::finish_shutdown()
+{
+    workers_->stop();
+    if (status_)
+        status_->close();
+    signals_.cancel();
+    drain_timer_.cancel();
+}
+
+} // namespace turnout

@@ -1,0 +1,127 @@
+#include "turnout/admin/status_server.hpp"
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace turnout::admin {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+/// One keep-alive connection to the status endpoint.
+class status_session : public std::enable_shared_from_this<status_session> {
+public:
+    status_session(tcp::socket socket, status_server::probes probes)
+        : stream_(std::move(socket)), probes_(std::move(probes))
+    {}
+
+    void start() { do_read(); }
+
+private:
+    void do_read()
+    {
+        request_ = {};
+        stream_.expires_after(std::chrono::seconds(30));
+        http::async_read(stream_, buffer_, request_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec)
+    {
+        if (ec)
+            return close();
+        response_ = answer(request_);
+        response_.keep_alive(request_.keep_alive());
+        response_.prepare_payload();
+        http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
+            self->on_write(write_ec);
+        });
+    }
+
+    void on_write(beast::error_code ec)
+    {
+        if (ec || !response_.keep_alive())
+            return close();
+        do_read();
+    }
+
+    http::response<http::string_body> answer(const http::request<http::string_body>& req) const
+    {
+        http::response<http::string_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::cache_control, "no-store");
+        const auto target = req.target();
+        const auto path = target.substr(0, target.find('?'));
+        if (req.method() != http::verb::get && req.method() != http::verb::head) {
+            res.result(http::status::method_not_allowed);
+            res.set(http::field::allow, "GET, HEAD");
+            res.body() = R"({"error":"the status endpoint is read-only: use GET"})";
+        } else if (path == "/healthz") {
+            res.body() = R"({"status":"ok"})";
+        } else if (path == "/readyz") {
+            const bool ready = probes_.ready();
+            res.result(ready ? http::status::ok : http::status::service_unavailable);
+            res.body() = ready ? R"({"status":"ready"})" : R"({"status":"draining"})";
+        } else {
+            res.result(http::status::not_found);
+            res.body() = R"({"error":"unknown path: try /healthz or /readyz"})";
+        }
+        return res;
+    }
+
+    void close()
+    {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.close();
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    http::request<http::string_body> request_;
+    http::response<http::string_body> response_;
+    status_server::probes probes_;
+};
+
+} // namespace
+
+struct status_server::impl : std::enable_shared_from_this<impl> {
+    impl(asio::io_context& io, const tcp::endpoint& endpoint, probes p)
+        : acceptor(io, endpoint, /*reuse_address=*/true), checks(std::move(p))
+    {}
+
+    void do_accept()
+    {
+        acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+            if (ec == asio::error::operation_aborted || !self->acceptor.is_open())
+                return;
+            if (!ec)
+                std::make_shared<status_session>(std::move(socket), self->checks)->start();
+            self->do_accept();
+        });
+    }
+
+    tcp::acceptor acceptor;
+    probes checks;
+};
+
+status_server::status_server(asio::io_context& io, const tcp::endpoint& endpoint, probes p)
+    : impl_(std::make_shared<impl>(io, endpoint, std::move(p)))
+{}
+
+status_server::~status_server() { close(); }
+
+tcp::endpoint status_server::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
+
+void status_server::start() { impl_->do_accept(); }
+
+void status_server::close()
+{
+    beast::error_code ignored;
+    impl_->acceptor.close(ignored);
+}
+
+} // namespace turnout::admin

@@ -1,0 +1,849 @@
+#include "turnout/http/downstream_connection.hpp"
+
+#include "turnout/http/error_response.hpp"
+#include "turnout/http/headers.hpp"
+#include "turnout/routing/router.hpp"
+
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+namespace turnout::http {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+constexpr std::size_t client_buffer_size = 8192;
+constexpr std::size_t upstream_buffer_size = 16384;
+constexpr std::size_t max_response_head = 65536;
+constexpr auto linger_timeout = 2s;
+
+constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view chunk_end = "\r\n";
+constexpr std::string_view last_chunk = "0\r\n\r\n";
+
+/// Writes "<hex size>\r\n" into out and returns it as a buffer.
+asio::const_buffer chunk_header(char (&out)[24], std::size_t size)
+{
+    const int n = std::snprintf(out, sizeof out, "%zx\r\n", size);
+    return {out, static_cast<std::size_t>(n)};
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value)
+{
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+}
+
+/// Whether a Connection field of head names this field (so it is hop-by-hop too).
+bool named_by_connection(const message_head& head, std::string_view name)
+{
+    for (std::size_t i = 0; i < head.field_count(); ++i) {
+        const auto f = head.field(i);
+        if (iequals(f.name, "connection") && has_token(f.value, name))
+            return true;
+    }
+    return false;
+}
+
+/// Whether this head has any Connection option besides close/keep-alive (rare; lets the
+/// common case skip a second scan per field).
+bool has_connection_options(const message_head& head)
+{
+    bool found = false;
+    for (std::size_t i = 0; i < head.field_count(); ++i) {
+        const auto f = head.field(i);
+        if (iequals(f.name, "connection"))
+            for_each_token(f.value, [&](std::string_view t) {
+                found = found || !(iequals(t, "close") || iequals(t, "keep-alive"));
+            });
+    }
+    return found;
+}
+
+bool is_forwarded_field(std::string_view name)
+{
+    return name.size() > 12 && iequals(name.substr(0, 12), "x-forwarded-") &&
+           (iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
+            iequals(name, "x-forwarded-host"));
+}
+
+bool is_event_stream(const message_head& head)
+{
+    const auto type = head.find("content-type");
+    return type && type->size() >= 17 && iequals(type->substr(0, 17), "text/event-stream");
+}
+
+bool is_backend_failure(proxy_error e)
+{
+    return e == proxy_error::bad_gateway || e == proxy_error::gateway_timeout;
+}
+
+} // namespace
+
+void serve(net::worker& w, asio::ip::tcp::socket socket)
+{
+    std::make_shared<downstream_connection>(w, std::move(socket))->start();
+}
+
+downstream_connection::downstream_connection(net::worker& w, tcp::socket socket)
+    : worker_(w),
+      client_(std::move(socket)),
+      timer_(w.io()),
+      request_(message_parser::kind::request, {}),
+      response_(message_parser::kind::response, {max_response_head, max_response_head})
+{}
+
+downstream_connection::~downstream_connection() { worker_.remove(this); }
+
+void downstream_connection::start()
+{
+    worker_.add(this);
+    boost::system::error_code ec;
+    const auto remote = client_.remote_endpoint(ec);
+    client_address_ = ec ? "-" : remote.address().to_string();
+    client_.set_option(tcp::no_delay(true), ec);
+    snapshot_ = worker_.snapshot();
+    // A fresh connection must start its request within header_timeout; silence means close.
+    set_deadline(wait_kind::idle, snapshot_->proxy().header_timeout);
+    do_read_client();
+}
+
+void downstream_connection::drain()
+{
+    draining_ = true;
+    keep_alive_ = false;
+    if (req_phase_ == request_phase::idle && !client_writing_)
+        close();
+}
+
+void downstream_connection::abort() { close(); }
+
+// ---- request flow ---------------------------------------------------------------------------
+
+void downstream_connection::do_read_client()
+{
+    if (client_reading_ || closed_)
+        return;
+    if (in_.capacity() == 0)
+        in_.reserve(client_buffer_size);
+    // Forgetting consumed bytes is safe only when no body view into them is still being
+    // written, and never while a finished request may have to be replayed.
+    if (in_.space() == 0 && (lingering_ || req_phase_ == request_phase::idle ||
+                             req_phase_ == request_phase::head ||
+                             (req_phase_ == request_phase::body && !upstream_writing_)))
+        in_.compact();
+    if (lingering_ && in_.space() == 0)
+        in_.consume(in_.size()), in_.compact();
+    if (in_.space() == 0)
+        return; // full: backpressure until the exchange ends
+    client_reading_ = true;
+    client_.async_read_some(asio::buffer(in_.write_data(), in_.space()),
+                            [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                                self->on_read_client(ec, n);
+                            });
+}
+
+void downstream_connection::on_read_client(boost::system::error_code ec, std::size_t n)
+{
+    client_reading_ = false;
+    if (closed_)
+        return;
+    if (lingering_) {
+        // Discarding what the client still sends after an error answer, so that closing
+        // does not reset the connection before the client has read that answer.
+        if (ec)
+            return close();
+        in_.commit(n);
+        in_.consume(in_.size());
+        return do_read_client();
+    }
+    if (ec) {
+        // Between requests this is an ordinary close; otherwise the client went away.
+        if (req_phase_ != request_phase::idle || !in_.empty())
+            status_ = status_ ? status_ : 499;
+        return close();
+    }
+    in_.commit(n);
+    if (failed_)
+        return;
+    if (req_phase_ == request_phase::sent) {
+        // Waiting for the response: hold pipelined bytes, keep watching for a disconnect.
+        return do_read_client();
+    }
+    process_request_bytes();
+}
+
+void downstream_connection::process_request_bytes()
+{
+    if (req_phase_ == request_phase::idle) {
+        if (in_.empty())
+            return do_read_client();
+        req_phase_ = request_phase::head;
+        snapshot_ = worker_.snapshot();
+        const auto& proxy = snapshot_->proxy();
+        request_.set_limits({proxy.max_header_bytes, proxy.max_uri_bytes});
+        started_ = clock::now();
+        set_deadline(wait_kind::header, proxy.header_timeout);
+    }
+
+    if (req_phase_ == request_phase::head) {
+        in_.consume(request_.parse(in_.data(), in_.size()));
+        if (request_.current() == message_parser::state::failed)
+            return respond_error(request_.error());
+        if (!request_.head_complete())
+            return do_read_client();
+        return on_request_head();
+    }
+
+    if (req_phase_ == request_phase::body) {
+        in_.consume(request_.parse(in_.data(), in_.size()));
+        if (request_.current() == message_parser::state::failed)
+            return fail_exchange(request_.error(), request_.error_reason());
+        if (request_.body_total() > snapshot_->proxy().max_body_bytes)
+            return fail_exchange(proxy_error::body_too_large, "request body over max_body_bytes");
+        if (!request_head_sent_ || request_.body_size() > 0 ||
+            request_.current() == message_parser::state::complete)
+            return do_write_upstream();
+        return do_read_client();
+    }
+}
+
+void downstream_connection::on_request_head()
+{
+    const auto& head = request_.head();
+    const auto& proxy = snapshot_->proxy();
+
+    if (request_.method() == HTTP_CONNECT)
+        return respond_error(proxy_error::method_not_allowed);
+    const auto host = head.find("host");
+    if (!host && head.version_minor() >= 1)
+        return respond_error(proxy_error::bad_request);
+    if (request_.content_length() && *request_.content_length() > proxy.max_body_bytes)
+        return respond_error(proxy_error::body_too_large);
+
+    keep_alive_ = request_.keep_alive() && !draining_;
+    const auto route = snapshot_->router.match(host.value_or(""), routing::target_path(head.target()));
+    if (!route)
+        return respond_error(proxy_error::no_route);
+    upstream_state_ = &snapshot_->upstreams[*route];
+    request_chunked_ = request_.chunked();
+    build_upstream_head();
+
+    req_phase_ = request_phase::routing;
+    tried_.clear();
+    const bool has_body = request_chunked_ || request_.content_length().value_or(0) > 0;
+    const auto expect = head.find("expect");
+    expect_continue_ = has_body && expect && head.version_minor() >= 1 && iequals(*expect, "100-continue");
+    if (expect_continue_)
+        return do_send_continue();
+    do_connect();
+}
+
+void downstream_connection::do_send_continue()
+{
+    // turnout answers the expectation itself (as nginx does): the client's body is wanted as
+    // soon as the limits above allowed it, and the backend never sees Expect.
+    client_writing_ = true;
+    asio::async_write(client_, asio::buffer(continue_response),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                          self->client_writing_ = false;
+                          if (self->closed_)
+                              return;
+                          if (ec)
+                              return self->close();
+                          self->do_connect();
+                      });
+}
+
+void downstream_connection::do_connect()
+{
+    auto choice = worker_.balancer().choose(*upstream_state_, tried_);
+    if (!choice) {
+        // Nothing was available at all: 503. Everything available refused: 502.
+        return respond_error(tried_.empty() ? proxy_error::no_backend : proxy_error::bad_gateway);
+    }
+    pool_index_ = choice->pool;
+    backend_ = std::move(choice->target);
+    tried_.push_back(backend_.get());
+
+    if (auto idle = worker_.upstream_pool().take(*backend_)) {
+        upstream_ = std::move(idle);
+        return on_upstream_ready();
+    }
+    upstream_ = std::make_unique<upstream::upstream_connection>(worker_.io(), backend_);
+    set_deadline(wait_kind::connect, snapshot_->proxy().connect_timeout);
+    upstream_->socket().async_connect(backend_->endpoint(),
+                                      [self = shared_from_this()](boost::system::error_code ec) {
+                                          self->on_connect(ec);
+                                      });
+}
+
+void downstream_connection::on_connect(boost::system::error_code ec)
+{
+    if (closed_ || failed_)
+        return;
+    if (ec) {
+        // Refused or timed out before a byte was sent: safe to try another backend.
+        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        spdlog::warn("connect to backend {} failed: {}", backend_->address(),
+                     ec == asio::error::operation_aborted ? "timed out" : ec.message());
+        upstream_.reset();
+        return do_connect();
+    }
+    boost::system::error_code ignored;
+    upstream_->socket().set_option(tcp::no_delay(true), ignored);
+    on_upstream_ready();
+}
+
+void downstream_connection::on_upstream_ready()
+{
+    begin_accounting();
+    upstream_started_ = clock::now();
+    req_phase_ = request_phase::body;
+    request_head_sent_ = false;
+    set_deadline(wait_kind::response, snapshot_->proxy().response_timeout);
+    process_request_bytes();
+}
+
+void downstream_connection::do_write_upstream()
+{
+    up_bufs_.clear();
+    if (!request_head_sent_)
+        up_bufs_.emplace_back(asio::buffer(up_head_));
+    const bool complete = request_.current() == message_parser::state::complete;
+    if (request_.body_size() > 0) {
+        if (request_chunked_)
+            up_bufs_.push_back(chunk_header(up_chunk_, request_.body_size()));
+        for (const auto piece : request_.body())
+            up_bufs_.emplace_back(piece.data(), piece.size());
+        if (request_chunked_)
+            up_bufs_.emplace_back(asio::buffer(chunk_end));
+    }
+    if (complete && request_chunked_)
+        up_bufs_.emplace_back(asio::buffer(last_chunk));
+    replayable_ = !request_head_sent_ && complete;
+
+    upstream_writing_ = true;
+    asio::async_write(upstream_->socket(), up_bufs_,
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                          self->on_write_upstream(ec, n);
+                      });
+}
+
+void downstream_connection::on_write_upstream(boost::system::error_code ec, std::size_t)
+{
+    upstream_writing_ = false;
+    if (closed_ || failed_)
+        return;
+    if (ec) {
+        if (retry_on_fresh_connection(ec))
+            return;
+        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        return fail_exchange(proxy_error::bad_gateway, "write to backend failed: " + ec.message());
+    }
+    request_head_sent_ = true;
+    request_.clear_body();
+    if (resp_phase_ == response_phase::none) {
+        resp_phase_ = response_phase::head;
+        if (request_.method() == HTTP_HEAD)
+            response_.expect_no_body();
+        do_read_upstream();
+    }
+    if (request_.current() == message_parser::state::complete) {
+        req_phase_ = request_phase::sent;
+        return do_read_client(); // hold pipelined bytes, notice a client that leaves
+    }
+    process_request_bytes();
+}
+
+// ---- response flow --------------------------------------------------------------------------
+
+void downstream_connection::do_read_upstream()
+{
+    if (upstream_reading_ || closed_ || !upstream_)
+        return;
+    if (up_in_.capacity() == 0)
+        up_in_.reserve(upstream_buffer_size);
+    up_in_.compact(); // the previous client write finished: no view into up_in_ is live
+    upstream_reading_ = true;
+    upstream_->socket().async_read_some(
+        asio::buffer(up_in_.write_data(), up_in_.space()),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_read_upstream(ec, n); });
+}
+
+void downstream_connection::on_read_upstream(boost::system::error_code ec, std::size_t n)
+{
+    upstream_reading_ = false;
+    if (closed_ || failed_)
+        return;
+    if (ec) {
+        if (ec == asio::error::eof && resp_phase_ == response_phase::body && response_.finish_at_eof()) {
+            // A body delimited by the end of the connection has ended.
+            resp_phase_ = response_phase::done;
+            return do_write_client();
+        }
+        if (response_bytes_in_ == 0 && retry_on_fresh_connection(ec))
+            return;
+        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        return fail_exchange(proxy_error::bad_gateway,
+                             ec == asio::error::eof ? "backend closed the connection" : ec.message());
+    }
+    up_in_.commit(n);
+    response_bytes_in_ += n;
+    if (resp_phase_ == response_phase::body)
+        set_deadline(waiting_for_, is_stream_ ? snapshot_->proxy().stream_idle_timeout
+                                              : snapshot_->proxy().idle_timeout);
+    process_response_bytes();
+}
+
+void downstream_connection::process_response_bytes()
+{
+    for (;;) {
+        up_in_.consume(response_.parse(up_in_.data(), up_in_.size()));
+        if (response_.current() == message_parser::state::failed) {
+            backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+            return fail_exchange(proxy_error::bad_gateway,
+                                 std::string("invalid response from backend: ").append(response_.error_reason()));
+        }
+        if (resp_phase_ != response_phase::head || !response_.head_complete())
+            break;
+
+        const auto status = response_.head().status();
+        if (status < 200) {
+            if (status == 101) {
+                backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+                return fail_exchange(proxy_error::bad_gateway, "backend switched protocols");
+            }
+            build_interim_head();
+            interim_pending_ = true;
+            return do_write_client();
+        }
+        resp_phase_ = response_phase::body;
+        status_ = status;
+        build_client_head();
+        if (is_stream_)
+            set_deadline(wait_kind::stream, snapshot_->proxy().stream_idle_timeout);
+        else
+            set_deadline(wait_kind::body, snapshot_->proxy().idle_timeout);
+        // loop: parse the body bytes that came with the head
+    }
+
+    if (resp_phase_ == response_phase::head)
+        return do_read_upstream();
+    if (response_.current() == message_parser::state::complete)
+        resp_phase_ = response_phase::done;
+    if (!response_head_sent_ || response_.body_size() > 0 || resp_phase_ == response_phase::done)
+        return do_write_client();
+    do_read_upstream();
+}
+
+void downstream_connection::do_write_client()
+{
+    down_bufs_.clear();
+    if (interim_pending_) {
+        down_bufs_.emplace_back(asio::buffer(client_head_));
+    } else {
+        if (!response_head_sent_)
+            down_bufs_.emplace_back(asio::buffer(client_head_));
+        if (response_.body_size() > 0) {
+            if (response_chunked_out_)
+                down_bufs_.push_back(chunk_header(down_chunk_, response_.body_size()));
+            for (const auto piece : response_.body())
+                down_bufs_.emplace_back(piece.data(), piece.size());
+            if (response_chunked_out_)
+                down_bufs_.emplace_back(asio::buffer(chunk_end));
+        }
+        if (resp_phase_ == response_phase::done && response_chunked_out_)
+            down_bufs_.emplace_back(asio::buffer(last_chunk));
+    }
+    if (down_bufs_.empty())
+        return on_write_client({}, 0);
+
+    client_writing_ = true;
+    asio::async_write(client_, down_bufs_,
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                          self->on_write_client(ec, n);
+                      });
+}
+
+void downstream_connection::on_write_client(boost::system::error_code ec, std::size_t n)
+{
+    client_writing_ = false;
+    if (closed_)
+        return;
+    bytes_out_ += n;
+    if (ec)
+        return close(); // the client went away
+    if (failed_)
+        return;
+    if (interim_pending_) {
+        interim_pending_ = false;
+        response_.next_message();
+        if (request_.method() == HTTP_HEAD)
+            response_.expect_no_body();
+        return process_response_bytes();
+    }
+    response_head_sent_ = true;
+    response_.clear_body();
+    if (resp_phase_ == response_phase::done)
+        return finish_exchange();
+    if (!up_in_.empty())
+        return process_response_bytes();
+    do_read_upstream();
+}
+
+void downstream_connection::finish_exchange()
+{
+    const bool request_done = req_phase_ == request_phase::sent;
+    end_accounting(false);
+    log_access();
+
+    // The backend connection is reusable only if both messages ended cleanly on it.
+    if (upstream_) {
+        if (request_done && response_.keep_alive() && !response_.needs_eof() && up_in_.empty() &&
+            !upstream_reading_ && !upstream_writing_)
+            worker_.upstream_pool().put(std::move(upstream_));
+        upstream_.reset();
+    }
+    if (!request_done)
+        keep_alive_ = false; // the rest of the request is still on its way: no resync possible
+    if (!keep_alive_ || draining_)
+        return linger_close();
+
+    req_phase_ = request_phase::idle;
+    resp_phase_ = response_phase::none;
+    request_.next_message();
+    response_.reset();
+    request_head_sent_ = response_head_sent_ = false;
+    response_chunked_out_ = interim_pending_ = is_stream_ = replayable_ = false;
+    response_bytes_in_ = bytes_out_ = 0;
+    status_ = 0;
+    backend_.reset();
+    upstream_state_ = nullptr;
+    logged_ = false;
+    set_deadline(wait_kind::idle, snapshot_->proxy().idle_timeout);
+    if (!in_.empty())
+        return process_request_bytes(); // a pipelined request is already here
+    do_read_client();
+}
+
+// ---- heads ----------------------------------------------------------------------------------
+
+void downstream_connection::build_upstream_head()
+{
+    const auto& head = request_.head();
+    const bool connection_options = has_connection_options(head);
+    std::string_view host;
+    std::string forwarded_for;
+
+    up_head_.clear();
+    up_head_ += head.method();
+    up_head_ += ' ';
+    up_head_ += head.target();
+    up_head_ += " HTTP/1.1\r\n";
+    for (std::size_t i = 0; i < head.field_count(); ++i) {
+        const auto f = head.field(i);
+        if (is_hop_by_hop(f.name) || iequals(f.name, "expect") ||
+            (connection_options && named_by_connection(head, f.name)))
+            continue;
+        if (is_forwarded_field(f.name)) {
+            if (iequals(f.name, "x-forwarded-for")) {
+                if (!forwarded_for.empty())
+                    forwarded_for += ", ";
+                forwarded_for += f.value;
+            }
+            continue; // turnout states proto and host itself
+        }
+        if (host.empty() && iequals(f.name, "host"))
+            host = f.value;
+        append_field(up_head_, f.name, f.value);
+    }
+    if (!forwarded_for.empty())
+        forwarded_for += ", ";
+    forwarded_for += client_address_;
+    append_field(up_head_, "X-Forwarded-For", forwarded_for);
+    append_field(up_head_, "X-Forwarded-Proto", "http");
+    if (!host.empty())
+        append_field(up_head_, "X-Forwarded-Host", host);
+    if (request_chunked_)
+        up_head_ += "Transfer-Encoding: chunked\r\n";
+    up_head_ += "\r\n";
+}
+
+void downstream_connection::build_interim_head()
+{
+    const auto& head = response_.head();
+    client_head_.clear();
+    client_head_ += "HTTP/1.1 ";
+    client_head_ += std::to_string(head.status());
+    client_head_ += ' ';
+    client_head_ += head.reason().empty() ? reason_phrase(head.status()) : head.reason();
+    client_head_ += "\r\n";
+    for (std::size_t i = 0; i < head.field_count(); ++i) {
+        const auto f = head.field(i);
+        if (!is_hop_by_hop(f.name))
+            append_field(client_head_, f.name, f.value);
+    }
+    client_head_ += "\r\n";
+}
+
+bool downstream_connection::response_may_have_body() const noexcept
+{
+    const auto status = response_.head().status();
+    return request_.method() != HTTP_HEAD && status != 204 && status != 304 && status >= 200;
+}
+
+void downstream_connection::build_client_head()
+{
+    const auto& head = response_.head();
+    const bool connection_options = has_connection_options(head);
+    const bool client_is_http10 = request_.head().version_minor() == 0;
+
+    client_head_.clear();
+    client_head_ += "HTTP/1.1 ";
+    client_head_ += std::to_string(head.status());
+    client_head_ += ' ';
+    client_head_ += head.reason().empty() ? reason_phrase(head.status()) : head.reason();
+    client_head_ += "\r\n";
+    for (std::size_t i = 0; i < head.field_count(); ++i) {
+        const auto f = head.field(i);
+        if (is_hop_by_hop(f.name) || (connection_options && named_by_connection(head, f.name)))
+            continue;
+        append_field(client_head_, f.name, f.value);
+    }
+
+    is_stream_ = is_event_stream(head);
+    if (is_stream_)
+        backend_->counters().streams.fetch_add(1, std::memory_order_relaxed);
+
+    response_chunked_out_ = false;
+    if (response_may_have_body() && !response_.content_length()) {
+        if (client_is_http10)
+            keep_alive_ = false; // HTTP/1.0 has no chunked: the body ends with the connection
+        else {
+            client_head_ += "Transfer-Encoding: chunked\r\n";
+            response_chunked_out_ = true;
+        }
+    }
+    if (draining_ || req_phase_ != request_phase::sent)
+        keep_alive_ = false;
+    if (!keep_alive_)
+        client_head_ += "Connection: close\r\n";
+    else if (client_is_http10)
+        client_head_ += "Connection: keep-alive\r\n";
+    client_head_ += "\r\n";
+}
+
+// ---- failures -------------------------------------------------------------------------------
+
+bool downstream_connection::retry_on_fresh_connection(boost::system::error_code ec)
+{
+    // A reused keep-alive connection that the backend closed just as the request went out:
+    // the request is still whole in memory (it went out in one write), so it is sent again
+    // on a new connection to the same backend — what a client would do, minus the error.
+    const bool stale = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                       ec == asio::error::broken_pipe;
+    if (!stale || !upstream_ || !upstream_->reused() || !replayable_ || response_bytes_in_ > 0)
+        return false;
+    upstream_ = std::make_unique<upstream::upstream_connection>(worker_.io(), backend_);
+    resp_phase_ = response_phase::none;
+    response_.reset();
+    set_deadline(wait_kind::connect, snapshot_->proxy().connect_timeout);
+    upstream_->socket().async_connect(
+        backend_->endpoint(), [self = shared_from_this()](boost::system::error_code connect_ec) {
+            if (self->closed_ || self->failed_)
+                return;
+            if (connect_ec) {
+                self->backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+                return self->fail_exchange(proxy_error::bad_gateway, "reconnect to backend failed");
+            }
+            self->set_deadline(wait_kind::response, self->snapshot_->proxy().response_timeout);
+            self->request_head_sent_ = false; // the saved buffers hold the head
+            self->upstream_writing_ = true;
+            asio::async_write(self->upstream_->socket(), self->up_bufs_,
+                              [self](boost::system::error_code write_ec, std::size_t n) {
+                                  self->on_write_upstream(write_ec, n);
+                              });
+        });
+    return true;
+}
+
+void downstream_connection::fail_exchange(proxy_error e, std::string_view detail)
+{
+    if (failed_ || closed_)
+        return;
+    if (is_backend_failure(e) && backend_)
+        spdlog::warn("{} {} via backend {}: {}", request_.head().method(), request_.head().target(),
+                     backend_->address(), detail);
+    if (response_head_sent_ || client_writing_) {
+        // Part of the response is out: cutting the connection is the only honest signal.
+        status_ = status_ ? status_ : status_of(e);
+        return close();
+    }
+    respond_error(e);
+}
+
+void downstream_connection::respond_error(proxy_error e)
+{
+    failed_ = true;
+    status_ = status_of(e);
+    keep_alive_ = false;
+    upstream_.reset();
+    end_accounting(is_backend_failure(e));
+    clear_deadline();
+    client_head_ = make_error_response(e, false);
+    client_writing_ = true;
+    asio::async_write(client_, asio::buffer(client_head_),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                          self->client_writing_ = false;
+                          self->bytes_out_ += n;
+                          self->log_access();
+                          if (ec)
+                              return self->close();
+                          self->linger_close();
+                      });
+}
+
+void downstream_connection::linger_close()
+{
+    if (closed_)
+        return;
+    boost::system::error_code ignored;
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
+    lingering_ = true;
+    set_deadline(wait_kind::linger, linger_timeout);
+    do_read_client();
+}
+
+void downstream_connection::close()
+{
+    if (closed_)
+        return;
+    if (req_phase_ != request_phase::idle && !status_)
+        status_ = 499; // the client closed before an answer
+    end_accounting(status_ >= 500 && status_ != 499);
+    if (req_phase_ != request_phase::idle)
+        log_access();
+    closed_ = true;
+    boost::system::error_code ignored;
+    timer_.cancel();
+    client_.close(ignored);
+    upstream_.reset();
+    worker_.remove(this);
+}
+
+// ---- deadlines ------------------------------------------------------------------------------
+
+void downstream_connection::set_deadline(wait_kind kind, std::chrono::milliseconds timeout)
+{
+    waiting_for_ = kind;
+    if (kind == wait_kind::none || timeout.count() == 0) {
+        deadline_ = clock::time_point::max();
+        return;
+    }
+    deadline_ = clock::now() + timeout;
+    // Lazy re-arming: a later deadline is noticed when the timer fires; only an earlier one
+    // needs the timer moved. Most requests move no timer at all.
+    if (!timer_armed_ || deadline_ < timer_expiry_)
+        arm_timer();
+}
+
+void downstream_connection::arm_timer()
+{
+    timer_armed_ = true;
+    timer_expiry_ = deadline_;
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) { self->on_timer(ec); });
+}
+
+void downstream_connection::on_timer(boost::system::error_code ec)
+{
+    if (closed_ || ec == asio::error::operation_aborted)
+        return;
+    timer_armed_ = false;
+    if (deadline_ == clock::time_point::max())
+        return;
+    if (clock::now() < deadline_)
+        return arm_timer();
+    on_deadline(waiting_for_);
+}
+
+void downstream_connection::on_deadline(wait_kind kind)
+{
+    deadline_ = clock::time_point::max();
+    switch (kind) {
+    case wait_kind::none:
+        return;
+    case wait_kind::idle:
+    case wait_kind::linger:
+        return close();
+    case wait_kind::header:
+        if (req_phase_ == request_phase::head && !client_writing_)
+            return respond_error(proxy_error::header_timeout);
+        return close();
+    case wait_kind::connect:
+        // Aborting the connect makes on_connect try the next backend.
+        if (upstream_) {
+            boost::system::error_code ignored;
+            upstream_->socket().close(ignored);
+        }
+        return;
+    case wait_kind::response:
+    case wait_kind::body:
+        if (backend_)
+            backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        return fail_exchange(proxy_error::gateway_timeout, "backend did not answer in time");
+    case wait_kind::stream:
+        return fail_exchange(proxy_error::gateway_timeout, "event stream idle");
+    }
+}
+
+// ---- accounting -----------------------------------------------------------------------------
+
+void downstream_connection::begin_accounting()
+{
+    if (accounted_)
+        return;
+    accounted_ = true;
+    auto& c = backend_->counters();
+    c.in_flight.fetch_add(1, std::memory_order_relaxed);
+    c.requests_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+void downstream_connection::end_accounting(bool failed)
+{
+    if (!accounted_)
+        return;
+    accounted_ = false;
+    auto& c = backend_->counters();
+    c.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (is_stream_)
+        c.streams.fetch_sub(1, std::memory_order_relaxed);
+    if (failed)
+        c.errors_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+void downstream_connection::log_access()
+{
+    if (logged_ || !snapshot_ || !snapshot_->access_log)
+        return;
+    logged_ = true;
+    const auto now = clock::now();
+    const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    const bool reached_backend = backend_ && upstream_started_ >= started_;
+    std::string_view pool = "-";
+    if (reached_backend && upstream_state_ && pool_index_ < upstream_state_->pools.size())
+        pool = upstream_state_->pools[pool_index_].name;
+    snapshot_->access_log->info("{} \"{} {}\" {} {} pool={} backend={} upstream_time={:.3f} time={:.3f}",
+                                client_address_, request_.head().method(), request_.head().target(),
+                                status_, bytes_out_, pool, reached_backend ? backend_->address() : "-",
+                                reached_backend ? seconds(now - upstream_started_) : 0.0,
+                                seconds(now - started_));
+}
+
+} // namespace turnout::http

@@ -1,0 +1,263 @@
+#include "turnout/http/message_parser.hpp"
+
+#include "turnout/http/headers.hpp"
+
+namespace turnout::http {
+
+// ---- message_head ---------------------------------------------------------------------------
+
+void message_head::clear() noexcept
+{
+    storage_.clear();
+    fields_.clear();
+    method_ = target_ = reason_ = {};
+    status_ = 0;
+    major_ = minor_ = 1;
+}
+
+std::optional<std::string_view> message_head::find(std::string_view name) const noexcept
+{
+    for (const auto& f : fields_)
+        if (iequals(view(f.name), name))
+            return view(f.value);
+    return std::nullopt;
+}
+
+void message_head::append(span& s, const char* data, std::size_t size)
+{
+    // llhttp may deliver one element in pieces (split across reads); the pieces of an element
+    // arrive back to back, so they are contiguous at the end of storage_.
+    if (s.length == 0)
+        s.offset = static_cast<std::uint32_t>(storage_.size());
+    storage_.append(data, size);
+    s.length += static_cast<std::uint32_t>(size);
+}
+
+// ---- message_parser -------------------------------------------------------------------------
+
+namespace {
+
+message_parser& self(llhttp_t* p) { return *static_cast<message_parser*>(p->data); }
+
+} // namespace
+
+const llhttp_settings_t& message_parser::settings() noexcept
+{
+    static const llhttp_settings_t s = [] {
+        llhttp_settings_t s;
+        llhttp_settings_init(&s);
+        s.on_message_begin = &message_parser::on_message_begin;
+        s.on_method = &message_parser::on_method;
+        s.on_url = &message_parser::on_url;
+        s.on_status = &message_parser::on_status;
+        s.on_header_field = &message_parser::on_header_field;
+        s.on_header_value = &message_parser::on_header_value;
+        s.on_header_value_complete = [](llhttp_t* p) {
+            self(p).field_done_ = true; // also fires for an empty value
+            return 0;
+        };
+        s.on_headers_complete = &message_parser::on_headers_complete;
+        s.on_body = &message_parser::on_body;
+        s.on_message_complete = &message_parser::on_message_complete;
+        return s;
+    }();
+    return s;
+}
+
+message_parser::message_parser(kind k, limits l) : kind_(k), limits_(l)
+{
+    head_.storage_.reserve(1024);
+    head_.fields_.reserve(16);
+    body_.reserve(8);
+    reset();
+}
+
+void message_parser::reset() noexcept
+{
+    llhttp_init(&parser_, kind_ == kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
+    parser_.data = this;
+    paused_ = false;
+    clear_message();
+}
+
+void message_parser::clear_message() noexcept
+{
+    state_ = state::head;
+    skip_body_ = false;
+    field_done_ = false;
+    head_bytes_ = 0;
+    error_reason_.clear();
+    head_.clear();
+    clear_body();
+    body_total_ = 0;
+    chunked_ = false;
+    content_length_.reset();
+    keep_alive_ = false;
+    needs_eof_ = false;
+    upgrade_ = false;
+}
+
+void message_parser::next_message() noexcept
+{
+    if (paused_) {
+        if (llhttp_get_errno(&parser_) == HPE_PAUSED_UPGRADE)
+            llhttp_resume_after_upgrade(&parser_);
+        else
+            llhttp_resume(&parser_);
+        paused_ = false;
+    }
+    clear_message();
+}
+
+std::size_t message_parser::parse(const char* data, std::size_t size)
+{
+    if (state_ == state::complete || state_ == state::failed || size == 0)
+        return 0;
+    if (paused_) {
+        llhttp_resume(&parser_);
+        paused_ = false;
+    }
+    const bool in_head = state_ == state::head;
+    const auto err = llhttp_execute(&parser_, data, size);
+
+    std::size_t consumed = size;
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        paused_ = true;
+        consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data);
+    } else if (err != HPE_OK) {
+        if (state_ != state::failed) { // not already failed by one of our callbacks
+            state_ = state::failed;
+            error_ = proxy_error::bad_request;
+            error_reason_ = llhttp_get_error_reason(&parser_);
+        }
+        return 0;
+    }
+
+    if (in_head) {
+        // Counted on raw bytes, not on what the callbacks saw: whitespace padding counts too.
+        head_bytes_ += consumed;
+        if (head_bytes_ > limits_.max_head_bytes) {
+            fail(proxy_error::header_too_large, "header fields too large");
+            return 0;
+        }
+    }
+    return consumed;
+}
+
+bool message_parser::finish_at_eof()
+{
+    if (state_ != state::body || !needs_eof_)
+        return false;
+    if (paused_) {
+        llhttp_resume(&parser_);
+        paused_ = false;
+    }
+    return llhttp_finish(&parser_) == HPE_OK && state_ == state::complete;
+}
+
+int message_parser::fail(proxy_error e, std::string_view reason) noexcept
+{
+    state_ = state::failed;
+    error_ = e;
+    error_reason_ = reason;
+    return -1;
+}
+
+int message_parser::on_message_begin(llhttp_t* p)
+{
+    auto& me = self(p);
+    // A fresh message: everything of the previous one is gone (next_message() did it), but
+    // llhttp may begin a message after a 1xx without a pause in between.
+    me.state_ = state::head;
+    return 0;
+}
+
+int message_parser::on_method(llhttp_t* p, const char* at, std::size_t length)
+{
+    auto& me = self(p);
+    me.head_.append(me.head_.method_, at, length);
+    return 0;
+}
+
+int message_parser::on_url(llhttp_t* p, const char* at, std::size_t length)
+{
+    auto& me = self(p);
+    if (me.head_.target_.length + length > me.limits_.max_target_bytes)
+        return me.fail(proxy_error::uri_too_long, "request target too long");
+    me.head_.append(me.head_.target_, at, length);
+    return 0;
+}
+
+int message_parser::on_status(llhttp_t* p, const char* at, std::size_t length)
+{
+    auto& me = self(p);
+    me.head_.append(me.head_.reason_, at, length);
+    return 0;
+}
+
+int message_parser::on_header_field(llhttp_t* p, const char* at, std::size_t length)
+{
+    auto& me = self(p);
+    if (me.state_ != state::head)
+        return 0; // a trailer field: not forwarded (turnout re-frames bodies)
+    if (me.head_.fields_.empty() || me.field_done_) {
+        me.head_.fields_.emplace_back();
+        me.field_done_ = false;
+    }
+    me.head_.append(me.head_.fields_.back().name, at, length);
+    return 0;
+}
+
+int message_parser::on_header_value(llhttp_t* p, const char* at, std::size_t length)
+{
+    auto& me = self(p);
+    if (me.state_ != state::head)
+        return 0;
+    me.head_.append(me.head_.fields_.back().value, at, length);
+    return 0;
+}
+
+int message_parser::on_headers_complete(llhttp_t* p)
+{
+    auto& me = self(p);
+    me.head_.status_ = p->status_code;
+    me.head_.major_ = p->http_major;
+    me.head_.minor_ = p->http_minor;
+    me.method_ = static_cast<llhttp_method_t>(p->method);
+    me.chunked_ = (p->flags & F_CHUNKED) != 0;
+    if (p->flags & F_CONTENT_LENGTH)
+        me.content_length_ = p->content_length;
+    me.keep_alive_ = llhttp_should_keep_alive(p) != 0;
+    me.upgrade_ = p->upgrade != 0;
+    me.state_ = state::body;
+
+    const bool interim = me.kind_ == kind::response && p->status_code >= 100 && p->status_code < 200;
+    if (me.skip_body_ && !interim)
+        return 1; // no body follows (HEAD); on_message_complete pauses right after the head
+    me.needs_eof_ = me.kind_ == kind::response && !interim && !me.chunked_ && !me.content_length_ &&
+                    p->status_code != 204 && p->status_code != 304;
+    // Pause only where a body follows: a bodiless message completes in this same call (llhttp
+    // needs input bytes to move on after a pause, and there may be none).
+    const bool bodiless = interim || p->status_code == 204 || p->status_code == 304 ||
+                          (!me.chunked_ && !me.needs_eof_ && me.content_length_.value_or(0) == 0);
+    return bodiless ? 0 : HPE_PAUSED;
+}
+
+int message_parser::on_body(llhttp_t* p, const char* at, std::size_t length)
+{
+    auto& me = self(p);
+    me.body_.emplace_back(at, length);
+    me.body_size_ += length;
+    me.body_total_ += length;
+    return 0;
+}
+
+int message_parser::on_message_complete(llhttp_t* p)
+{
+    auto& me = self(p);
+    me.state_ = state::complete;
+    me.keep_alive_ = llhttp_should_keep_alive(p) != 0;
+    return HPE_PAUSED;
+}
+
+} // namespace turnout::http

@@ -1,0 +1,55 @@
+#include "turnout/net/listener.hpp"
+
+#include <boost/asio/socket_base.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/socket.h>
+
+namespace turnout::net {
+
+listener::listener(boost::asio::io_context& io, const tcp::endpoint& endpoint, on_connection handler)
+    : acceptor_(io), backoff_(io), handler_(std::move(handler))
+{
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    using reuse_port = boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+    acceptor_.set_option(reuse_port(true));
+    if (endpoint.address().is_v6())
+        acceptor_.set_option(boost::asio::ip::v6_only(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(boost::asio::socket_base::max_listen_connections);
+}
+
+void listener::close()
+{
+    boost::system::error_code ignored;
+    backoff_.cancel();
+    acceptor_.close(ignored);
+}
+
+void listener::do_accept()
+{
+    acceptor_.async_accept([self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+        self->on_accept(ec, std::move(socket));
+    });
+}
+
+void listener::on_accept(boost::system::error_code ec, tcp::socket socket)
+{
+    if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open())
+        return;
+    if (ec) {
+        // EMFILE and friends: retrying at once would spin. Back off briefly.
+        spdlog::warn("accept on {}: {}", acceptor_.local_endpoint().port(), ec.message());
+        backoff_.expires_after(std::chrono::milliseconds(50));
+        backoff_.async_wait([self = shared_from_this()](boost::system::error_code wait_ec) {
+            if (!wait_ec)
+                self->do_accept();
+        });
+        return;
+    }
+    handler_(std::move(socket));
+    do_accept();
+}
+
+} // namespace turnout::net

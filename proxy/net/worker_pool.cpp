@@ -1,0 +1,158 @@
+#include "turnout/net/worker_pool.hpp"
+
+#include "turnout/net/listener.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <chrono>
+#include <random>
+
+namespace turnout::net {
+
+namespace {
+constexpr auto sweep_interval = std::chrono::seconds(5);
+constexpr auto upstream_idle_limit = std::chrono::seconds(60);
+
+std::uint64_t random_seed()
+{
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+}
+} // namespace
+
+worker::worker(unsigned index, const runtime::snapshot_source& source)
+    : index_(index), source_(source), balancer_(random_seed())
+{}
+
+worker::~worker() { join(); }
+
+const std::shared_ptr<const runtime::snapshot>& worker::snapshot()
+{
+    const auto v = source_.version();
+    if (v != snapshot_version_) {
+        snapshot_ = source_.load();
+        snapshot_version_ = v;
+    }
+    return snapshot_;
+}
+
+void worker::add(connection_handle* c)
+{
+    connections_.insert(c);
+    connection_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void worker::remove(connection_handle* c)
+{
+    if (connections_.erase(c))
+        connection_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void worker::add_listener(std::shared_ptr<listener> l) { listeners_.push_back(std::move(l)); }
+
+void worker::start()
+{
+    for (auto& l : listeners_)
+        l->start();
+    do_sweep();
+    thread_ = std::thread([this] { io_.run(); });
+}
+
+void worker::do_sweep()
+{
+    // Idle backend connections that sat unused for long, or were closed by the backend, go.
+    sweep_timer_.expires_after(sweep_interval);
+    sweep_timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec)
+            return;
+        upstream_pool_.sweep(std::chrono::steady_clock::now() - upstream_idle_limit);
+        do_sweep();
+    });
+}
+
+void worker::begin_drain()
+{
+    boost::asio::post(io_, [this] {
+        draining_ = true;
+        for (auto& l : listeners_)
+            l->close();
+        // drain() may remove the connection from the set: iterate over a copy.
+        const std::vector<connection_handle*> open(connections_.begin(), connections_.end());
+        for (auto* c : open)
+            if (connections_.contains(c))
+                c->drain();
+    });
+}
+
+void worker::abort_all()
+{
+    boost::asio::post(io_, [this] {
+        for (auto& l : listeners_)
+            l->close();
+        const std::vector<connection_handle*> open(connections_.begin(), connections_.end());
+        for (auto* c : open)
+            if (connections_.contains(c))
+                c->abort();
+    });
+}
+
+void worker::stop()
+{
+    boost::asio::post(io_, [this] {
+        sweep_timer_.cancel();
+        upstream_pool_.clear();
+        io_.stop();
+    });
+}
+
+void worker::join()
+{
+    if (thread_.joinable())
+        thread_.join();
+}
+
+worker_pool::worker_pool(unsigned count, const runtime::snapshot_source& source)
+{
+    for (unsigned i = 0; i < count; ++i)
+        workers_.push_back(std::make_unique<worker>(i, source));
+}
+
+void worker_pool::start()
+{
+    for (auto& w : workers_)
+        w->start();
+}
+
+void worker_pool::begin_drain()
+{
+    for (auto& w : workers_)
+        w->begin_drain();
+}
+
+void worker_pool::abort_all()
+{
+    for (auto& w : workers_)
+        w->abort_all();
+}
+
+void worker_pool::stop()
+{
+    for (auto& w : workers_)
+        w->stop();
+}
+
+void worker_pool::join()
+{
+    for (auto& w : workers_)
+        w->join();
+}
+
+std::size_t worker_pool::connection_count() const noexcept
+{
+    std::size_t n = 0;
+    for (const auto& w : workers_)
+        n += w->connection_count();
+    return n;
+}
+
+} // namespace turnout::net

@@ -1,0 +1,55 @@
+#include "turnout/routing/router.hpp"
+
+#include "turnout/http/headers.hpp"
+
+#include <algorithm>
+
+namespace turnout::routing {
+
+router::router(std::vector<route> routes) : routes_(std::move(routes))
+{
+    std::stable_sort(routes_.begin(), routes_.end(), [](const route& a, const route& b) {
+        if (a.host.empty() != b.host.empty())
+            return !a.host.empty();
+        return a.path_prefix.size() > b.path_prefix.size();
+    });
+}
+
+std::optional<std::size_t> router::match(std::string_view host, std::string_view path) const noexcept
+{
+    const auto name = host_without_port(host);
+    for (const auto& r : routes_) {
+        if (!r.host.empty() && !http::iequals(r.host, name))
+            continue;
+        if (path.starts_with(r.path_prefix))
+            return r.upstream;
+    }
+    return std::nullopt;
+}
+
+std::string_view host_without_port(std::string_view host) noexcept
+{
+    if (host.starts_with('[')) {
+        const auto close = host.find(']');
+        return close == std::string_view::npos ? host : host.substr(0, close + 1);
+    }
+    const auto colon = host.rfind(':');
+    return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+std::string_view target_path(std::string_view target) noexcept
+{
+    if (!target.starts_with('/')) {
+        // absolute-form ("http://host/path?q"): skip scheme and authority.
+        const auto scheme = target.find("://");
+        if (scheme == std::string_view::npos)
+            return "/"; // asterisk-form ("*") and the like route as "/"
+        const auto slash = target.find('/', scheme + 3);
+        if (slash == std::string_view::npos)
+            return "/";
+        target.remove_prefix(slash);
+    }
+    return target.substr(0, target.find_first_of("?#"));
+}
+
+} // namespace turnout::routing

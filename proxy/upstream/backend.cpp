@@ -1,0 +1,3 @@
+#include "turnout/upstream/backend.hpp"
+
+// backend is header-only today; this unit keeps the header compiling on its own.

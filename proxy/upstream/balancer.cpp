@@ -1,0 +1,105 @@
+#include "turnout/upstream/balancer.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+namespace turnout::upstream {
+namespace {
+
+bool excluded(const backend* b, std::span<const backend* const> exclude) noexcept
+{
+    return std::find(exclude.begin(), exclude.end(), b) != exclude.end();
+}
+
+bool eligible(const backend& b, std::span<const backend* const> exclude) noexcept
+{
+    return b.available() && !excluded(&b, exclude);
+}
+
+std::int64_t load_of(const backend& b) noexcept
+{
+    return b.counters().in_flight.load(std::memory_order_relaxed);
+}
+
+} // namespace
+
+balancer::balancer(std::uint64_t seed) : state_(seed ? seed : 0x9E3779B97F4A7C15ull) {}
+
+std::uint64_t balancer::next() noexcept
+{
+    // xorshift64*: fast, good enough to spread sessions, and per worker.
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    return state_ * 0x2545F4914F6CDD1Dull;
+}
+
+std::optional<std::size_t> balancer::draw_pool(const runtime::upstream_state& u) noexcept
+{
+    const auto total = u.total_weight();
+    if (total == 0)
+        return std::nullopt;
+    auto ticket = next() % total;
+    for (std::size_t i = 0; i < u.pools.size(); ++i) {
+        if (ticket < u.pools[i].weight)
+            return i;
+        ticket -= u.pools[i].weight;
+    }
+    return std::nullopt;
+}
+
+std::shared_ptr<backend> balancer::choose_backend(const runtime::pool& p,
+                                                  std::span<const backend* const> exclude)
+{
+    if (p.draining)
+        return nullptr;
+    std::size_t candidates = 0;
+    for (const auto& b : p.backends)
+        candidates += eligible(*b, exclude);
+    if (candidates == 0)
+        return nullptr;
+
+    auto nth_eligible = [&](std::size_t n) -> const std::shared_ptr<backend>& {
+        for (const auto& b : p.backends)
+            if (eligible(*b, exclude) && n-- == 0)
+                return b;
+        return p.backends.front(); // unreachable: n < candidates
+    };
+    const auto& first = nth_eligible(next() % candidates);
+    if (candidates == 1)
+        return first;
+    // A second, distinct candidate; the less loaded of the two wins.
+    const auto offset = 1 + next() % (candidates - 1);
+    std::size_t first_index = 0;
+    for (const auto& b : p.backends) {
+        if (&b == &first)
+            break;
+        first_index += eligible(*b, exclude);
+    }
+    const auto& second = nth_eligible((first_index + offset) % candidates);
+    return load_of(*second) < load_of(*first) ? second : first;
+}
+
+std::optional<pick> balancer::choose(const runtime::upstream_state& u,
+                                     std::span<const backend* const> exclude)
+{
+    if (const auto drawn = draw_pool(u)) {
+        if (auto b = choose_backend(u.pools[*drawn], exclude))
+            return pick{*drawn, std::move(b)};
+    }
+    // The drawn pool cannot take it: fall back to the other weighted pools, heaviest first.
+    std::vector<std::size_t> order(u.pools.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(),
+                     [&](auto a, auto b) { return u.pools[a].weight > u.pools[b].weight; });
+    for (const auto i : order) {
+        if (u.pools[i].weight == 0)
+            break;
+        if (auto b = choose_backend(u.pools[i], exclude))
+            return pick{i, std::move(b)};
+    }
+    return std::nullopt;
+}
+
+} // namespace turnout::upstream

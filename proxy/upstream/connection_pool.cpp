@@ -1,0 +1,74 @@
+#include "turnout/upstream/connection_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace turnout::upstream {
+namespace {
+
+/// An idle keep-alive connection must have nothing to read: a FIN (0) or bytes mean the
+/// backend closed it or broke framing. One non-blocking peek, no wait.
+bool still_open(boost::asio::ip::tcp::socket& s) noexcept
+{
+    char probe;
+    const auto n = ::recv(s.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+} // namespace
+
+upstream_connection::upstream_connection(boost::asio::io_context& io, std::shared_ptr<backend> target)
+    : socket_(io), target_(std::move(target))
+{
+    target_->counters().connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+upstream_connection::~upstream_connection()
+{
+    target_->counters().connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::unique_ptr<upstream_connection> connection_pool::take(const backend& b)
+{
+    const auto it = idle_.find(&b);
+    if (it == idle_.end())
+        return nullptr;
+    auto& list = it->second;
+    while (!list.empty()) {
+        auto c = std::move(list.back()); // most recently used: warmest, least likely stale
+        list.pop_back();
+        if (still_open(c->socket()))
+            return c;
+    }
+    return nullptr;
+}
+
+void connection_pool::put(std::unique_ptr<upstream_connection> c)
+{
+    auto& list = idle_[&c->target()];
+    if (list.size() >= max_idle_per_backend_)
+        return; // c closes here
+    c->mark_reused();
+    c->idle_since = std::chrono::steady_clock::now();
+    list.push_back(std::move(c));
+}
+
+void connection_pool::sweep(std::chrono::steady_clock::time_point cutoff)
+{
+    for (auto it = idle_.begin(); it != idle_.end();) {
+        auto& list = it->second;
+        std::erase_if(list, [&](const auto& c) { return c->idle_since < cutoff || !still_open(c->socket()); });
+        it = list.empty() ? idle_.erase(it) : std::next(it);
+    }
+}
+
+std::size_t connection_pool::idle_count() const noexcept
+{
+    std::size_t n = 0;
+    for (const auto& [b, list] : idle_)
+        n += list.size();
+    return n;
+}
+
+} // namespace turnout::upstream

@@ -1,0 +1,156 @@
+#pragma once
+// One client connection and the exchanges on it. Two flows run at once per exchange, like
+// Beast's relay() in both directions at the same time:
+//
+//   request flow:  client socket → in_ → request_ parser → (re-framed) → backend socket
+//   response flow: backend socket → up_in_ → response_ parser → (re-framed) → client socket
+//
+// Each flow reads only after its previous write completed (backpressure, bounded memory), and
+// body bytes go out as views into the read buffer (no copy). Pipelined requests wait in in_
+// until the exchange before them ends. A single lazily re-armed timer enforces the deadline
+// of whatever the connection is waiting for.
+
+#include "turnout/http/message_parser.hpp"
+#include "turnout/net/io_buffer.hpp"
+#include "turnout/net/worker_pool.hpp"
+#include "turnout/runtime/snapshot.hpp"
+#include "turnout/upstream/connection_pool.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace turnout::http {
+
+class downstream_connection final : public net::connection_handle,
+                                    public std::enable_shared_from_this<downstream_connection> {
+public:
+    using tcp = boost::asio::ip::tcp;
+    using clock = std::chrono::steady_clock;
+
+    downstream_connection(net::worker& w, tcp::socket socket);
+    ~downstream_connection() override;
+
+    void start();
+
+    // net::connection_handle
+    void drain() override;
+    void abort() override;
+
+private:
+    enum class request_phase { idle, head, routing, body, sent };
+    enum class response_phase { none, head, body, done };
+    enum class wait_kind { none, idle, header, connect, response, body, stream, linger };
+
+    // request flow
+    void do_read_client();
+    void on_read_client(boost::system::error_code ec, std::size_t n);
+    void process_request_bytes();
+    void on_request_head();
+    void do_send_continue();
+    void do_connect();
+    void on_connect(boost::system::error_code ec);
+    void on_upstream_ready();
+    void do_write_upstream();
+    void on_write_upstream(boost::system::error_code ec, std::size_t n);
+
+    // response flow
+    void do_read_upstream();
+    void on_read_upstream(boost::system::error_code ec, std::size_t n);
+    void process_response_bytes();
+    void do_write_client();
+    void on_write_client(boost::system::error_code ec, std::size_t n);
+    void finish_exchange();
+
+    // building heads
+    void build_upstream_head();
+    void build_client_head();
+    void build_interim_head();
+
+    // failures
+    bool retry_on_fresh_connection(boost::system::error_code ec);
+    void fail_exchange(proxy_error e, std::string_view detail);
+    void respond_error(proxy_error e);
+    void linger_close();
+    void close();
+
+    // deadlines
+    void set_deadline(wait_kind kind, std::chrono::milliseconds timeout);
+    void clear_deadline() { set_deadline(wait_kind::none, {}); }
+    void arm_timer();
+    void on_timer(boost::system::error_code ec);
+    void on_deadline(wait_kind kind);
+
+    // accounting
+    void begin_accounting();
+    void end_accounting(bool failed);
+    void log_access();
+    bool response_may_have_body() const noexcept;
+
+    net::worker& worker_;
+    tcp::socket client_;
+    std::string client_address_;
+    boost::asio::steady_timer timer_;
+    clock::time_point deadline_ = clock::time_point::max();
+    clock::time_point timer_expiry_ = clock::time_point::max();
+    wait_kind waiting_for_ = wait_kind::none;
+    bool timer_armed_ = false;
+
+    // request flow state
+    net::io_buffer in_;
+    message_parser request_;
+    request_phase req_phase_ = request_phase::idle;
+    bool client_reading_ = false;
+    bool upstream_writing_ = false;
+    bool request_head_sent_ = false;
+    bool request_chunked_ = false;
+    bool expect_continue_ = false;
+    bool replayable_ = false; // the whole request went out in the first write
+    std::string up_head_;
+    char up_chunk_[24];
+    std::vector<boost::asio::const_buffer> up_bufs_;
+
+    // response flow state
+    net::io_buffer up_in_;
+    message_parser response_;
+    response_phase resp_phase_ = response_phase::none;
+    bool upstream_reading_ = false;
+    bool client_writing_ = false;
+    bool response_head_sent_ = false;
+    bool response_chunked_out_ = false;
+    bool interim_pending_ = false;
+    bool is_stream_ = false;
+    std::uint64_t response_bytes_in_ = 0;
+    std::string client_head_;
+    char down_chunk_[24];
+    std::vector<boost::asio::const_buffer> down_bufs_;
+
+    // the exchange
+    std::shared_ptr<const runtime::snapshot> snapshot_;
+    const runtime::upstream_state* upstream_state_ = nullptr;
+    std::size_t pool_index_ = 0;
+    std::unique_ptr<upstream::upstream_connection> upstream_;
+    std::shared_ptr<upstream::backend> backend_;
+    std::vector<const upstream::backend*> tried_;
+    bool accounted_ = false;
+    bool keep_alive_ = true;     // the client connection survives this exchange
+    bool draining_ = false;
+    bool closed_ = false;
+    bool failed_ = false;    // an error answer is going out; the flows stop
+    bool lingering_ = false; // answered and half-closed; discarding input until the client closes
+    bool logged_ = false;
+    unsigned status_ = 0;
+    std::uint64_t bytes_out_ = 0;
+    clock::time_point started_;
+    clock::time_point upstream_started_;
+};
+
+/// Accepts a client socket on worker w: sets it up and starts its connection.
+void serve(net::worker& w, boost::asio::ip::tcp::socket socket);
+
+} // namespace turnout::http

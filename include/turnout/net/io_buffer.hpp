@@ -1,0 +1,69 @@
+#pragma once
+// A contiguous byte buffer for socket reads: [begin, end) holds unread bytes, [end, capacity)
+// is free for the next read. Consuming bytes never moves or frees memory, so views handed out
+// into consumed bytes stay valid until the owner calls reset() or compact() — that is what
+// lets body bytes be forwarded straight from the read buffer, without a copy.
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+
+namespace turnout::net {
+
+class io_buffer {
+public:
+    explicit io_buffer(std::size_t capacity = 0) { reserve(capacity); }
+
+    const char* data() const noexcept { return storage_.get() + begin_; }
+    std::size_t size() const noexcept { return end_ - begin_; }
+    bool empty() const noexcept { return begin_ == end_; }
+
+    char* write_data() noexcept { return storage_.get() + end_; }
+    std::size_t space() const noexcept { return capacity_ - end_; }
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    void commit(std::size_t n) noexcept { end_ += n; }
+    void consume(std::size_t n) noexcept { begin_ += n; }
+
+    /// Forgets consumed bytes: moves the unread ones to the front. Invalidates views.
+    void compact() noexcept
+    {
+        if (begin_ == 0)
+            return;
+        if (end_ != begin_)
+            std::memmove(storage_.get(), storage_.get() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+
+    /// Grows to at least capacity, keeping unread bytes. Invalidates views.
+    void reserve(std::size_t capacity)
+    {
+        if (capacity <= capacity_)
+            return;
+        auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+        if (!empty())
+            std::memcpy(bigger.get(), data(), size());
+        end_ -= begin_;
+        begin_ = 0;
+        storage_ = std::move(bigger);
+        capacity_ = capacity;
+    }
+
+    /// Frees the memory when nothing is unread (an idle keep-alive connection needs none).
+    void release() noexcept
+    {
+        if (!empty())
+            return;
+        storage_.reset();
+        capacity_ = begin_ = end_ = 0;
+    }
+
+private:
+    std::unique_ptr<char[]> storage_;
+    std::size_t capacity_ = 0;
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+};
+
+} // namespace turnout::net

@@ -1,0 +1,107 @@
+#pragma once
+// Shared-nothing event loops: one io_context per worker thread, each with its own acceptors,
+// upstream keep-alive pool, balancer and snapshot cache (Beast's server-multi-io-context,
+// Seastar's shards). Nothing on the request path locks; the control thread talks to a worker
+// by posting to its io_context.
+
+#include "turnout/runtime/snapshot.hpp"
+#include "turnout/upstream/balancer.hpp"
+#include "turnout/upstream/connection_pool.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace turnout::net {
+
+class listener;
+
+/// What a worker needs of a client connection to shut down gracefully.
+class connection_handle {
+public:
+    virtual ~connection_handle() = default;
+    /// Finish the exchange in progress (if any), then close; an idle one closes now.
+    virtual void drain() = 0;
+    /// Close now.
+    virtual void abort() = 0;
+};
+
+class worker {
+public:
+    worker(unsigned index, const runtime::snapshot_source& source);
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+    ~worker();
+
+    unsigned index() const noexcept { return index_; }
+    boost::asio::io_context& io() noexcept { return io_; }
+    upstream::connection_pool& upstream_pool() noexcept { return upstream_pool_; }
+    upstream::balancer& balancer() noexcept { return balancer_; }
+
+    /// The newest published snapshot; one relaxed load when nothing changed.
+    const std::shared_ptr<const runtime::snapshot>& snapshot();
+
+    // Client connections, registered by themselves (worker thread only).
+    void add(connection_handle* c);
+    void remove(connection_handle* c);
+    /// Open client connections; readable from any thread.
+    std::size_t connection_count() const noexcept { return connection_count_.load(std::memory_order_relaxed); }
+
+    bool draining() const noexcept { return draining_; }
+
+    void add_listener(std::shared_ptr<listener> l);
+
+    // From the control thread.
+    void start();
+    void begin_drain(); // stop accepting; connections finish their exchange and close
+    void abort_all();   // close every client connection now
+    void stop();        // stop the loop (after abort_all or when empty)
+    void join();
+
+private:
+    void do_sweep();
+
+    // Order matters for destruction: io_ destroys the handlers still queued, which releases
+    // the connections they own, which then deregister from connections_ — so connections_
+    // must outlive io_, and every socket or timer must die before it.
+    unsigned index_;
+    const runtime::snapshot_source& source_;
+    std::unordered_set<connection_handle*> connections_;
+    std::atomic<std::size_t> connection_count_{0};
+    std::shared_ptr<const runtime::snapshot> snapshot_;
+    std::uint64_t snapshot_version_ = ~std::uint64_t{0};
+    upstream::balancer balancer_;
+    bool draining_ = false;
+    boost::asio::io_context io_{1};
+    boost::asio::steady_timer sweep_timer_{io_};
+    upstream::connection_pool upstream_pool_;
+    std::vector<std::shared_ptr<listener>> listeners_;
+    std::thread thread_;
+};
+
+class worker_pool {
+public:
+    worker_pool(unsigned count, const runtime::snapshot_source& source);
+
+    std::size_t size() const noexcept { return workers_.size(); }
+    worker& operator[](std::size_t i) noexcept { return *workers_[i]; }
+    auto begin() noexcept { return workers_.begin(); }
+    auto end() noexcept { return workers_.end(); }
+
+    void start();
+    void begin_drain();
+    void abort_all();
+    void stop();
+    void join();
+    std::size_t connection_count() const noexcept;
+
+private:
+    std::vector<std::unique_ptr<worker>> workers_;
+};
+
+} // namespace turnout::net

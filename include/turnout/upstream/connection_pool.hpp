@@ -1,0 +1,66 @@
+#pragma once
+// Keep-alive connections to backends, one pool per worker (no locks). A connection is taken
+// for one exchange and put back when both messages ended cleanly; before reuse it is checked
+// for a close or stray bytes from the backend, so a stale connection is not handed out.
+
+#include "turnout/upstream/backend.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+namespace turnout::upstream {
+
+/// One TCP connection to a backend. Counts itself in the backend's `connections`.
+class upstream_connection {
+public:
+    upstream_connection(boost::asio::io_context& io, std::shared_ptr<backend> target);
+    ~upstream_connection();
+    upstream_connection(const upstream_connection&) = delete;
+    upstream_connection& operator=(const upstream_connection&) = delete;
+
+    boost::asio::ip::tcp::socket& socket() noexcept { return socket_; }
+    backend& target() noexcept { return *target_; }
+    const std::shared_ptr<backend>& target_ptr() const noexcept { return target_; }
+
+    /// Whether this connection served an exchange before (a reused one may have been closed
+    /// by the backend in the meantime).
+    bool reused() const noexcept { return reused_; }
+    void mark_reused() noexcept { reused_ = true; }
+
+    std::chrono::steady_clock::time_point idle_since;
+
+private:
+    boost::asio::ip::tcp::socket socket_;
+    std::shared_ptr<backend> target_;
+    bool reused_ = false;
+};
+
+class connection_pool {
+public:
+    explicit connection_pool(std::size_t max_idle_per_backend = 256)
+        : max_idle_per_backend_(max_idle_per_backend)
+    {}
+
+    /// An idle, still-open connection to b, or null.
+    std::unique_ptr<upstream_connection> take(const backend& b);
+
+    /// Keeps c for reuse (or closes it when the backend already has enough idle ones).
+    void put(std::unique_ptr<upstream_connection> c);
+
+    /// Closes connections idle since before cutoff, and those to backends no longer wanted.
+    void sweep(std::chrono::steady_clock::time_point cutoff);
+
+    void clear() { idle_.clear(); }
+    std::size_t idle_count() const noexcept;
+
+private:
+    std::unordered_map<const backend*, std::vector<std::unique_ptr<upstream_connection>>> idle_;
+    std::size_t max_idle_per_backend_;
+};
+
+} // namespace turnout::upstream
