@@ -4,11 +4,13 @@
 #include "turnout/log/logging.hpp"
 #include "turnout/net/endpoint.hpp"
 #include "turnout/net/listener.hpp"
+#include "turnout/session/session_store.hpp"
 #include "turnout/version.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <random>
 #include <thread>
 
 namespace turnout {
@@ -38,18 +40,51 @@ asio::ip::tcp::endpoint resolve_or_throw(const config::configuration& config, co
 void check_configuration(const std::string& config_path)
 {
     auto config = std::make_shared<const config::configuration>(config::load_file(config_path));
-    runtime::build_snapshot(config, nullptr); // resolves every backend
+    upstream::backend_registry registry;
+    runtime::build_snapshot(config, registry); // resolves every backend, reads key files
     for (const auto& l : config->listeners)
         resolve_or_throw(*config, l.address);
 }
+
+namespace {
+
+std::uint64_t fresh_seed()
+{
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+}
+
+} // namespace
 
 server::server(std::string config_path)
     : config_path_(std::move(config_path)),
       config_(std::make_shared<const config::configuration>(config::load_file(config_path_)))
 {
     log::setup_error_log(config_->proxy.log_level);
-    source_.publish(make_snapshot(config_, nullptr));
-    workers_ = std::make_unique<net::worker_pool>(worker_count(config_->proxy), source_);
+    std::optional<session::saved_table> saved;
+    if (!config_->proxy.state_file.empty()) {
+        try {
+            saved = session::load_table(session::session_file_for(config_->proxy.state_file));
+        } catch (const std::exception& e) {
+            spdlog::error("{}; starting with an empty session table", e.what());
+        }
+    }
+    // Keys are hashes: a restored table must keep hashing with the seed it was saved with.
+    shared_ = std::make_unique<runtime::shared_state>(saved ? saved->seed : fresh_seed());
+    publish(config_);
+    if (saved) {
+        const auto now = shared_->now_s();
+        std::size_t restored = 0;
+        for (const auto& s : saved->sessions) {
+            const auto b = shared_->backends.find(s.owner);
+            if (!b || !b->in_service())
+                continue; // its backend left the configuration while we were down
+            shared_->sessions.restore({s.key, now - std::min(s.age_s, now), b->id(), 0});
+            ++restored;
+        }
+        spdlog::info("restored {} of {} saved session(s)", restored, saved->sessions.size());
+    }
+    workers_ = std::make_unique<net::worker_pool>(worker_count(config_->proxy), *shared_);
 }
 
 server::~server()
@@ -61,13 +96,46 @@ server::~server()
     }
 }
 
-std::shared_ptr<runtime::snapshot> server::make_snapshot(std::shared_ptr<const config::configuration> config,
-                                                         const runtime::snapshot* previous) const
+void server::publish(std::shared_ptr<const config::configuration> config)
 {
     auto access_log = log::make_access_log(config->proxy.access_log);
-    auto next = runtime::build_snapshot(std::move(config), previous);
+    auto next = runtime::build_snapshot(std::move(config), shared_->backends);
     next->access_log = std::move(access_log);
-    return next;
+    runtime::mark_in_service(*next, shared_->backends);
+    shared_->snapshots.publish(std::move(next));
+    // Sessions of backends that left are gone with their process: forget them (requests for
+    // them answer 404 either way).
+    shared_->backends.for_each([this](upstream::backend& b) {
+        if (!b.in_service())
+            shared_->sessions.erase_owner(b.id());
+    });
+}
+
+void server::do_expire_sessions()
+{
+    expiry_timer_.expires_after(std::chrono::seconds(1));
+    expiry_timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec)
+            return;
+        shared_->sessions.expire(shared_->now_s(), [this](session::backend_id id) -> std::uint32_t {
+            const auto* b = shared_->backends.get(id);
+            return b ? b->session_idle_timeout_s() : 0;
+        });
+        do_expire_sessions();
+    });
+}
+
+void server::save_sessions()
+{
+    if (config_->proxy.state_file.empty())
+        return;
+    const auto path = session::session_file_for(config_->proxy.state_file);
+    try {
+        save_table(path, shared_->sessions, shared_->backends, shared_->now_s());
+        spdlog::info("saved {} session(s) to {}", shared_->sessions.size(), path);
+    } catch (const std::exception& e) {
+        spdlog::error("saving sessions: {}", e.what());
+    }
 }
 
 int server::run()
@@ -79,10 +147,12 @@ int server::run()
     signals_.add(SIGINT);
     signals_.add(SIGHUP);
     do_wait_signal();
+    do_expire_sessions();
     workers_->start();
     spdlog::info("turnout {} running with {} worker(s)", version(), workers_->size());
     control_.run();
     workers_->join();
+    save_sessions();
     spdlog::info("turnout stopped");
     return 0;
 }
@@ -148,7 +218,7 @@ void server::reload()
             !std::equal(next->listeners.begin(), next->listeners.end(), config_->listeners.begin(),
                         [](const auto& a, const auto& b) { return a.address == b.address; }))
             spdlog::warn("reload: listener changes take effect at the next restart or upgrade");
-        source_.publish(make_snapshot(next, source_.load().get()));
+        publish(next);
         spdlog::set_level(spdlog::level::from_str(next->proxy.log_level));
         config_ = std::move(next);
         spdlog::info("reload done");
@@ -191,6 +261,7 @@ void server::finish_shutdown()
         status_->close();
     signals_.cancel();
     drain_timer_.cancel();
+    expiry_timer_.cancel();
 }
 
 } // namespace turnout

@@ -5,7 +5,7 @@
 #include "turnout/admin/status_server.hpp"
 #include "turnout/config/config.hpp"
 #include "turnout/net/worker_pool.hpp"
-#include "turnout/runtime/snapshot.hpp"
+#include "turnout/runtime/shared_state.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -36,13 +36,16 @@ private:
     void poll_drain();
     void finish_shutdown();
 
-    std::shared_ptr<runtime::snapshot> make_snapshot(std::shared_ptr<const config::configuration> config,
-                                                     const runtime::snapshot* previous) const;
+    void publish(std::shared_ptr<const config::configuration> config);
+    void restore_sessions();
+    void save_sessions();
+    void do_expire_sessions();
 
     std::string config_path_;
     std::shared_ptr<const config::configuration> config_;
-    runtime::snapshot_source source_;
+    std::unique_ptr<runtime::shared_state> shared_;
     boost::asio::io_context control_{1};
+    boost::asio::steady_timer expiry_timer_{control_};
     boost::asio::signal_set signals_{control_};
     boost::asio::steady_timer drain_timer_{control_};
     std::chrono::steady_clock::time_point drain_deadline_;

@@ -3,6 +3,7 @@
 #include "turnout/http/error_response.hpp"
 #include "turnout/http/headers.hpp"
 #include "turnout/routing/router.hpp"
+#include "turnout/upstream/balancer.hpp"
 
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
@@ -23,6 +24,8 @@ constexpr auto linger_timeout = 2s;
 constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view chunk_end = "\r\n";
 constexpr std::string_view last_chunk = "0\r\n\r\n";
+constexpr std::string_view session_not_found_body =
+    R"({"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null})";
 
 /// Writes "<hex size>\r\n" into out and returns it as a buffer.
 asio::const_buffer chunk_header(char (&out)[24], std::size_t size)
@@ -232,6 +235,8 @@ void downstream_connection::on_request_head()
         return respond_error(proxy_error::no_route);
     upstream_state_ = &snapshot_->upstreams[*route];
     request_chunked_ = request_.chunked();
+    if (!resolve_session())
+        return;
     build_upstream_head();
 
     req_phase_ = request_phase::routing;
@@ -262,13 +267,19 @@ void downstream_connection::do_send_continue()
 
 void downstream_connection::do_connect()
 {
-    auto choice = worker_.balancer().choose(*upstream_state_, tried_);
-    if (!choice) {
-        // Nothing was available at all: 503. Everything available refused: 502.
-        return respond_error(tried_.empty() ? proxy_error::no_backend : proxy_error::bad_gateway);
+    if (pinned_) {
+        // A session's state lives in one process: no other backend can take its requests.
+        if (!tried_.empty())
+            return respond_session_not_found();
+    } else {
+        auto choice = worker_.balancer().choose(*upstream_state_, tried_);
+        if (!choice) {
+            // Nothing was available at all: 503. Everything available refused: 502.
+            return respond_error(tried_.empty() ? proxy_error::no_backend : proxy_error::bad_gateway);
+        }
+        pool_index_ = choice->pool;
+        backend_ = std::move(choice->target);
     }
-    pool_index_ = choice->pool;
-    backend_ = std::move(choice->target);
     tried_.push_back(backend_.get());
 
     if (auto idle = worker_.upstream_pool().take(*backend_)) {
@@ -293,6 +304,8 @@ void downstream_connection::on_connect(boost::system::error_code ec)
         spdlog::warn("connect to backend {} failed: {}", backend_->address(),
                      ec == asio::error::operation_aborted ? "timed out" : ec.message());
         upstream_.reset();
+        if (pinned_ && ec != asio::error::connection_refused)
+            return respond_error(proxy_error::bad_gateway); // there, but not answering: not gone
         return do_connect();
     }
     boost::system::error_code ignored;
@@ -425,6 +438,7 @@ void downstream_connection::process_response_bytes()
         }
         resp_phase_ = response_phase::body;
         status_ = status;
+        learn_session();
         build_client_head();
         if (is_stream_)
             set_deadline(wait_kind::stream, snapshot_->proxy().stream_idle_timeout);
@@ -451,6 +465,8 @@ void downstream_connection::do_write_client()
         if (!response_head_sent_)
             down_bufs_.emplace_back(asio::buffer(client_head_));
         if (response_.body_size() > 0) {
+            if (endpoint_scanner_)
+                watch_stream_for_endpoint();
             if (response_chunked_out_)
                 down_bufs_.push_back(chunk_header(down_chunk_, response_.body_size()));
             for (const auto piece : response_.body())
@@ -526,6 +542,12 @@ void downstream_connection::finish_exchange()
     backend_.reset();
     upstream_state_ = nullptr;
     logged_ = false;
+    sid_source_ = session_source::none;
+    sid_known_ = pinned_ = false;
+    sid_client_.clear();
+    sid_backend_.clear();
+    sid_to_client_.clear();
+    endpoint_scanner_.reset();
     set_deadline(wait_kind::idle, snapshot_->proxy().idle_timeout);
     if (!in_.empty())
         return process_request_bytes(); // a pipelined request is already here
@@ -542,9 +564,13 @@ void downstream_connection::build_upstream_head()
     std::string forwarded_for;
 
     up_head_.clear();
+    const bool restore_id = sid_backend_ != sid_client_; // token mode: the backend gets its own id
     up_head_ += head.method();
     up_head_ += ' ';
-    up_head_ += head.target();
+    if (restore_id && sid_source_ == session_source::query)
+        up_head_ += session::replace_query_parameter(head.target(), sid_param_, sid_backend_);
+    else
+        up_head_ += head.target();
     up_head_ += " HTTP/1.1\r\n";
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
@@ -561,7 +587,10 @@ void downstream_connection::build_upstream_head()
         }
         if (host.empty() && iequals(f.name, "host"))
             host = f.value;
-        append_field(up_head_, f.name, f.value);
+        if (restore_id && sid_source_ == session_source::header && iequals(f.name, "mcp-session-id"))
+            append_field(up_head_, f.name, sid_backend_);
+        else
+            append_field(up_head_, f.name, f.value);
     }
     if (!forwarded_for.empty())
         forwarded_for += ", ";
@@ -614,12 +643,11 @@ void downstream_connection::build_client_head()
         const auto f = head.field(i);
         if (is_hop_by_hop(f.name) || (connection_options && named_by_connection(head, f.name)))
             continue;
-        append_field(client_head_, f.name, f.value);
+        if (!sid_to_client_.empty() && iequals(f.name, "mcp-session-id"))
+            append_field(client_head_, f.name, sid_to_client_);
+        else
+            append_field(client_head_, f.name, f.value);
     }
-
-    is_stream_ = is_event_stream(head);
-    if (is_stream_)
-        backend_->counters().streams.fetch_add(1, std::memory_order_relaxed);
 
     response_chunked_out_ = false;
     if (response_may_have_body() && !response_.content_length()) {
@@ -690,13 +718,27 @@ void downstream_connection::fail_exchange(proxy_error e, std::string_view detail
 
 void downstream_connection::respond_error(proxy_error e)
 {
+    if (is_backend_failure(e) && accounted_)
+        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+    respond(status_of(e), make_error_response(e, false));
+}
+
+void downstream_connection::respond_session_not_found()
+{
+    // What an MCP server answers for a session it doesn't have: SDK clients re-initialize.
+    forget_session();
+    respond(404, make_json_response(404, session_not_found_body, false));
+}
+
+void downstream_connection::respond(unsigned status, std::string response)
+{
     failed_ = true;
-    status_ = status_of(e);
+    status_ = status;
     keep_alive_ = false;
     upstream_.reset();
-    end_accounting(is_backend_failure(e));
+    end_accounting(false);
     clear_deadline();
-    client_head_ = make_error_response(e, false);
+    client_head_ = std::move(response);
     client_writing_ = true;
     asio::async_write(client_, asio::buffer(client_head_),
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
@@ -803,6 +845,147 @@ void downstream_connection::on_deadline(wait_kind kind)
     }
 }
 
+// ---- sessions -------------------------------------------------------------------------------
+
+bool downstream_connection::resolve_session()
+{
+    const auto& head = request_.head();
+    std::string_view id;
+    if (const auto field = head.find("mcp-session-id")) {
+        id = *field;
+        sid_source_ = session_source::header;
+    } else if (const auto located = session::legacy_session_id(head.target())) {
+        id = located->value;
+        sid_param_ = located->name;
+        sid_source_ = session_source::query;
+    } else {
+        return true; // no session yet: the balancer places it
+    }
+    if (!session::is_valid_session_id(id)) {
+        sid_source_ = session_source::none;
+        respond_error(proxy_error::bad_session_id);
+        return false;
+    }
+    sid_client_.assign(id);
+    sid_backend_.assign(id);
+
+    auto& shared = worker_.shared();
+    std::optional<upstream::pick> owner;
+    if (const auto& tokens = upstream_state_->tokens) {
+        // The token names its owner; a forged or altered one opens to nothing.
+        auto opened = tokens->open(id);
+        if (opened)
+            owner = upstream::locate(*upstream_state_, opened->backend_address);
+        if (!owner) {
+            respond_session_not_found();
+            return false;
+        }
+        sid_backend_ = std::move(opened->original_id);
+    } else {
+        sid_key_ = shared.sessions.key_of(id);
+        if (const auto owner_id = shared.sessions.find(sid_key_, shared.now_s())) {
+            sid_known_ = true;
+            auto* b = shared.backends.get(*owner_id);
+            if (!b || !b->in_service()) {
+                respond_session_not_found(); // its backend left: the session's state went with it
+                return false;
+            }
+            owner = upstream::locate(*upstream_state_, b);
+            if (!owner) // in service, but listed in another upstream: still its owner
+                owner = upstream::pick{upstream_state_->pools.size(),
+                                       std::shared_ptr<upstream::backend>(std::shared_ptr<void>{}, b)};
+        } else {
+            owner = upstream::rendezvous_pick(*upstream_state_, id);
+            if (!owner) {
+                respond_error(proxy_error::no_backend);
+                return false;
+            }
+        }
+    }
+    pinned_ = true;
+    pool_index_ = owner->pool;
+    backend_ = std::move(owner->target);
+    return true;
+}
+
+void downstream_connection::learn_session()
+{
+    const auto& head = response_.head();
+    const auto status = head.status();
+    auto& shared = worker_.shared();
+    const bool table_mode = !upstream_state_->tokens;
+
+    is_stream_ = is_event_stream(head);
+    if (is_stream_)
+        backend_->counters().streams.fetch_add(1, std::memory_order_relaxed);
+
+    if (sid_source_ != session_source::none &&
+        (status == 404 || (request_.method() == HTTP_DELETE && status >= 200 && status < 300)))
+        forget_session(); // the owner no longer has it, or it was ended
+
+    if (const auto minted = head.find("mcp-session-id"); minted && session::is_valid_session_id(*minted)) {
+        if (table_mode) {
+            if (!(sid_known_ && *minted == sid_client_))
+                shared.sessions.insert(shared.sessions.key_of(*minted), backend_->id(), shared.now_s());
+        } else {
+            sid_to_client_ = *minted == sid_backend_ && sid_source_ != session_source::none
+                                 ? sid_client_
+                                 : upstream_state_->tokens->seal(*minted, backend_->address());
+        }
+    }
+
+    if (is_stream_ && table_mode) {
+        if (sid_source_ != session_source::none && status < 300 &&
+            shared.sessions.open_stream(sid_key_, shared.now_s())) {
+            stream_key_ = sid_key_;
+            stream_counted_ = true;
+        } else if (sid_source_ == session_source::none && request_.method() == HTTP_GET) {
+            endpoint_scanner_.emplace(); // 2024-11-05 transport: the session is in the stream
+        }
+    }
+}
+
+void downstream_connection::watch_stream_for_endpoint()
+{
+    // Observes the bytes on their way out; nothing is held back.
+    for (const auto piece : response_.body()) {
+        const auto url = endpoint_scanner_->feed(piece);
+        if (!url) {
+            if (endpoint_scanner_->done())
+                break;
+            continue;
+        }
+        if (const auto id = session::legacy_session_id(*url); id && session::is_valid_session_id(id->value)) {
+            auto& shared = worker_.shared();
+            const auto key = shared.sessions.key_of(id->value);
+            shared.sessions.insert(key, backend_->id(), shared.now_s());
+            if (shared.sessions.open_stream(key, shared.now_s())) {
+                stream_key_ = key;
+                stream_counted_ = true;
+            }
+        }
+        break;
+    }
+    if (endpoint_scanner_->done())
+        endpoint_scanner_.reset();
+}
+
+void downstream_connection::forget_session()
+{
+    if (sid_source_ == session_source::none || !upstream_state_ || upstream_state_->tokens)
+        return;
+    worker_.shared().sessions.erase(sid_key_);
+}
+
+void downstream_connection::end_session_stream()
+{
+    if (!stream_counted_)
+        return;
+    stream_counted_ = false;
+    auto& shared = worker_.shared();
+    shared.sessions.close_stream(stream_key_, shared.now_s());
+}
+
 // ---- accounting -----------------------------------------------------------------------------
 
 void downstream_connection::begin_accounting()
@@ -826,6 +1009,7 @@ void downstream_connection::end_accounting(bool failed)
         c.streams.fetch_sub(1, std::memory_order_relaxed);
     if (failed)
         c.errors_total.fetch_add(1, std::memory_order_relaxed);
+    end_session_stream();
 }
 
 void downstream_connection::log_access()

@@ -20,17 +20,17 @@ std::uint64_t random_seed()
 }
 } // namespace
 
-worker::worker(unsigned index, const runtime::snapshot_source& source)
-    : index_(index), source_(source), balancer_(random_seed())
+worker::worker(unsigned index, runtime::shared_state& shared)
+    : index_(index), shared_(shared), balancer_(random_seed())
 {}
 
 worker::~worker() { join(); }
 
 const std::shared_ptr<const runtime::snapshot>& worker::snapshot()
 {
-    const auto v = source_.version();
+    const auto v = shared_.snapshots.version();
     if (v != snapshot_version_) {
-        snapshot_ = source_.load();
+        snapshot_ = shared_.snapshots.load();
         snapshot_version_ = v;
     }
     return snapshot_;
@@ -111,10 +111,10 @@ void worker::join()
         thread_.join();
 }
 
-worker_pool::worker_pool(unsigned count, const runtime::snapshot_source& source)
+worker_pool::worker_pool(unsigned count, runtime::shared_state& shared)
 {
     for (unsigned i = 0; i < count; ++i)
-        workers_.push_back(std::make_unique<worker>(i, source));
+        workers_.push_back(std::make_unique<worker>(i, shared));
 }
 
 void worker_pool::start()

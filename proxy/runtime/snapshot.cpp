@@ -3,30 +3,44 @@
 #include "turnout/net/endpoint.hpp"
 
 #include <algorithm>
-#include <map>
+#include <unordered_map>
 
 namespace turnout::runtime {
 namespace {
-
-using backend_ptr = std::shared_ptr<upstream::backend>;
-
-std::map<std::string, backend_ptr> backends_by_address(const snapshot* previous)
-{
-    std::map<std::string, backend_ptr> found;
-    if (!previous)
-        return found;
-    for (const auto& u : previous->upstreams)
-        for (const auto& p : u.pools)
-            for (const auto& b : p.backends)
-                found.emplace(b->address(), b);
-    return found;
-}
 
 std::string lower(std::string text)
 {
     std::transform(text.begin(), text.end(), text.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return text;
+}
+
+std::shared_ptr<upstream::backend> obtain_backend(const config::configuration& config,
+                                                  const config::host_port& address,
+                                                  upstream::backend_registry& registry)
+{
+    if (auto known = registry.find(address.text))
+        return known;
+    boost::system::error_code ec;
+    const auto endpoint = net::resolve(address, ec);
+    if (ec)
+        throw config::config_error(config.path, 0, 0,
+                                   "cannot resolve backend " + address.text + ": " + ec.message());
+    return registry.obtain(address.text, endpoint);
+}
+
+std::shared_ptr<const session::token_codec> load_tokens(const config::configuration& config,
+                                                        const config::upstream_config& upstream)
+{
+    if (upstream.affinity != config::affinity_kind::token)
+        return nullptr;
+    try {
+        return std::make_shared<const session::token_codec>(
+            session::token_codec::from_file(upstream.affinity_key_file));
+    } catch (const std::exception& e) {
+        throw config::config_error(config.path, 0, 0,
+                                   "upstream " + upstream.name + ": affinity_key_file " + e.what());
+    }
 }
 
 } // namespace
@@ -40,28 +54,15 @@ std::uint64_t upstream_state::total_weight() const noexcept
 }
 
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
-                                               const snapshot* previous)
+                                         upstream::backend_registry& registry)
 {
-    auto known = backends_by_address(previous);
     auto next = std::make_shared<snapshot>();
-
     for (const auto& uc : config->upstreams) {
-        upstream_state u{uc, {}};
+        upstream_state u{uc, {}, load_tokens(*config, uc)};
         for (const auto& pc : uc.pools) {
             pool p{pc.name, pc.weight, pc.version, false, {}};
-            for (const auto& address : pc.backends) {
-                auto& b = known[address.text];
-                if (!b) {
-                    boost::system::error_code ec;
-                    const auto endpoint = net::resolve(address, ec);
-                    if (ec)
-                        throw config::config_error(config->path, 0, 0,
-                                                   "cannot resolve backend " + address.text + ": " +
-                                                       ec.message());
-                    b = std::make_shared<upstream::backend>(address.text, endpoint);
-                }
-                p.backends.push_back(b);
-            }
+            for (const auto& address : pc.backends)
+                p.backends.push_back(obtain_backend(*config, address, registry));
             u.pools.push_back(std::move(p));
         }
         next->upstreams.push_back(std::move(u));
@@ -77,6 +78,26 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
     next->router = routing::router(std::move(routes));
     next->config = std::move(config);
     return next;
+}
+
+void mark_in_service(const snapshot& s, upstream::backend_registry& registry)
+{
+    // Each backend gets its final value in one store: a live backend must never be seen out
+    // of service, even for an instant (its sessions would answer 404).
+    std::unordered_map<const upstream::backend*, std::uint32_t> listed; // → idle timeout (s)
+    for (const auto& u : s.upstreams) {
+        const auto idle_s = static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::seconds>(u.config.session_idle_timeout).count());
+        for (const auto& p : u.pools)
+            for (const auto& b : p.backends)
+                listed[b.get()] = std::max(listed[b.get()], idle_s);
+    }
+    registry.for_each([&](upstream::backend& b) {
+        const auto it = listed.find(&b);
+        if (it != listed.end())
+            b.set_session_idle_timeout_s(it->second);
+        b.set_in_service(it != listed.end());
+    });
 }
 
 void snapshot_source::publish(std::shared_ptr<const snapshot> s)

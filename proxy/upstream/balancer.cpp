@@ -1,5 +1,7 @@
 #include "turnout/upstream/balancer.hpp"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <numeric>
 #include <vector>
@@ -99,6 +101,43 @@ std::optional<pick> balancer::choose(const runtime::upstream_state& u,
         if (auto b = choose_backend(u.pools[i], exclude))
             return pick{i, std::move(b)};
     }
+    return std::nullopt;
+}
+
+std::optional<pick> rendezvous_pick(const runtime::upstream_state& u, std::string_view session_id)
+{
+    std::optional<pick> best;
+    std::uint64_t best_score = 0;
+    for (std::size_t i = 0; i < u.pools.size(); ++i)
+        for (const auto& b : u.pools[i].backends) {
+            if (!b->healthy())
+                continue;
+            const auto& address = b->address();
+            const auto score = XXH3_64bits_withSeed(session_id.data(), session_id.size(),
+                                                    XXH3_64bits(address.data(), address.size()));
+            if (!best || score > best_score) {
+                best = pick{i, b};
+                best_score = score;
+            }
+        }
+    return best;
+}
+
+std::optional<pick> locate(const runtime::upstream_state& u, const backend* target)
+{
+    for (std::size_t i = 0; i < u.pools.size(); ++i)
+        for (const auto& b : u.pools[i].backends)
+            if (b.get() == target)
+                return pick{i, b};
+    return std::nullopt;
+}
+
+std::optional<pick> locate(const runtime::upstream_state& u, std::string_view address)
+{
+    for (std::size_t i = 0; i < u.pools.size(); ++i)
+        for (const auto& b : u.pools[i].backends)
+            if (b->address() == address)
+                return pick{i, b};
     return std::nullopt;
 }
 

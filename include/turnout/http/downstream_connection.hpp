@@ -14,6 +14,8 @@
 #include "turnout/net/io_buffer.hpp"
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/snapshot.hpp"
+#include "turnout/session/session_id.hpp"
+#include "turnout/session/session_table.hpp"
 #include "turnout/upstream/connection_pool.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -67,6 +69,13 @@ private:
     void on_write_client(boost::system::error_code ec, std::size_t n);
     void finish_exchange();
 
+    // sessions
+    bool resolve_session();
+    void learn_session();
+    void watch_stream_for_endpoint();
+    void forget_session();
+    void end_session_stream();
+
     // building heads
     void build_upstream_head();
     void build_client_head();
@@ -76,6 +85,8 @@ private:
     bool retry_on_fresh_connection(boost::system::error_code ec);
     void fail_exchange(proxy_error e, std::string_view detail);
     void respond_error(proxy_error e);
+    void respond_session_not_found();
+    void respond(unsigned status, std::string response);
     void linger_close();
     void close();
 
@@ -129,6 +140,20 @@ private:
     std::string client_head_;
     char down_chunk_[24];
     std::vector<boost::asio::const_buffer> down_bufs_;
+
+    // the session of the exchange
+    enum class session_source { none, header, query };
+    session_source sid_source_ = session_source::none;
+    std::string_view sid_param_;    // query parameter name (legacy transport)
+    std::string sid_client_;        // the id as the client sent it (token mode: the token)
+    std::string sid_backend_;       // the id toward the backend (token mode: from the token)
+    session::session_key sid_key_;  // table mode
+    bool sid_known_ = false;        // the table knew it: pinned to its owner
+    bool pinned_ = false;           // goes to backend_ whatever weights or health say
+    bool stream_counted_ = false;   // an open stream of stream_key_ is counted in the table
+    session::session_key stream_key_;
+    std::string sid_to_client_;     // token mode: the token replacing Mcp-Session-Id
+    std::optional<session::endpoint_scanner> endpoint_scanner_;
 
     // the exchange
     std::shared_ptr<const runtime::snapshot> snapshot_;

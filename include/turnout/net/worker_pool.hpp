@@ -4,7 +4,7 @@
 // Seastar's shards). Nothing on the request path locks; the control thread talks to a worker
 // by posting to its io_context.
 
-#include "turnout/runtime/snapshot.hpp"
+#include "turnout/runtime/shared_state.hpp"
 #include "turnout/upstream/balancer.hpp"
 #include "turnout/upstream/connection_pool.hpp"
 
@@ -33,7 +33,7 @@ public:
 
 class worker {
 public:
-    worker(unsigned index, const runtime::snapshot_source& source);
+    worker(unsigned index, runtime::shared_state& shared);
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
     ~worker();
@@ -42,6 +42,7 @@ public:
     boost::asio::io_context& io() noexcept { return io_; }
     upstream::connection_pool& upstream_pool() noexcept { return upstream_pool_; }
     upstream::balancer& balancer() noexcept { return balancer_; }
+    runtime::shared_state& shared() noexcept { return shared_; }
 
     /// The newest published snapshot; one relaxed load when nothing changed.
     const std::shared_ptr<const runtime::snapshot>& snapshot();
@@ -70,7 +71,7 @@ private:
     // the connections they own, which then deregister from connections_ — so connections_
     // must outlive io_, and every socket or timer must die before it.
     unsigned index_;
-    const runtime::snapshot_source& source_;
+    runtime::shared_state& shared_;
     std::unordered_set<connection_handle*> connections_;
     std::atomic<std::size_t> connection_count_{0};
     std::shared_ptr<const runtime::snapshot> snapshot_;
@@ -86,7 +87,7 @@ private:
 
 class worker_pool {
 public:
-    worker_pool(unsigned count, const runtime::snapshot_source& source);
+    worker_pool(unsigned count, runtime::shared_state& shared);
 
     std::size_t size() const noexcept { return workers_.size(); }
     worker& operator[](std::size_t i) noexcept { return *workers_[i]; }

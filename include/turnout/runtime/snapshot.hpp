@@ -6,7 +6,8 @@
 
 #include "turnout/config/config.hpp"
 #include "turnout/routing/router.hpp"
-#include "turnout/upstream/backend.hpp"
+#include "turnout/session/token_codec.hpp"
+#include "turnout/upstream/backend_registry.hpp"
 
 #include <spdlog/logger.h>
 
@@ -29,6 +30,7 @@ struct pool {
 struct upstream_state {
     config::upstream_config config;
     std::vector<pool> pools;
+    std::shared_ptr<const session::token_codec> tokens; // affinity = "token" only
 
     std::uint64_t total_weight() const noexcept;
 };
@@ -42,11 +44,15 @@ struct snapshot {
     const config::proxy_config& proxy() const noexcept { return config->proxy; }
 };
 
-/// Builds a snapshot. Backends whose address already exists in previous are the same
-/// objects (their counters and health carry over). Throws config::config_error when a
-/// backend address cannot be resolved.
+/// Builds a snapshot. Backends come from the registry, so an address keeps the same object
+/// (counters, health, sessions) across snapshots. Throws config::config_error when a backend
+/// address cannot be resolved or a key file cannot be read.
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
-                                               const snapshot* previous);
+                                         upstream::backend_registry& registry);
+
+/// Marks every registered backend in or out of service according to s (control thread, after
+/// publishing s).
+void mark_in_service(const snapshot& s, upstream::backend_registry& registry);
 
 /// Where workers find the current snapshot. publish() is for the control thread; workers
 /// compare version() with the one they cached and load() only when it changed, so the

@@ -23,8 +23,8 @@ struct backend_counters {
 
 class backend {
 public:
-    backend(std::string address, boost::asio::ip::tcp::endpoint endpoint)
-        : address_(std::move(address)), endpoint_(endpoint)
+    backend(std::string address, boost::asio::ip::tcp::endpoint endpoint, std::uint16_t id = 0)
+        : address_(std::move(address)), endpoint_(endpoint), id_(id)
     {}
     backend(const backend&) = delete;
     backend& operator=(const backend&) = delete;
@@ -32,6 +32,24 @@ public:
     /// As written in the configuration ("127.0.0.1:3001").
     const std::string& address() const noexcept { return address_; }
     const boost::asio::ip::tcp::endpoint& endpoint() const noexcept { return endpoint_; }
+    /// Its id in the backend registry (what session table entries store).
+    std::uint16_t id() const noexcept { return id_; }
+
+    /// Whether the current configuration still lists it. Sessions of a backend that left
+    /// answer 404: its process, and so their state, is no longer ours to reach.
+    bool in_service() const noexcept { return in_service_.load(std::memory_order_relaxed); }
+    void set_in_service(bool s) noexcept { in_service_.store(s, std::memory_order_relaxed); }
+
+    /// Seconds a session of this backend may stay unused (no open stream) before it is
+    /// forgotten; from its upstream's session_idle_timeout. 0 = never.
+    std::uint32_t session_idle_timeout_s() const noexcept
+    {
+        return session_idle_timeout_s_.load(std::memory_order_relaxed);
+    }
+    void set_session_idle_timeout_s(std::uint32_t s) noexcept
+    {
+        session_idle_timeout_s_.store(s, std::memory_order_relaxed);
+    }
 
     bool healthy() const noexcept { return healthy_.load(std::memory_order_relaxed); }
     void set_healthy(bool h) noexcept { healthy_.store(h, std::memory_order_relaxed); }
@@ -48,6 +66,9 @@ public:
 private:
     std::string address_;
     boost::asio::ip::tcp::endpoint endpoint_;
+    std::uint16_t id_;
+    std::atomic<bool> in_service_{true};
+    std::atomic<std::uint32_t> session_idle_timeout_s_{1800};
     std::atomic<bool> healthy_{true};
     std::atomic<bool> draining_{false};
     backend_counters counters_;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 
 namespace turnout::upstream {
 
@@ -15,6 +16,18 @@ struct pick {
     std::size_t pool = 0;
     std::shared_ptr<backend> target;
 };
+
+/// The backend an unknown session id maps to: rendezvous (highest random weight) hashing of
+/// the id over the upstream's healthy backends, with a fixed hash (XXH3, unseeded), so every
+/// turnout instance with the same backends makes the same choice, and removing one backend
+/// moves only the ids that mapped to it.
+std::optional<pick> rendezvous_pick(const runtime::upstream_state& u, std::string_view session_id);
+
+/// Where backend b sits in u (pool index), for a backend chosen by other means than choose().
+std::optional<pick> locate(const runtime::upstream_state& u, const backend* b);
+
+/// The backend of u listed under address, or nullopt.
+std::optional<pick> locate(const runtime::upstream_state& u, std::string_view address);
 
 class balancer {
 public:

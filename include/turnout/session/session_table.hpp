@@ -1,0 +1,88 @@
+#pragma once
+// Which backend owns each live MCP session. The only shared mutable structure on the request
+// path: keyed by the 128-bit XXH3 hash (seeded per process) of the session id, so entries are
+// fixed-size (24 bytes, no heap allocation per session whatever the id's length) and the id
+// itself is never stored; sharded with one lock per shard, so workers rarely meet.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace turnout::session {
+
+/// Index of a backend in the process's backend registry (stable for the process lifetime).
+using backend_id = std::uint16_t;
+
+/// XXH3-128 of a session id.
+struct session_key {
+    std::uint64_t low = 0;
+    std::uint64_t high = 0;
+    friend bool operator==(const session_key&, const session_key&) = default;
+};
+
+struct session_entry {
+    session_key key;
+    std::uint32_t last_use = 0; // seconds, on the caller's clock
+    backend_id owner = 0;
+    std::uint16_t streams = 0; // open SSE streams of this session
+};
+
+class session_table {
+public:
+    /// Called with +1 / -1 whenever a session of a backend is added or removed (for the
+    /// per-backend `sessions` counter). May be empty.
+    using count_hook = std::function<void(backend_id, int delta)>;
+
+    explicit session_table(std::uint64_t seed, count_hook on_count = {}, unsigned shard_count = 64);
+    ~session_table();
+    session_table(const session_table&) = delete;
+    session_table& operator=(const session_table&) = delete;
+
+    std::uint64_t seed() const noexcept { return seed_; }
+    session_key key_of(std::string_view session_id) const noexcept;
+
+    /// The owner of key, touching its last use. nullopt when unknown.
+    std::optional<backend_id> find(const session_key& key, std::uint32_t now) noexcept;
+
+    /// Pins key to owner (a new session, or a re-pin of a known one).
+    void insert(const session_key& key, backend_id owner, std::uint32_t now);
+
+    /// Forgets key. Returns whether it was there.
+    bool erase(const session_key& key) noexcept;
+
+    /// A stream of this session opened / closed. Unknown keys are ignored (returns false).
+    bool open_stream(const session_key& key, std::uint32_t now) noexcept;
+    bool close_stream(const session_key& key, std::uint32_t now) noexcept;
+
+    /// Forgets sessions with no open stream whose last use is older than the idle timeout of
+    /// their owner (idle_timeout(owner) in seconds; 0 = never). Returns how many.
+    std::size_t expire(std::uint32_t now, const std::function<std::uint32_t(backend_id)>& idle_timeout);
+
+    /// Forgets every session of owner. Returns how many.
+    std::size_t erase_owner(backend_id owner);
+
+    std::size_t size() const noexcept;
+    /// Bytes held by the table's slots and shards (for the bytes-per-session figure).
+    std::size_t memory_bytes() const noexcept;
+
+    /// Visits every entry (shard by shard, each under its lock).
+    void for_each(const std::function<void(const session_entry&)>& visit) const;
+    /// Adds entries as they are (loading a saved table); keys must come from the same seed.
+    void restore(const session_entry& entry);
+
+private:
+    struct shard;
+    shard& shard_of(const session_key& key) noexcept;
+
+    std::uint64_t seed_;
+    count_hook on_count_;
+    std::vector<std::unique_ptr<shard>> shards_;
+    unsigned shard_mask_;
+};
+
+} // namespace turnout::session

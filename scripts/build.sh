@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Configures and builds one flavour of turnout. Usage: scripts/build.sh [release|asan] [targets...]
+#   release → build/       (RelWithDebInfo: what the demo and the benchmark run)
+#   asan    → build-asan/  (AddressSanitizer + UndefinedBehaviorSanitizer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+flavour=${1:-release}
+shift || true
+case "$flavour" in
+  release) dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+  asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DTURNOUT_SANITIZE=ON) ;;
+  *) echo "usage: scripts/build.sh [release|asan] [targets...]" >&2; exit 2 ;;
+esac
+
+# Configure only once: re-running cmake on an existing tree is what ninja does by itself.
+if [[ ! -f "$dir/build.ninja" ]]; then
+  cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
+fi
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
