@@ -464,7 +464,9 @@ void downstream_connection::do_write_client()
     } else {
         if (!response_head_sent_)
             down_bufs_.emplace_back(asio::buffer(client_head_));
-        if (response_.body_size() > 0) {
+        if (rewrite_endpoint_) {
+            rewrite_stream_endpoint();
+        } else if (response_.body_size() > 0) {
             if (endpoint_scanner_)
                 watch_stream_for_endpoint();
             if (response_chunked_out_)
@@ -548,6 +550,8 @@ void downstream_connection::finish_exchange()
     sid_backend_.clear();
     sid_to_client_.clear();
     endpoint_scanner_.reset();
+    rewrite_endpoint_ = false;
+    held_.clear();
     set_deadline(wait_kind::idle, snapshot_->proxy().idle_timeout);
     if (!in_.empty())
         return process_request_bytes(); // a pipelined request is already here
@@ -645,12 +649,12 @@ void downstream_connection::build_client_head()
             continue;
         if (!sid_to_client_.empty() && iequals(f.name, "mcp-session-id"))
             append_field(client_head_, f.name, sid_to_client_);
-        else
+        else if (!(rewrite_endpoint_ && iequals(f.name, "content-length")))
             append_field(client_head_, f.name, f.value);
     }
 
     response_chunked_out_ = false;
-    if (response_may_have_body() && !response_.content_length()) {
+    if (response_may_have_body() && (!response_.content_length() || rewrite_endpoint_)) {
         if (client_is_http10)
             keep_alive_ = false; // HTTP/1.0 has no chunked: the body ends with the connection
         else {
@@ -934,14 +938,18 @@ void downstream_connection::learn_session()
         }
     }
 
-    if (is_stream_ && table_mode) {
-        if (sid_source_ != session_source::none && status < 300 &&
-            shared.sessions.open_stream(sid_key_, shared.now_s())) {
-            stream_key_ = sid_key_;
-            stream_counted_ = true;
-        } else if (sid_source_ == session_source::none && request_.method() == HTTP_GET) {
-            endpoint_scanner_.emplace(); // 2024-11-05 transport: the session is in the stream
-        }
+    const bool legacy_stream_start = is_stream_ && sid_source_ == session_source::none &&
+                                     request_.method() == HTTP_GET && status < 300;
+    if (is_stream_ && table_mode && sid_source_ != session_source::none && status < 300 &&
+        shared.sessions.open_stream(sid_key_, shared.now_s())) {
+        stream_key_ = sid_key_;
+        stream_counted_ = true;
+    }
+    if (legacy_stream_start) {
+        endpoint_scanner_.emplace(); // 2024-11-05 transport: the session is announced in the stream
+        // Rewriting changes the body's length: possible only when turnout frames it (chunked).
+        rewrite_endpoint_ = !table_mode && request_.head().version_minor() >= 1;
+        held_.clear();
     }
 }
 
@@ -968,6 +976,34 @@ void downstream_connection::watch_stream_for_endpoint()
     }
     if (endpoint_scanner_->done())
         endpoint_scanner_.reset();
+}
+
+void downstream_connection::rewrite_stream_endpoint()
+{
+    for (const auto piece : response_.body()) {
+        held_.append(piece);
+        if (endpoint_scanner_->done())
+            continue; // bytes after the endpoint event, in the same read
+        const auto url = endpoint_scanner_->feed(piece);
+        if (!url)
+            continue;
+        const auto id = session::legacy_session_id(*url);
+        if (!id || !session::is_valid_session_id(id->value))
+            continue;
+        const auto token = upstream_state_->tokens->seal(id->value, backend_->address());
+        const auto rewritten = session::replace_query_parameter(*url, id->name, token);
+        if (const auto at = held_.rfind(*url); at != std::string::npos)
+            held_.replace(at, url->size(), rewritten);
+    }
+    if (!endpoint_scanner_->done() && resp_phase_ != response_phase::done)
+        return; // still inside the first event(s): hold them
+    rewrite_endpoint_ = false;
+    endpoint_scanner_.reset();
+    if (!held_.empty()) {
+        down_bufs_.push_back(chunk_header(down_chunk_, held_.size()));
+        down_bufs_.emplace_back(asio::buffer(held_));
+        down_bufs_.emplace_back(asio::buffer(chunk_end));
+    }
 }
 
 void downstream_connection::forget_session()

@@ -73,6 +73,7 @@ private:
     bool resolve_session();
     void learn_session();
     void watch_stream_for_endpoint();
+    void rewrite_stream_endpoint();
     void forget_session();
     void end_session_stream();
 
@@ -154,6 +155,11 @@ private:
     session::session_key stream_key_;
     std::string sid_to_client_;     // token mode: the token replacing Mcp-Session-Id
     std::optional<session::endpoint_scanner> endpoint_scanner_;
+    // Token mode, legacy transport: the endpoint event's URL must carry a token instead of the
+    // backend's id, so the stream's first bytes are held (at most the scanner's limit) until
+    // that event is complete, then released rewritten.
+    bool rewrite_endpoint_ = false;
+    std::string held_;
 
     // the exchange
     std::shared_ptr<const runtime::snapshot> snapshot_;
