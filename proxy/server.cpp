@@ -262,6 +262,8 @@ void server::finish_shutdown()
     signals_.cancel();
     drain_timer_.cancel();
     expiry_timer_.cancel();
+    // The signal handler that got us here re-arms its wait after returning; stop explicitly.
+    control_.stop();
 }
 
 } // namespace turnout

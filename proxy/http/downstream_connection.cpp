@@ -75,6 +75,14 @@ bool is_forwarded_field(std::string_view name)
             iequals(name, "x-forwarded-host"));
 }
 
+std::size_t count_fields(const message_head& head, std::string_view name)
+{
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < head.field_count(); ++i)
+        n += iequals(head.field(i).name, name);
+    return n;
+}
+
 bool is_event_stream(const message_head& head)
 {
     const auto type = head.find("content-type");
@@ -221,11 +229,15 @@ void downstream_connection::on_request_head()
     const auto& head = request_.head();
     const auto& proxy = snapshot_->proxy();
 
+    if (head.version_major() != 1 || head.version_minor() > 1)
+        return respond_error(proxy_error::bad_request); // HTTP/0.9, 2+, or 1.2+ on this port
     if (request_.method() == HTTP_CONNECT)
         return respond_error(proxy_error::method_not_allowed);
     const auto host = head.find("host");
     if (!host && head.version_minor() >= 1)
         return respond_error(proxy_error::bad_request);
+    if (host && count_fields(head, "host") > 1)
+        return respond_error(proxy_error::bad_request); // RFC 9112 §3.2: exactly one Host
     if (request_.content_length() && *request_.content_length() > proxy.max_body_bytes)
         return respond_error(proxy_error::body_too_large);
 

@@ -53,7 +53,10 @@ const llhttp_settings_t& message_parser::settings() noexcept
         s.on_header_field = &message_parser::on_header_field;
         s.on_header_value = &message_parser::on_header_value;
         s.on_header_value_complete = [](llhttp_t* p) {
-            self(p).field_done_ = true; // also fires for an empty value
+            auto& me = self(p);
+            me.field_done_ = true; // also fires for an empty value
+            if (me.state_ == state::head && !me.head_.fields_.empty() && me.head_.fields_.back().name.length == 0)
+                return me.fail(proxy_error::bad_request, "empty header name");
             return 0;
         };
         s.on_headers_complete = &message_parser::on_headers_complete;
@@ -86,6 +89,7 @@ void message_parser::clear_message() noexcept
     skip_body_ = false;
     field_done_ = false;
     head_bytes_ = 0;
+    prev_cr_ = after_lf_ = false;
     error_reason_.clear();
     head_.clear();
     clear_body();
@@ -134,6 +138,8 @@ std::size_t message_parser::parse(const char* data, std::size_t size)
     }
 
     if (in_head) {
+        if (kind_ == kind::request && !strict_line_endings(data, consumed))
+            return 0;
         // Counted on raw bytes, not on what the callbacks saw: whitespace padding counts too.
         head_bytes_ += consumed;
         if (head_bytes_ > limits_.max_head_bytes) {
@@ -151,8 +157,34 @@ bool message_parser::finish_at_eof()
     if (paused_) {
         llhttp_resume(&parser_);
         paused_ = false;
+        // Paused right after the head, llhttp has not yet entered its read-until-EOF state:
+        // an empty execute gets it there, so that finish completes the message.
+        static const char nothing = 0;
+        llhttp_execute(&parser_, &nothing, 0);
     }
-    return llhttp_finish(&parser_) == HPE_OK && state_ == state::complete;
+    const auto err = llhttp_finish(&parser_);
+    return (err == HPE_OK || err == HPE_PAUSED) && state_ == state::complete;
+}
+
+bool message_parser::strict_line_endings(const char* data, std::size_t size) noexcept
+{
+    // What llhttp 8.1 lets through even in strict mode, and a proxy must not: a bare LF as a
+    // line end, and obs-fold (a line starting with SP/HT continuing the previous field), both
+    // classic ways to make two parsers disagree on a head (RFC 9112 §2.2, §5.2).
+    for (std::size_t i = 0; i < size; ++i) {
+        const char c = data[i];
+        if (after_lf_ && (c == ' ' || c == '\t')) {
+            fail(proxy_error::bad_request, "obsolete line folding in a header");
+            return false;
+        }
+        if (c == '\n' && !prev_cr_) {
+            fail(proxy_error::bad_request, "bare LF line ending in the head");
+            return false;
+        }
+        after_lf_ = c == '\n';
+        prev_cr_ = c == '\r';
+    }
+    return true;
 }
 
 int message_parser::fail(proxy_error e, std::string_view reason) noexcept

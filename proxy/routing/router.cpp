@@ -44,8 +44,8 @@ std::string_view target_path(std::string_view target) noexcept
         const auto scheme = target.find("://");
         if (scheme == std::string_view::npos)
             return "/"; // asterisk-form ("*") and the like route as "/"
-        const auto slash = target.find('/', scheme + 3);
-        if (slash == std::string_view::npos)
+        const auto slash = target.find_first_of("/?#", scheme + 3);
+        if (slash == std::string_view::npos || target[slash] != '/')
             return "/";
         target.remove_prefix(slash);
     }

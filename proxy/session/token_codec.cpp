@@ -31,7 +31,8 @@ constexpr std::size_t overhead = 1 + nonce_size + tag_size;
 // Large enough for any session id (SPEC: at most 256 bytes) with room to spare; it bounds the
 // work open() does on hostile input and keeps sizes within OpenSSL's int lengths.
 constexpr std::size_t max_original_id_size = 4096;
-constexpr std::size_t max_token_size = 1 + nonce_size + 1 + max_address_size + max_original_id_size + tag_size;
+constexpr std::size_t max_token_size =
+    1 + nonce_size + 1 + max_address_size + max_original_id_size + tag_size;
 constexpr std::size_t max_token_chars = (max_token_size * 4 + 2) / 3;
 
 using bytes = std::vector<unsigned char>;
@@ -142,8 +143,8 @@ std::optional<bytes> encrypt(const std::string& key, const bytes& plaintext)
     int len = 0;
     if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key_bytes(key), nonce) != 1 ||
         EVP_EncryptUpdate(ctx.get(), nullptr, &len, &version, 1) != 1 ||
-        EVP_EncryptUpdate(ctx.get(), ciphertext, &len, plaintext.data(), static_cast<int>(plaintext.size())) !=
-            1 ||
+        EVP_EncryptUpdate(ctx.get(), ciphertext, &len, plaintext.data(),
+                          static_cast<int>(plaintext.size())) != 1 ||
         EVP_EncryptFinal_ex(ctx.get(), ciphertext + len, &len) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(tag_size), tag) != 1)
         return std::nullopt;

@@ -1,0 +1,285 @@
+#include "turnout/upstream/balancer.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/ip/address_v4.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+using turnout::runtime::pool;
+using turnout::runtime::upstream_state;
+using turnout::upstream::backend;
+using turnout::upstream::balancer;
+
+namespace {
+
+using backend_ptr = std::shared_ptr<backend>;
+using exclude_list = std::vector<const backend*>;
+
+constexpr int draws = 10000;
+
+backend_ptr make_backend(std::uint16_t port)
+{
+    const boost::asio::ip::tcp::endpoint endpoint{boost::asio::ip::make_address_v4("127.0.0.1"), port};
+    return std::make_shared<backend>("127.0.0.1:" + std::to_string(port), endpoint);
+}
+
+pool make_pool(std::string name, std::uint32_t weight, std::vector<backend_ptr> backends, bool draining = false)
+{
+    pool p;
+    p.name = std::move(name);
+    p.weight = weight;
+    p.draining = draining;
+    p.backends = std::move(backends);
+    return p;
+}
+
+upstream_state make_upstream(std::vector<pool> pools)
+{
+    upstream_state u;
+    u.config.name = "mcp";
+    u.pools = std::move(pools);
+    return u;
+}
+
+// How often each pool is picked over n draws; nullopt results are counted under pool -1.
+std::map<int, int> pool_counts(balancer& b, const upstream_state& u, int n, const exclude_list& exclude = {})
+{
+    std::map<int, int> counts;
+    for (int i = 0; i < n; ++i) {
+        const auto picked = b.choose(u, exclude);
+        ++counts[picked ? static_cast<int>(picked->pool) : -1];
+    }
+    return counts;
+}
+
+// How often each backend is picked over n draws.
+std::map<const backend*, int> backend_counts(balancer& b, const upstream_state& u, int n,
+                                             const exclude_list& exclude = {})
+{
+    std::map<const backend*, int> counts;
+    for (int i = 0; i < n; ++i) {
+        const auto picked = b.choose(u, exclude);
+        REQUIRE(picked);
+        REQUIRE(picked->target);
+        ++counts[picked->target.get()];
+    }
+    return counts;
+}
+
+} // namespace
+
+TEST_CASE("new sessions are split between pools by weight")
+{
+    const auto u = make_upstream({make_pool("blue", 90, {make_backend(3001), make_backend(3002)}),
+                                  make_pool("green", 10, {make_backend(3011)})});
+    for (const std::uint64_t seed : {1ull, 42ull, 0xdeadbeefull, 123456789ull}) {
+        CAPTURE(seed);
+        balancer b{seed};
+        const auto counts = pool_counts(b, u, draws);
+        CHECK(counts.count(-1) == 0);
+        // Expected 9000 / 1000; the binomial standard deviation is 30, so this cannot flake.
+        CHECK(counts.at(0) >= draws * 85 / 100);
+        CHECK(counts.at(0) <= draws * 95 / 100);
+        CHECK(counts.at(1) >= draws * 5 / 100);
+        CHECK(counts.at(1) <= draws * 15 / 100);
+    }
+}
+
+TEST_CASE("a pick names the pool it came from and one of that pool's backends")
+{
+    const auto blue = make_backend(3001);
+    const auto green = make_backend(3011);
+    const auto u = make_upstream({make_pool("blue", 50, {blue}), make_pool("green", 50, {green})});
+    balancer b{7};
+    for (int i = 0; i < 1000; ++i) {
+        const auto picked = b.choose(u, {});
+        REQUIRE(picked);
+        CHECK(picked->target == (picked->pool == 0 ? blue : green));
+    }
+}
+
+TEST_CASE("a pool with weight 0 is never chosen")
+{
+    const auto u = make_upstream({make_pool("blue", 100, {make_backend(3001)}),
+                                  make_pool("green", 0, {make_backend(3011), make_backend(3012)})});
+    balancer b{3};
+    const auto counts = pool_counts(b, u, draws);
+    CHECK(counts.at(0) == draws);
+    CHECK(counts.count(1) == 0);
+}
+
+TEST_CASE("with every weight 0 nothing is chosen")
+{
+    const auto u = make_upstream({make_pool("blue", 0, {make_backend(3001)}),
+                                  make_pool("green", 0, {make_backend(3011)})});
+    balancer b{3};
+    for (int i = 0; i < 100; ++i)
+        CHECK_FALSE(b.choose(u, {}));
+    CHECK_FALSE(b.choose(make_upstream({}), {}));
+}
+
+TEST_CASE("unhealthy and draining backends are never chosen")
+{
+    const auto sick = make_backend(3001);
+    const auto leaving = make_backend(3002);
+    const auto fine = make_backend(3003);
+    sick->set_healthy(false);
+    leaving->set_draining(true);
+    const auto u = make_upstream({make_pool("blue", 100, {sick, leaving, fine})});
+    balancer b{11};
+    const auto counts = backend_counts(b, u, 1000);
+    CHECK(counts.size() == 1);
+    CHECK(counts.at(fine.get()) == 1000);
+
+    fine->set_healthy(false);
+    CHECK_FALSE(b.choose(u, {}));
+    CHECK_FALSE(b.choose_backend(u.pools[0], {}));
+
+    sick->set_healthy(true); // recovered
+    const auto picked = b.choose(u, {});
+    REQUIRE(picked);
+    CHECK(picked->target == sick);
+}
+
+TEST_CASE("backends in the exclude list are never chosen")
+{
+    const auto a = make_backend(3001);
+    const auto c = make_backend(3002);
+    const auto d = make_backend(3003);
+    const auto u = make_upstream({make_pool("blue", 100, {a, c, d})});
+    balancer b{5};
+
+    const exclude_list two = {a.get(), d.get()};
+    const auto counts = backend_counts(b, u, 1000, two);
+    CHECK(counts.size() == 1);
+    CHECK(counts.at(c.get()) == 1000);
+
+    const exclude_list one = {c.get()};
+    const auto others = backend_counts(b, u, 1000, one);
+    CHECK(others.count(c.get()) == 0);
+    CHECK(others.count(a.get()) == 1);
+    CHECK(others.count(d.get()) == 1);
+
+    const exclude_list all = {a.get(), c.get(), d.get()};
+    CHECK_FALSE(b.choose(u, all));
+}
+
+TEST_CASE("when the drawn pool has no available backend another weighted pool takes the session")
+{
+    const auto down = make_backend(3001);
+    down->set_healthy(false);
+    const auto up = make_backend(3011);
+    const auto u = make_upstream({make_pool("blue", 90, {down}), make_pool("green", 10, {up})});
+    balancer b{9};
+    const auto counts = pool_counts(b, u, draws);
+    CHECK(counts.at(1) == draws);
+
+    // Excluding the only backend of a pool has the same effect.
+    const auto healthy = make_backend(3002);
+    const auto v = make_upstream({make_pool("blue", 90, {healthy}), make_pool("green", 10, {up})});
+    const exclude_list tried = {healthy.get()};
+    CHECK(pool_counts(b, v, 1000, tried).at(1) == 1000);
+}
+
+TEST_CASE("the fallback tries the heaviest of the other pools first")
+{
+    const auto down = make_backend(3001);
+    down->set_healthy(false);
+    const auto u = make_upstream({make_pool("a", 50, {down}), make_pool("b", 20, {make_backend(3011)}),
+                                  make_pool("c", 30, {make_backend(3021)})});
+    balancer b{13};
+    const auto counts = pool_counts(b, u, draws);
+    CHECK(counts.count(0) == 0);
+    CHECK(counts.count(-1) == 0);
+    // "b" gets only its own draws (about 20%); "c" gets its own and all of "a"'s (about 80%).
+    CHECK(counts.at(1) >= draws * 15 / 100);
+    CHECK(counts.at(1) <= draws * 25 / 100);
+    CHECK(counts.at(2) >= draws * 75 / 100);
+}
+
+TEST_CASE("the fallback never goes to a pool with weight 0")
+{
+    const auto down = make_backend(3001);
+    down->set_healthy(false);
+    const auto u = make_upstream({make_pool("blue", 100, {down}), make_pool("green", 0, {make_backend(3011)})});
+    balancer b{17};
+    for (int i = 0; i < 100; ++i)
+        CHECK_FALSE(b.choose(u, {}));
+}
+
+TEST_CASE("power of two choices prefers the less loaded of two backends")
+{
+    const auto busy = make_backend(3001);
+    const auto idle = make_backend(3002);
+    busy->counters().in_flight.store(50);
+    const auto u = make_upstream({make_pool("blue", 100, {busy, idle})});
+    balancer b{19};
+    const auto counts = backend_counts(b, u, 1000);
+    CHECK(counts.count(busy.get()) == 0);
+    CHECK(counts.at(idle.get()) == 1000);
+
+    // The other way round.
+    busy->counters().in_flight.store(0);
+    idle->counters().in_flight.store(1);
+    const auto swapped = backend_counts(b, u, 1000);
+    CHECK(swapped.at(busy.get()) == 1000);
+}
+
+TEST_CASE("power of two choices never picks the most loaded of several backends")
+{
+    std::vector<backend_ptr> backends;
+    for (std::uint16_t port = 3001; port <= 3004; ++port)
+        backends.push_back(make_backend(port));
+    backends[2]->counters().in_flight.store(100);
+    const auto u = make_upstream({make_pool("blue", 100, backends)});
+    balancer b{23};
+    const auto counts = backend_counts(b, u, draws);
+    CHECK(counts.count(backends[2].get()) == 0);
+    for (const auto i : {0, 1, 3}) {
+        CAPTURE(i);
+        CHECK(counts.count(backends[static_cast<std::size_t>(i)].get()) == 1);
+    }
+}
+
+TEST_CASE("equally loaded backends all get sessions")
+{
+    std::vector<backend_ptr> backends;
+    for (std::uint16_t port = 3001; port <= 3003; ++port)
+        backends.push_back(make_backend(port));
+    const auto u = make_upstream({make_pool("blue", 100, backends)});
+    balancer b{29};
+    const auto counts = backend_counts(b, u, 3000);
+    for (const auto& each : backends) {
+        CHECK(counts.count(each.get()) == 1);
+        CHECK(counts.at(each.get()) >= 500);
+    }
+}
+
+TEST_CASE("a draining pool is skipped")
+{
+    const auto u = make_upstream({make_pool("blue", 90, {make_backend(3001)}, true),
+                                  make_pool("green", 10, {make_backend(3011)})});
+    balancer b{31};
+    const auto counts = pool_counts(b, u, draws);
+    CHECK(counts.at(1) == draws);
+    CHECK_FALSE(b.choose_backend(u.pools[0], {}));
+
+    const auto only_draining = make_upstream({make_pool("blue", 100, {make_backend(3001)}, true)});
+    CHECK_FALSE(b.choose(only_draining, {}));
+}
+
+TEST_CASE("a balancer seeded with 0 still spreads sessions")
+{
+    const auto u = make_upstream({make_pool("blue", 50, {make_backend(3001)}),
+                                  make_pool("green", 50, {make_backend(3011)})});
+    balancer b{0};
+    const auto counts = pool_counts(b, u, 1000);
+    CHECK(counts.at(0) > 300);
+    CHECK(counts.at(1) > 300);
+}

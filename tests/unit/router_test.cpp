@@ -1,0 +1,129 @@
+#include "turnout/routing/router.hpp"
+
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+using turnout::routing::host_without_port;
+using turnout::routing::route;
+using turnout::routing::router;
+using turnout::routing::target_path;
+
+TEST_CASE("the longest matching path prefix wins regardless of declaration order")
+{
+    const std::vector<route> short_first = {{"", "/", 0}, {"", "/mcp", 1}, {"", "/mcp/admin", 2}};
+    const std::vector<route> long_first = {{"", "/mcp/admin", 2}, {"", "/mcp", 1}, {"", "/", 0}};
+    const std::vector<route> mixed = {{"", "/mcp", 1}, {"", "/mcp/admin", 2}, {"", "/", 0}};
+    for (const auto& routes : {short_first, long_first, mixed}) {
+        const router r{routes};
+        CHECK(r.match("example.com", "/") == 0u);
+        CHECK(r.match("example.com", "/other") == 0u);
+        CHECK(r.match("example.com", "/mcp") == 1u);
+        CHECK(r.match("example.com", "/mcp/tools") == 1u);
+        CHECK(r.match("example.com", "/mcp/admin") == 2u);
+        CHECK(r.match("example.com", "/mcp/admin/x") == 2u);
+    }
+}
+
+TEST_CASE("routes naming the request's host are tried before host-less ones")
+{
+    // The host-less route has the longer prefix, yet the host route wins for its host.
+    const router r{{{"", "/mcp", 0}, {"example.com", "/", 1}}};
+    CHECK(r.match("example.com", "/mcp") == 1u);
+    CHECK(r.match("example.com", "/") == 1u);
+    CHECK(r.match("other.org", "/mcp") == 0u);
+    CHECK_FALSE(r.match("other.org", "/"));
+    CHECK(r.match("", "/mcp") == 0u);
+}
+
+TEST_CASE("a host route that does not match the path falls through to host-less routes")
+{
+    const router r{{{"example.com", "/admin", 1}, {"", "/", 0}}};
+    CHECK(r.match("example.com", "/admin/x") == 1u);
+    CHECK(r.match("example.com", "/mcp") == 0u);
+}
+
+TEST_CASE("among host routes the longest prefix wins too")
+{
+    const router r{{{"a.com", "/", 0}, {"a.com", "/mcp", 1}, {"b.com", "/mcp/x", 2}}};
+    CHECK(r.match("a.com", "/mcp/x") == 1u);
+    CHECK(r.match("a.com", "/") == 0u);
+    CHECK(r.match("b.com", "/mcp/x") == 2u);
+    CHECK_FALSE(r.match("b.com", "/mcp"));
+}
+
+TEST_CASE("the host matches in any case and with a port")
+{
+    const router r{{{"example.com", "/", 7}}};
+    CHECK(r.match("example.com", "/") == 7u);
+    CHECK(r.match("Example.com:8080", "/") == 7u);
+    CHECK(r.match("EXAMPLE.COM", "/x") == 7u);
+    CHECK(r.match("example.com:443", "/x") == 7u);
+    CHECK_FALSE(r.match("example.co", "/"));
+    CHECK_FALSE(r.match("www.example.com", "/"));
+    CHECK_FALSE(r.match("", "/"));
+}
+
+TEST_CASE("an IPv6 host with a port matches its bracketed address")
+{
+    const router r{{{"[::1]", "/", 3}}};
+    CHECK(r.match("[::1]:80", "/") == 3u);
+    CHECK(r.match("[::1]", "/") == 3u);
+    CHECK_FALSE(r.match("[::2]:80", "/"));
+}
+
+TEST_CASE("no matching route gives nullopt")
+{
+    CHECK_FALSE(router{}.match("example.com", "/"));
+    const router r{{{"", "/mcp", 0}}};
+    CHECK_FALSE(r.match("example.com", "/"));
+    CHECK_FALSE(r.match("example.com", "/mc"));
+    CHECK_FALSE(r.match("example.com", "/MCP"));
+}
+
+TEST_CASE("routes() lists host routes first, then longer prefixes first")
+{
+    const router r{{{"", "/", 0}, {"a.com", "/", 1}, {"", "/mcp", 2}, {"a.com", "/mcp", 3}}};
+    std::vector<std::size_t> order;
+    for (const auto& each : r.routes())
+        order.push_back(each.upstream);
+    CHECK(order == std::vector<std::size_t>{3, 1, 2, 0});
+}
+
+TEST_CASE("host_without_port removes the port only")
+{
+    CHECK(host_without_port("example.com:8080") == "example.com");
+    CHECK(host_without_port("example.com") == "example.com");
+    CHECK(host_without_port("[::1]:80") == "[::1]");
+    CHECK(host_without_port("[::1]") == "[::1]");
+    CHECK(host_without_port("[2001:db8::1]:443") == "[2001:db8::1]");
+    CHECK(host_without_port("") == "");
+}
+
+TEST_CASE("target_path of an origin-form target stops at the query or fragment")
+{
+    CHECK(target_path("/mcp") == "/mcp");
+    CHECK(target_path("/mcp?sessionId=abc") == "/mcp");
+    CHECK(target_path("/mcp#frag") == "/mcp");
+    CHECK(target_path("/a/b?x=1#f") == "/a/b");
+    CHECK(target_path("/?x") == "/");
+    CHECK(target_path("/") == "/");
+}
+
+TEST_CASE("target_path of an absolute-form target is its path")
+{
+    CHECK(target_path("http://h/p?q") == "/p");
+    CHECK(target_path("http://h?a=/b") == "/");
+    CHECK(target_path("http://h#/b") == "/");
+    CHECK(target_path("http://example.com:8080/mcp/x") == "/mcp/x");
+    CHECK(target_path("https://h/p#f") == "/p");
+    CHECK(target_path("http://h") == "/");
+    CHECK(target_path("http://h/") == "/");
+}
+
+TEST_CASE("target_path of the asterisk form is /")
+{
+    CHECK(target_path("*") == "/");
+}

@@ -145,6 +145,7 @@ private:
     static const llhttp_settings_t& settings() noexcept;
 
     int fail(proxy_error e, std::string_view reason) noexcept;
+    bool strict_line_endings(const char* data, std::size_t size) noexcept;
     void clear_message() noexcept;
 
     llhttp_t parser_;
@@ -154,6 +155,8 @@ private:
     bool paused_ = false;
     bool skip_body_ = false;
     bool field_done_ = false;
+    bool prev_cr_ = false;  // the previous head byte was CR
+    bool after_lf_ = false; // the previous head byte ended a line
     proxy_error error_ = proxy_error::bad_request;
     std::string error_reason_;
     std::size_t head_bytes_ = 0;
