@@ -60,6 +60,10 @@ void tally(removal_tally& t, backend_id owner)
 // probe sequences short at a high load factor and lets a miss stop early; deletion shifts the
 // following entries back, so there are no tombstones and no periodic rehash.
 // Aligned to a cache line so that two workers on different shards never share one.
+//
+// A std::mutex, not a spinlock: a test-and-set spinlock measured faster with one thread but
+// no faster with two, and a worker preempted while holding it (this runs on shared 2-core
+// machines; a growth rehashes a whole shard) would leave the others spinning a timeslice.
 struct alignas(64) session_table::shard {
     std::mutex mutex;
     std::vector<session_entry> slots = std::vector<session_entry>(initial_capacity);
@@ -139,8 +143,7 @@ struct alignas(64) session_table::shard {
     }
 
     /// Removes every entry for which pred holds, tallying the owners.
-    template <class Pred>
-    std::size_t remove_if(Pred pred, removal_tally& removed)
+    template <class Pred> std::size_t remove_if(Pred pred, removal_tally& removed)
     {
         std::size_t count = 0;
         for (std::size_t i = 0; i < slots.size();) {
@@ -160,8 +163,7 @@ struct alignas(64) session_table::shard {
 namespace {
 
 /// Runs fn on key's entry under the shard's lock. Returns whether key was there.
-template <class Shard, class Fn>
-bool with_entry(Shard& s, const session_key& key, Fn fn) noexcept
+template <class Shard, class Fn> bool with_entry(Shard& s, const session_key& key, Fn fn) noexcept
 {
     std::lock_guard lock(s.mutex);
     const auto i = s.locate(key);
@@ -232,11 +234,15 @@ session_table::shard& session_table::shard_of(const session_key& key) noexcept
     return *shards_[key.high & shard_mask_];
 }
 
-std::optional<backend_id> session_table::find(const session_key& key, std::uint32_t now) noexcept
+std::optional<backend_id> session_table::find(const session_key& k, std::uint32_t now) noexcept
 {
+    const auto key = canonical(k);
     std::optional<backend_id> owner;
-    with_entry(shard_of(canonical(key)), canonical(key), [&](session_entry& e) {
-        e.last_use = now;
+    with_entry(shard_of(key), key, [&](session_entry& e) {
+        // A busy session is found many times a second: storing the same second again would
+        // only dirty its cache line, to be written back to memory for nothing.
+        if (e.last_use != now)
+            e.last_use = now;
         owner = e.owner;
     });
     return owner;
@@ -274,25 +280,28 @@ bool session_table::erase(const session_key& k) noexcept
     return true;
 }
 
-bool session_table::open_stream(const session_key& key, std::uint32_t now) noexcept
+bool session_table::open_stream(const session_key& k, std::uint32_t now) noexcept
 {
-    return with_entry(shard_of(canonical(key)), canonical(key), [now](session_entry& e) {
+    const auto key = canonical(k);
+    return with_entry(shard_of(key), key, [now](session_entry& e) {
         if (e.streams < max_streams)
             ++e.streams;
         e.last_use = now;
     });
 }
 
-bool session_table::close_stream(const session_key& key, std::uint32_t now) noexcept
+bool session_table::close_stream(const session_key& k, std::uint32_t now) noexcept
 {
-    return with_entry(shard_of(canonical(key)), canonical(key), [now](session_entry& e) {
+    const auto key = canonical(k);
+    return with_entry(shard_of(key), key, [now](session_entry& e) {
         if (e.streams > 0)
             --e.streams;
         e.last_use = now;
     });
 }
 
-std::size_t session_table::expire(std::uint32_t now, const std::function<std::uint32_t(backend_id)>& idle_timeout)
+std::size_t session_table::expire(std::uint32_t now,
+                                  const std::function<std::uint32_t(backend_id)>& idle_timeout)
 {
     std::size_t count = 0;
     removal_tally removed;
