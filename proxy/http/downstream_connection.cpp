@@ -16,8 +16,8 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-constexpr std::size_t client_buffer_size = 8192;
-constexpr std::size_t upstream_buffer_size = 16384;
+constexpr std::size_t client_buffer_size = 4096;
+constexpr std::size_t upstream_buffer_size = 8192;
 constexpr std::size_t max_response_head = 65536;
 constexpr auto linger_timeout = 2s;
 
@@ -381,7 +381,9 @@ void downstream_connection::on_write_upstream(boost::system::error_code ec, std:
     }
     if (request_.current() == message_parser::state::complete) {
         req_phase_ = request_phase::sent;
-        return do_read_client(); // hold pipelined bytes, notice a client that leaves
+        if (is_stream_)
+            do_read_client(); // a stream already runs: notice a client that leaves
+        return;
     }
     process_request_bytes();
 }
@@ -452,10 +454,16 @@ void downstream_connection::process_response_bytes()
         status_ = status;
         learn_session();
         build_client_head();
-        if (is_stream_)
+        if (is_stream_) {
             set_deadline(wait_kind::stream, snapshot_->proxy().stream_idle_timeout);
-        else
+            // A stream may stay silent for long: watch the client so that one that leaves
+            // ends the stream (and its accounting) at once, not at the next event. Short
+            // answers skip this read, which would cost a syscall per request.
+            if (req_phase_ == request_phase::sent)
+                do_read_client();
+        } else {
             set_deadline(wait_kind::body, snapshot_->proxy().idle_timeout);
+        }
         // loop: parse the body bytes that came with the head
     }
 

@@ -2,6 +2,8 @@
 
 #include "turnout/http/headers.hpp"
 
+#include <cstring>
+
 namespace turnout::http {
 
 // ---- message_head ---------------------------------------------------------------------------
@@ -171,19 +173,20 @@ bool message_parser::strict_line_endings(const char* data, std::size_t size) noe
     // What llhttp 8.1 lets through even in strict mode, and a proxy must not: a bare LF as a
     // line end, and obs-fold (a line starting with SP/HT continuing the previous field), both
     // classic ways to make two parsers disagree on a head (RFC 9112 §2.2, §5.2).
-    for (std::size_t i = 0; i < size; ++i) {
-        const char c = data[i];
-        if (after_lf_ && (c == ' ' || c == '\t')) {
-            fail(proxy_error::bad_request, "obsolete line folding in a header");
-            return false;
-        }
-        if (c == '\n' && !prev_cr_) {
-            fail(proxy_error::bad_request, "bare LF line ending in the head");
-            return false;
-        }
-        after_lf_ = c == '\n';
-        prev_cr_ = c == '\r';
+    if (size == 0)
+        return true;
+    if (after_lf_ && (data[0] == ' ' || data[0] == '\t'))
+        return fail(proxy_error::bad_request, "obsolete line folding in a header"), false;
+    const char* end = data + size;
+    for (const char* lf = data; (lf = static_cast<const char*>(std::memchr(lf, '\n', end - lf))); ++lf) {
+        const bool after_cr = lf == data ? prev_cr_ : lf[-1] == '\r';
+        if (!after_cr)
+            return fail(proxy_error::bad_request, "bare LF line ending in the head"), false;
+        if (lf + 1 < end && (lf[1] == ' ' || lf[1] == '\t'))
+            return fail(proxy_error::bad_request, "obsolete line folding in a header"), false;
     }
+    after_lf_ = end[-1] == '\n';
+    prev_cr_ = end[-1] == '\r';
     return true;
 }
 

@@ -7,6 +7,11 @@
 namespace turnout::upstream {
 namespace {
 
+/// A connection back in the pool for less than this is reused without a liveness peek: a
+/// backend closing a keep-alive connection within a second of its last answer is rare, and
+/// the exchange replays a whole request on a fresh connection when it happens anyway.
+constexpr auto trust_window = std::chrono::seconds(1);
+
 /// An idle keep-alive connection must have nothing to read: a FIN (0) or bytes mean the
 /// backend closed it or broke framing. One non-blocking peek, no wait.
 bool still_open(boost::asio::ip::tcp::socket& s) noexcept
@@ -38,7 +43,7 @@ std::unique_ptr<upstream_connection> connection_pool::take(const backend& b)
     while (!list.empty()) {
         auto c = std::move(list.back()); // most recently used: warmest, least likely stale
         list.pop_back();
-        if (still_open(c->socket()))
+        if (std::chrono::steady_clock::now() - c->idle_since < trust_window || still_open(c->socket()))
             return c;
     }
     return nullptr;

@@ -78,7 +78,9 @@ private:
     std::uint64_t snapshot_version_ = ~std::uint64_t{0};
     upstream::balancer balancer_;
     bool draining_ = false;
-    boost::asio::io_context io_{1};
+    // One thread runs this loop and only it touches its sockets: the reactor's per-socket
+    // locks are pure overhead. The scheduler stays locked: the control thread posts to it.
+    boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     boost::asio::steady_timer sweep_timer_{io_};
     upstream::connection_pool upstream_pool_;
     std::vector<std::shared_ptr<listener>> listeners_;
