@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# turnout vs nginx vs HAProxy: one worker each, in front of the same mock MCP backend, with wrk
+# sending small JSON-RPC POSTs over keep-alive. Interleaved rounds; medians; ratios; RSS idle and
+# with MEM_CONNECTIONS open connections. Talks only to 127.0.0.1. See bench/README.md.
+#
+#   bench/run.sh                          # DURATION=10 ROUNDS=3 CONNECTIONS=50 MEM_CONNECTIONS=1000
+#   DURATION=30 ROUNDS=5 bench/run.sh
+#
+# Writes the summary (markdown) to stdout and to bench/results/latest.md, and every wrk output
+# to bench/results/latest-wrk.log.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${DURATION:-10}             # seconds per measured wrk run
+ROUNDS=${ROUNDS:-3}                  # interleaved rounds (turnout, nginx, haproxy, backend) x ROUNDS
+CONNECTIONS=${CONNECTIONS:-50}       # wrk connections in the throughput rounds
+WARMUP=${WARMUP:-2}                  # seconds of warm-up before each measured run
+MEM_CONNECTIONS=${MEM_CONNECTIONS:-1000}  # open keep-alive connections for the RSS figure
+MEM_DURATION=${MEM_DURATION:-5}      # seconds of the RSS run (RSS read one second before its end)
+WRK_THREADS=${WRK_THREADS:-1}
+QUIET_WAIT=${QUIET_WAIT:-120}         # before each run, wait up to this many seconds for other load to stop
+QUIET_BUSY=${QUIET_BUSY:-10}         # ... i.e. for the machine to be less busy than this (% of all cores)
+BUILD_DIR=${BUILD_DIR:-build-bench}
+NICE=${NICE:-0}                      # niceness for wrk, the backend and the proxies (< 0 needs root)
+
+for v in DURATION ROUNDS CONNECTIONS WARMUP MEM_CONNECTIONS MEM_DURATION WRK_THREADS QUIET_BUSY; do
+  # shellcheck disable=SC2015
+  [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} > 0)) || { echo "run.sh: $v must be a positive integer" >&2; exit 2; }
+done
+[[ $QUIET_WAIT =~ ^[0-9]+$ ]] || { echo "run.sh: QUIET_WAIT must be an integer" >&2; exit 2; }
+[[ $NICE =~ ^-?[0-9]+$ ]] || { echo "run.sh: NICE must be an integer" >&2; exit 2; }
+RUN=(nice -n "$NICE")
+((MEM_DURATION >= 2)) || { echo "run.sh: MEM_DURATION must be at least 2" >&2; exit 2; }
+
+COMMAND="DURATION=$DURATION ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS WARMUP=$WARMUP MEM_CONNECTIONS=$MEM_CONNECTIONS"
+((NICE == 0)) || COMMAND+=" NICE=$NICE"
+COMMAND+=" bench/run.sh"
+LUA=$ROOT/bench/jsonrpc_post.lua
+BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from wrk"}}}'
+RESULTS=$ROOT/bench/results
+mkdir -p "$RESULTS"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+trap 'echo "run.sh: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
+
+#------------------------------------------------------------------------------
+# Dependencies and build
+
+log "checking dependencies (scripts/install-deps.sh)"
+scripts/install-deps.sh
+NGINX=/usr/sbin/nginx
+HAPROXY=/usr/sbin/haproxy
+WRK=$(command -v wrk)
+for b in "$NGINX" "$HAPROXY" "$WRK"; do
+  [[ -x $b ]] || { echo "run.sh: $b not found" >&2; exit 1; }
+done
+
+build_log=$(mktemp /tmp/turnout-bench-build.XXXXXX)
+if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+  log "configuring $BUILD_DIR (Release)"
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$build_log" 2>&1 ||
+    { tail -30 "$build_log" >&2; echo "run.sh: cmake configure failed" >&2; exit 1; }
+fi
+log "building turnout and turnout-mock-backend in $BUILD_DIR"
+cmake --build "$BUILD_DIR" -j"$(nproc)" --target turnout turnout-mock-backend >"$build_log" 2>&1 ||
+  { tail -40 "$build_log" >&2; echo "run.sh: build failed (full log: $build_log)" >&2; exit 1; }
+rm -f "$build_log"
+TURNOUT=$ROOT/$BUILD_DIR/turnout
+MOCK=$ROOT/$BUILD_DIR/turnout-mock-backend
+
+# wrk, the proxies and the backend all need descriptors for MEM_CONNECTIONS (twice for proxies).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (($(ulimit -n) < 2 * MEM_CONNECTIONS + 256)); then
+  echo "run.sh: open-file limit $(ulimit -n) too low for MEM_CONNECTIONS=$MEM_CONNECTIONS" >&2
+  exit 1
+fi
+
+#------------------------------------------------------------------------------
+# Process bookkeeping: every pid we start is recorded and stopped on exit.
+
+TMP=$(mktemp -d /tmp/turnout-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+  local rc=$? pid i
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if ((rc == 0)); then rm -rf "$TMP"; else echo "run.sh: failed (status $rc); logs kept in $TMP" >&2; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+USED_PORTS=" "
+free_port() {
+  local p i
+  # Below the ephemeral range (so wrk's and the proxies' outgoing connections never take it).
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 12000))
+    [[ $USED_PORTS == *" $p "* ]] && continue
+    if [[ -z $(ss -Htln "( sport = :$p )" 2>/dev/null) ]]; then
+      USED_PORTS+="$p "
+      echo "$p"
+      return 0
+    fi
+  done
+  echo "run.sh: no free loopback port found" >&2
+  return 1
+}
+
+# An echo tools/call through URL must answer 200 with the echoed text.
+probe() {
+  local out
+  out=$(curl -s --max-time 2 -o - -w '\n%{http_code}' -X POST \
+    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    --data "$BODY" "$1/mcp" 2>/dev/null) || return 1
+  [[ ${out##*$'\n'} == 200 && $out == *'"text":"hello from wrk"'* ]]
+}
+
+wait_ready() { # NAME URL PID
+  local i
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$3" 2>/dev/null || return 1
+    probe "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Stop tracking a pid we have reaped (so that cleanup never signals a reused pid).
+forget_pid() {
+  local -a keep=() p
+  for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# shellcheck disable=SC2012
+fd_count() { local n; n=$(ls "/proc/$1/fd" 2>/dev/null | wc -l) || true; echo "${n:-0}"; }
+
+# Other load on the machine. /proc/stat: "total busy" jiffies of all cores.
+cpu_sample() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, t - $5 - $6; exit }' /proc/stat; }
+# utime+stime (jiffies) of the processes we run: backend, proxies (nginx: master and worker).
+our_proc_ticks() {
+  local pid sum=0 v
+  for pid in "${OURS[@]}"; do
+    v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat" 2>/dev/null) || v=0
+    sum=$((sum + ${v:-0}))
+  done
+  echo "$sum"
+}
+# utime+stime (jiffies) of this shell's reaped children (wrk, via timeout), from `times`.
+child_ticks() {
+  times >"$TMP/times"
+  awk -v hz="$(getconf CLK_TCK)" 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] } printf "%.0f\n", s * hz }' "$TMP/times"
+}
+# Busy % (of all cores) over one second while our processes are idle.
+busy_now() {
+  local t0 b0 t1 b1
+  read -r t0 b0 < <(cpu_sample); sleep 1; read -r t1 b1 < <(cpu_sample)
+  awk -v t="$((t1 - t0))" -v b="$((b1 - b0))" 'BEGIN { printf "%.0f\n", (t > 0 ? 100 * b / t : 0) }'
+}
+wait_quiet() {
+  local i busy
+  for ((i = 0; i < QUIET_WAIT; i++)); do
+    busy=$(busy_now)
+    ((busy < QUIET_BUSY)) && return 0
+    ((i == 0)) && log "machine busy (${busy}% of all cores used by other processes); waiting up to ${QUIET_WAIT}s"
+  done
+  log "still busy (${busy}%) after ${QUIET_WAIT}s; measuring anyway (see the 'other load' column)"
+}
+OURS=()
+measure_start() { read -r M_T0 M_B0 < <(cpu_sample); M_O0=$(($(our_proc_ticks) + $(child_ticks))); }
+# Share of all cores used by processes other than ours during the run, in %.
+measure_end() {
+  local t1 b1 o1
+  read -r t1 b1 < <(cpu_sample)
+  o1=$(($(our_proc_ticks) + $(child_ticks)))
+  awk -v t="$((t1 - M_T0))" -v b="$((b1 - M_B0))" -v o="$((o1 - M_O0))" \
+    'BEGIN { f = t > 0 ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%.0f\n", f }'
+}
+
+declare -A URL PID RSSPID FAILED RPS P50 P99 ERRS FOREIGN MEM_IDLE MEM_LOAD MEM_FDS MEM_RPS MEM_ERRS MEM_HWM
+TARGETS=(turnout nginx haproxy backend)
+PROXIES=(turnout nginx haproxy)
+declare -A LABEL=([turnout]=turnout [nginx]=nginx [haproxy]=HAProxy [backend]="backend (direct)")
+
+#------------------------------------------------------------------------------
+# The backend
+
+BACKEND_PORT=$(free_port)
+"${RUN[@]}" "$MOCK" --listen "127.0.0.1:$BACKEND_PORT" --name bench >"$TMP/backend.log" 2>&1 &
+PID[backend]=$!
+PIDS+=("${PID[backend]}")
+OURS+=("${PID[backend]}")
+RSSPID[backend]=${PID[backend]}
+URL[backend]=http://127.0.0.1:$BACKEND_PORT
+wait_ready backend "${URL[backend]}" "${PID[backend]}" || {
+  echo "run.sh: mock backend did not start:" >&2; cat "$TMP/backend.log" >&2; exit 1; }
+log "mock backend on 127.0.0.1:$BACKEND_PORT ($(head -1 "$TMP/backend.log"))"
+
+#------------------------------------------------------------------------------
+# The proxies: one worker each, upstream keep-alive, no access log.
+
+TURNOUT_PORT=$(free_port)
+cat >"$TMP/turnout.toml" <<EOF
+[proxy]
+workers = 1
+access_log = "off"
+log_level = "warn"
+drain_timeout = "1s"
+
+[[listen]]
+address = "127.0.0.1:$TURNOUT_PORT"
+
+[[upstream]]
+name = "bench"
+
+  [[upstream.pool]]
+  name = "main"
+  weight = 100
+  backends = ["127.0.0.1:$BACKEND_PORT"]
+
+[[route]]
+path_prefix = "/"
+upstream = "bench"
+EOF
+
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+nginx_user=""
+((EUID == 0)) && nginx_user="user root;"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+$nginx_user
+worker_processes 1;
+daemon off;
+master_process on;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+worker_rlimit_nofile $((4 * MEM_CONNECTIONS + 1024));
+events {
+    worker_connections $((2 * MEM_CONNECTIONS + 512));
+}
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_timeout 60s;
+    keepalive_requests 1000000;          # default 1000 would make wrk reconnect
+    upstream backend {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 64;
+        keepalive_requests 1000000;
+        keepalive_timeout 60s;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+
+HAPROXY_PORT=$(free_port)
+cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn $((2 * MEM_CONNECTIONS + 512))
+    # no "log" line: no logging
+
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    timeout http-keep-alive 60s
+    maxconn $((2 * MEM_CONNECTIONS + 512))
+
+frontend bench
+    bind 127.0.0.1:$HAPROXY_PORT
+    default_backend mock
+
+backend mock
+    server mock1 127.0.0.1:$BACKEND_PORT
+EOF
+
+# Config checks first: a config error is reported as such, not as a failure to listen.
+"$TURNOUT" -t -c "$TMP/turnout.toml" >"$TMP/turnout-check.log" 2>&1 || FAILED[turnout]="config rejected: $(tr '\n' ' ' <"$TMP/turnout-check.log")"
+"$NGINX" -t -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx-check.log" 2>&1 || { cat "$TMP/nginx-check.log" >&2; exit 1; }
+"$HAPROXY" -c -f "$TMP/haproxy.cfg" >"$TMP/haproxy-check.log" 2>&1 || { cat "$TMP/haproxy-check.log" >&2; exit 1; }
+
+start_target() { # NAME PORT CMD...
+  local name=$1 port=$2 i child
+  shift 2
+  "${RUN[@]}" "$@" >"$TMP/$name.log" 2>&1 &
+  PID[$name]=$!
+  PIDS+=("${PID[$name]}")
+  OURS+=("${PID[$name]}")
+  RSSPID[$name]=${PID[$name]}
+  URL[$name]=http://127.0.0.1:$port
+  if ! wait_ready "$name" "${URL[$name]}" "${PID[$name]}"; then
+    FAILED[$name]="did not start or does not answer the echo call: $(tail -3 "$TMP/$name.log" | tr '\n' ' ')"
+    log "$name: ${FAILED[$name]}"
+    return 0
+  fi
+  if [[ $name == nginx ]]; then # the master forks the one worker that serves
+    for ((i = 0; i < 50; i++)); do
+      child=$(pgrep -P "${PID[nginx]}" | head -1 || true)
+      [[ -n $child ]] && break
+      sleep 0.1
+    done
+    [[ -n $child ]] || { FAILED[nginx]="no worker process"; return 0; }
+    RSSPID[nginx]=$child
+    PIDS+=("$child")
+    OURS+=("$child")
+  fi
+  log "$name on 127.0.0.1:$port (pid ${RSSPID[$name]})"
+}
+
+[[ -n ${FAILED[turnout]:-} ]] || start_target turnout "$TURNOUT_PORT" "$TURNOUT" -c "$TMP/turnout.toml"
+start_target nginx "$NGINX_PORT" "$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+start_target haproxy "$HAPROXY_PORT" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+
+# Idle RSS right after start (after the one echo call of the readiness probe).
+sleep 0.5
+for t in "${TARGETS[@]}"; do
+  [[ -n ${FAILED[$t]:-} ]] || MEM_IDLE[$t]=$(rss_kib "${RSSPID[$t]}")
+done
+
+#------------------------------------------------------------------------------
+# wrk runs
+
+WRK_LOG=$RESULTS/latest-wrk.log
+: >"$WRK_LOG"
+
+field() { sed -n "s/.*\\b$2=\\([0-9.]*\\).*/\\1/p" "$1" | head -1; }
+
+alive() { # NAME: still running? records why not
+  local name=$1 rc=0
+  [[ -n ${FAILED[$name]:-} ]] && return 1
+  if ! kill -0 "${PID[$name]}" 2>/dev/null; then
+    wait "${PID[$name]}" 2>/dev/null || rc=$?
+    forget_pid "${PID[$name]}"
+    FAILED[$name]="exited during the benchmark (status $rc): $(tail -3 "$TMP/$name.log" | tr '\n' ' ')"
+    log "$name: ${FAILED[$name]}"
+    return 1
+  fi
+  [[ $name != nginx ]] || kill -0 "${RSSPID[nginx]}" 2>/dev/null || { FAILED[nginx]="worker died"; return 1; }
+}
+
+run_wrk() { # OUTFILE CONNECTIONS SECONDS URL
+  local rc=0
+  timeout $(($3 + 30)) "${RUN[@]}" "$WRK" -t"$WRK_THREADS" -c"$2" -d"$3"s --latency -s "$LUA" "$4/mcp" >"$1" 2>&1 || rc=$?
+  return $rc
+}
+
+# "req/s p50_us p99_us non2xx connect read write timeout" from a wrk output, or nothing.
+parse_wrk() {
+  local f=$1 req dur
+  req=$(field "$f" requests)
+  dur=$(field "$f" duration_us)
+  [[ -n $req && -n $dur && $dur != 0 ]] || return 1
+  awk -v r="$req" -v d="$dur" -v p50="$(field "$f" p50_us)" -v p99="$(field "$f" p99_us)" \
+    -v s="$(field "$f" status)" -v c="$(field "$f" connect)" -v rd="$(field "$f" read)" \
+    -v w="$(field "$f" write)" -v t="$(field "$f" timeout)" \
+    'BEGIN { printf "%.1f %d %d %d %d %d %d %d\n", r * 1e6 / d, p50, p99, s, c, rd, w, t }'
+}
+
+add_errors() { # KEY(name) "non2xx connect read write timeout"
+  local -a cur new
+  read -r -a cur <<<"${ERRS[$1]:-0 0 0 0 0}"
+  read -r -a new <<<"$2"
+  ERRS[$1]="$((cur[0] + new[0])) $((cur[1] + new[1])) $((cur[2] + new[2])) $((cur[3] + new[3])) $((cur[4] + new[4]))"
+}
+
+log "throughput: $ROUNDS interleaved rounds of ${WARMUP}s warm-up + ${DURATION}s, wrk -t$WRK_THREADS -c$CONNECTIONS"
+for ((r = 1; r <= ROUNDS; r++)); do
+  for t in "${TARGETS[@]}"; do
+    alive "$t" || continue
+    wait_quiet
+    run_wrk "$TMP/warmup.txt" "$CONNECTIONS" "$WARMUP" "${URL[$t]}" || true
+    out=$TMP/wrk-$t-$r.txt
+    rc=0
+    measure_start
+    run_wrk "$out" "$CONNECTIONS" "$DURATION" "${URL[$t]}" || rc=$?
+    foreign=$(measure_end)
+    FOREIGN[$t]+="$foreign "
+    { echo "=== $t round $r: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -s bench/jsonrpc_post.lua ${URL[$t]}/mcp (exit $rc)"
+      cat "$out"; echo; } >>"$WRK_LOG"
+    if parsed=$(parse_wrk "$out"); then
+      read -r rps p50 p99 s c rd w to <<<"$parsed"
+      RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
+      add_errors "$t" "$s $c $rd $w $to"
+      log "round $r $t: $rps req/s, p50 ${p50}us, p99 ${p99}us, non-2xx $s, socket errors c$c r$rd w$w t$to; other load ${foreign}%"
+    else
+      log "round $r $t: wrk produced no result (exit $rc); see $WRK_LOG"
+      add_errors "$t" "0 0 0 0 0"
+    fi
+    alive "$t" || true
+  done
+done
+
+#------------------------------------------------------------------------------
+# Memory: RSS with MEM_CONNECTIONS keep-alive connections open, read one second before the end.
+
+log "memory: wrk -t$WRK_THREADS -c$MEM_CONNECTIONS -d${MEM_DURATION}s per proxy, RSS read at $((MEM_DURATION - 1))s"
+for t in "${PROXIES[@]}"; do
+  alive "$t" || continue
+  wait_quiet
+  out=$TMP/wrk-$t-mem.txt
+  run_wrk "$out" "$MEM_CONNECTIONS" "$MEM_DURATION" "${URL[$t]}" &
+  wrk_pid=$!
+  PIDS+=("$wrk_pid")
+  sleep $((MEM_DURATION - 1))
+  MEM_LOAD[$t]=$(rss_kib "${RSSPID[$t]}")
+  MEM_FDS[$t]=$(fd_count "${RSSPID[$t]}")
+  rc=0
+  wait "$wrk_pid" || rc=$?
+  forget_pid "$wrk_pid"
+  { echo "=== $t memory: wrk -t$WRK_THREADS -c$MEM_CONNECTIONS -d${MEM_DURATION}s --latency -s bench/jsonrpc_post.lua ${URL[$t]}/mcp (exit $rc)"
+    cat "$out"; echo; } >>"$WRK_LOG"
+  if parsed=$(parse_wrk "$out"); then
+    read -r rps p50 p99 s c rd w to <<<"$parsed"
+    MEM_RPS[$t]=$rps
+    MEM_ERRS[$t]="$s $c $rd $w $to"
+  fi
+  MEM_HWM[$t]=$(hwm_kib "${RSSPID[$t]}")
+  log "memory $t: idle ${MEM_IDLE[$t]} KiB, ${MEM_LOAD[$t]} KiB with $MEM_CONNECTIONS connections (${MEM_FDS[$t]} fds open), ${MEM_RPS[$t]:-?} req/s"
+  alive "$t" || true
+done
+
+#------------------------------------------------------------------------------
+# Report
+
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
+  if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.0f\n", x }'; }
+fmt_ms() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.2f ms\n", x / 1000 }'; }
+fmt_mib() { awk -v x="$1" 'BEGIN { if (x == "" || x == 0) print "–"; else printf "%.1f MiB\n", x / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×\n", a / b }'; }
+errors_text() { # "non2xx connect read write timeout"
+  local -a e
+  read -r -a e <<<"${1:-0 0 0 0 0}"
+  if ((e[0] + e[1] + e[2] + e[3] + e[4] == 0)); then echo "0"; return; fi
+  echo "non-2xx ${e[0]}; socket: connect ${e[1]}, read ${e[2]}, write ${e[3]}, timeout ${e[4]}"
+}
+
+ALL_FOREIGN=""
+for t in "${TARGETS[@]}"; do ALL_FOREIGN+="${FOREIGN[$t]:-}"; done
+FOREIGN_MED=$(median <<<"$ALL_FOREIGN")
+FOREIGN_MAX=$(tr ' ' '\n' <<<"$ALL_FOREIGN" | awk 'NF && $1 > m { m = $1 } END { print m + 0 }')
+for t in "${TARGETS[@]}"; do f=${FOREIGN[$t]:-–}; FOREIGN[$t]=${f% }; done
+
+declare -A MED_RPS MED_P50 MED_P99
+for t in "${TARGETS[@]}"; do
+  MED_RPS[$t]=$(median <<<"${RPS[$t]:-}")
+  MED_P50[$t]=$(median <<<"${P50[$t]:-}")
+  MED_P99[$t]=$(median <<<"${P99[$t]:-}")
+done
+
+cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+turnout_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- proxy include CMakeLists.txt 2>/dev/null || turnout_rev+=" + uncommitted changes"
+nginx_ver=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
+haproxy_ver=$("$HAPROXY" -v | awk 'NR == 1 { print $3 }')
+wrk_ver=$("$WRK" -v 2>&1 | awk 'NR == 1 { print $2 }' || true)
+turnout_ver=$("$TURNOUT" --version 2>&1 | head -1 || true)
+body_bytes=${#BODY}
+
+REPORT=$TMP/report.md
+{
+  echo "### turnout vs nginx vs HAProxy ($(date -u +%Y-%m-%d))"
+  echo
+  echo "Machine: $(nproc) × $cpu_model ($(uname -sr)); wrk, the proxy under test and the mock"
+  echo "backend share these $(nproc) cores, the same for every proxy. CPU used by other processes during"
+  echo "the measured runs: median ${FOREIGN_MED:-0}%, max ${FOREIGN_MAX}% of all cores."
+  ((NICE == 0)) || echo "wrk, the backend and the proxies ran at niceness $NICE."
+  echo "Versions: $turnout_ver (git $turnout_rev, $BUILD_DIR Release), nginx $nginx_ver (nginx-light),"
+  echo "HAProxy $haproxy_ver, wrk $wrk_ver."
+  if ((FOREIGN_MAX > 2 * QUIET_BUSY)); then
+    echo
+    echo "**Warning: other processes used up to ${FOREIGN_MAX}% of the machine during the runs; treat the"
+    echo "figures as noisy and rerun on a quiet machine.**"
+  fi
+  echo
+  echo "Command: \`$COMMAND\`"
+  echo
+  echo "Each proxy runs one worker in front of the same \`turnout-mock-backend\` (one thread), with"
+  echo "upstream keep-alive (nginx \`keepalive 64\`, HAProxy \`http-reuse always\`, turnout's"
+  echo "per-worker pool) and **access logs off for all three**. Load: \`wrk -t$WRK_THREADS -c$CONNECTIONS"
+  echo "-d${DURATION}s --latency -s bench/jsonrpc_post.lua URL/mcp\`, a $body_bytes-byte JSON-RPC \`tools/call\`"
+  echo "(\`echo\`) POST on keep-alive connections; $ROUNDS interleaved rounds (turnout, nginx, HAProxy,"
+  echo "backend direct), each run after a ${WARMUP}s warm-up; figures are medians across rounds, errors"
+  echo "are totals. RSS (VmRSS; nginx: its worker) idle after start, and with $MEM_CONNECTIONS keep-alive"
+  echo "connections busy (\`wrk -c$MEM_CONNECTIONS -d${MEM_DURATION}s\`, read at $((MEM_DURATION - 1))s)."
+  echo
+  echo "| target | req/s | p50 | p99 | errors | RSS idle | RSS @ $MEM_CONNECTIONS conns | per conn |"
+  echo "|---|---:|---:|---:|---|---:|---:|---:|"
+  for t in "${TARGETS[@]}"; do
+    if [[ -z ${RPS[$t]:-} ]]; then
+      echo "| ${LABEL[$t]} | FAILED: ${FAILED[$t]:-no result} | | | | | | |"
+      continue
+    fi
+    if [[ $t == backend ]]; then
+      mem="| – | – | –"
+    else
+      per="–"
+      if [[ -n ${MEM_LOAD[$t]:-} && -n ${MEM_IDLE[$t]:-} ]]; then
+        per=$(awk -v a="${MEM_LOAD[$t]}" -v b="${MEM_IDLE[$t]}" -v n="$MEM_CONNECTIONS" \
+          'BEGIN { printf "%.1f KiB\n", (a - b) / n }')
+      fi
+      mem="| $(fmt_mib "${MEM_IDLE[$t]:-}") | $(fmt_mib "${MEM_LOAD[$t]:-}") | $per"
+    fi
+    echo "| ${LABEL[$t]} | $(fmt_int "${MED_RPS[$t]}") | $(fmt_ms "${MED_P50[$t]}") | $(fmt_ms "${MED_P99[$t]}") | $(errors_text "${ERRS[$t]:-}") $mem |"
+  done
+  echo
+  echo "| ratio | throughput (higher is better) | p99 (lower is better) |"
+  echo "|---|---:|---:|"
+  echo "| turnout / nginx | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[nginx]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[nginx]}") |"
+  echo "| turnout / HAProxy | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[haproxy]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[haproxy]}") |"
+  echo
+  echo "<details><summary>Per round, and the $MEM_CONNECTIONS-connection run</summary>"
+  echo
+  echo "| target | req/s per round | p99 per round (ms) | other load per round (%) | $MEM_CONNECTIONS conns: req/s | errors | fds open | peak RSS |"
+  echo "|---|---|---|---|---:|---|---:|---:|"
+  for t in "${TARGETS[@]}"; do
+    p99s=$(awk '{ for (i = 1; i <= NF; i++) printf "%s%.2f", (i > 1 ? " " : ""), $i / 1000 }' <<<"${P99[$t]:-}")
+    rpss=$(awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? " " : ""), $i }' <<<"${RPS[$t]:-}")
+    if [[ $t == backend ]]; then
+      echo "| ${LABEL[$t]} | ${rpss:-–} | ${p99s:-–} | ${FOREIGN[$t]} | – | – | – | – |"
+    else
+      echo "| ${LABEL[$t]} | ${rpss:-–} | ${p99s:-–} | ${FOREIGN[$t]} | $(fmt_int "${MEM_RPS[$t]:-}") | $(errors_text "${MEM_ERRS[$t]:-}") | ${MEM_FDS[$t]:-–} | $(fmt_mib "${MEM_HWM[$t]:-}") |"
+    fi
+  done
+  echo
+  echo "</details>"
+  for t in "${TARGETS[@]}"; do
+    [[ -z ${FAILED[$t]:-} ]] || { echo; echo "**$t problem:** ${FAILED[$t]}"; }
+  done
+} >"$REPORT"
+
+cp "$REPORT" "$RESULTS/latest.md"
+cat "$REPORT"
+log "written to bench/results/latest.md (wrk outputs: bench/results/latest-wrk.log)"
