@@ -4,6 +4,7 @@
 #include "turnout/log/logging.hpp"
 #include "turnout/net/endpoint.hpp"
 #include "turnout/net/listener.hpp"
+#include "turnout/runtime/state_file.hpp"
 #include "turnout/session/session_store.hpp"
 #include "turnout/version.hpp"
 
@@ -71,6 +72,7 @@ server::server(std::string config_path)
     }
     // Keys are hashes: a restored table must keep hashing with the seed it was saved with.
     shared_ = std::make_unique<runtime::shared_state>(saved ? saved->seed : fresh_seed());
+    load_runtime_state();
     publish(config_);
     if (saved) {
         const auto now = shared_->now_s();
@@ -96,10 +98,36 @@ server::~server()
     }
 }
 
+void server::load_runtime_state()
+{
+    state_ = runtime::initial_state(*config_);
+    const auto& path = config_->proxy.state_file;
+    if (path.empty())
+        return;
+    try {
+        if (const auto saved = runtime::load_state(path)) {
+            state_ = runtime::reconcile(*saved, *config_);
+            spdlog::info("runtime state loaded from {}", path);
+        }
+    } catch (const std::exception& e) {
+        // Keep the damaged file for a human to look at, and start from the configuration.
+        const auto kept = path + ".damaged";
+        std::rename(path.c_str(), kept.c_str());
+        spdlog::error("{}; using the configuration's state (the damaged file is kept as {})", e.what(), kept);
+    }
+}
+
+std::int64_t server::unix_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
 void server::publish(std::shared_ptr<const config::configuration> config)
 {
     auto access_log = log::make_access_log(config->proxy.access_log);
-    auto next = runtime::build_snapshot(std::move(config), shared_->backends);
+    auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_->backends);
     next->access_log = std::move(access_log);
     runtime::mark_in_service(*next, shared_->backends);
     shared_->snapshots.publish(std::move(next));
@@ -146,8 +174,10 @@ int server::run()
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
     signals_.add(SIGHUP);
+    start_admin_server();
     do_wait_signal();
     do_expire_sessions();
+    do_watch_drains();
     workers_->start();
     spdlog::info("turnout {} running with {} worker(s)", version(), workers_->size());
     control_.run();
@@ -181,7 +211,8 @@ void server::start_status_server()
         return;
     const auto endpoint = resolve_or_throw(*config_, *config_->proxy.status_address);
     status_ = std::make_unique<admin::status_server>(
-        control_, endpoint, admin::status_server::probes{[this] { return !draining_.load(); }});
+        control_, endpoint,
+        admin::status_server::probes{[this] { return !draining_.load(); }, [this] { return metrics(); }});
     status_->start();
     spdlog::info("status listening on {}", net::to_string(status_->local_endpoint()));
 }
@@ -196,10 +227,19 @@ void server::do_wait_signal()
     });
 }
 
+void server::start_admin_server()
+{
+    if (config_->proxy.admin_socket.empty())
+        return;
+    admin_ = std::make_unique<admin::admin_server>(control_, config_->proxy.admin_socket, *this);
+    admin_->start();
+    spdlog::info("admin socket at {}", config_->proxy.admin_socket);
+}
+
 void server::on_signal(int signal_number)
 {
     if (signal_number == SIGHUP)
-        return reload();
+        return on_reload_signal();
     if (draining_) {
         // A second stop signal: stop waiting for streams.
         spdlog::warn("second stop signal: closing every connection now");
@@ -209,21 +249,32 @@ void server::on_signal(int signal_number)
     begin_shutdown();
 }
 
-void server::reload()
+void server::on_reload_signal()
+{
+    if (const auto r = reload(); r.status != 200)
+        spdlog::error("reload failed, keeping the running configuration: {}", r.error);
+}
+
+admin::result server::reload()
 {
     spdlog::info("reloading {}", config_path_);
+    auto previous_state = state_;
     try {
         auto next = std::make_shared<const config::configuration>(config::load_file(config_path_));
         if (next->listeners.size() != config_->listeners.size() ||
             !std::equal(next->listeners.begin(), next->listeners.end(), config_->listeners.begin(),
                         [](const auto& a, const auto& b) { return a.address == b.address; }))
             spdlog::warn("reload: listener changes take effect at the next restart or upgrade");
+        // Runtime changes win over the file for pools that still exist.
+        state_ = runtime::reconcile(state_, *next);
         publish(next);
         spdlog::set_level(spdlog::level::from_str(next->proxy.log_level));
         config_ = std::move(next);
         spdlog::info("reload done");
+        return admin::result::ok({{"reloaded", true}});
     } catch (const std::exception& e) {
-        spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+        state_ = std::move(previous_state);
+        return admin::result::fail(400, e.what());
     }
 }
 
@@ -259,6 +310,9 @@ void server::finish_shutdown()
     workers_->stop();
     if (status_)
         status_->close();
+    if (admin_)
+        admin_->close();
+    drain_watch_timer_.cancel();
     signals_.cancel();
     drain_timer_.cancel();
     expiry_timer_.cancel();

@@ -61,13 +61,16 @@ private:
             res.body() = R"({"error":"the status endpoint is read-only: use GET"})";
         } else if (path == "/healthz") {
             res.body() = R"({"status":"ok"})";
+        } else if (path == "/metrics") {
+            res.set(http::field::content_type, "text/plain; version=0.0.4");
+            res.body() = probes_.metrics();
         } else if (path == "/readyz") {
             const bool ready = probes_.ready();
             res.result(ready ? http::status::ok : http::status::service_unavailable);
             res.body() = ready ? R"({"status":"ready"})" : R"({"status":"draining"})";
         } else {
             res.result(http::status::not_found);
-            res.body() = R"({"error":"unknown path: try /healthz or /readyz"})";
+            res.body() = R"({"error":"unknown path: try /healthz, /readyz or /metrics"})";
         }
         return res;
     }

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace turnout::http {
@@ -17,7 +18,6 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 constexpr std::size_t client_buffer_size = 4096;
-constexpr std::size_t upstream_buffer_size = 8192;
 constexpr std::size_t max_response_head = 65536;
 constexpr auto linger_timeout = 2s;
 
@@ -133,6 +133,23 @@ void downstream_connection::drain()
 }
 
 void downstream_connection::abort() { close(); }
+
+bool downstream_connection::close_stream_from(const std::vector<const upstream::backend*>& targets,
+                                              clock::time_point at)
+{
+    if (closed_ || !is_stream_ || !backend_ ||
+        std::find(targets.begin(), targets.end(), backend_.get()) == targets.end())
+        return false;
+    close_at_ = std::min(close_at_, at);
+    keep_alive_ = false;
+    if (!timer_armed_ || close_at_ < timer_expiry_) {
+        const auto deadline = deadline_;
+        deadline_ = std::min(deadline_, close_at_);
+        arm_timer();
+        deadline_ = deadline;
+    }
+    return true;
+}
 
 // ---- request flow ---------------------------------------------------------------------------
 
@@ -395,7 +412,7 @@ void downstream_connection::do_read_upstream()
     if (upstream_reading_ || closed_ || !upstream_)
         return;
     if (up_in_.capacity() == 0)
-        up_in_.reserve(upstream_buffer_size);
+        up_in_.attach(worker_.take_response_buffer(), net::worker::response_buffer_size);
     up_in_.compact(); // the previous client write finished: no view into up_in_ is live
     upstream_reading_ = true;
     upstream_->socket().async_read_some(
@@ -555,6 +572,7 @@ void downstream_connection::finish_exchange()
 
     req_phase_ = request_phase::idle;
     resp_phase_ = response_phase::none;
+    worker_.give_response_buffer(up_in_.detach());
     request_.next_message();
     response_.reset();
     request_head_sent_ = response_head_sent_ = false;
@@ -712,6 +730,9 @@ bool downstream_connection::retry_on_fresh_connection(boost::system::error_code 
                 return;
             if (connect_ec) {
                 self->backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+                // No process there any more: for a session, its state is gone with it.
+                if (self->pinned_ && connect_ec == asio::error::connection_refused)
+                    return self->respond_session_not_found();
                 return self->fail_exchange(proxy_error::bad_gateway, "reconnect to backend failed");
             }
             self->set_deadline(wait_kind::response, self->snapshot_->proxy().response_timeout);
@@ -832,10 +853,20 @@ void downstream_connection::on_timer(boost::system::error_code ec)
     if (closed_ || ec == asio::error::operation_aborted)
         return;
     timer_armed_ = false;
-    if (deadline_ == clock::time_point::max())
+    const auto now = clock::now();
+    if (now >= close_at_) {
+        status_ = status_ ? status_ : 200;
+        return close(); // a drained pool's stream: its grace is over
+    }
+    if (deadline_ == clock::time_point::max() && close_at_ == clock::time_point::max())
         return;
-    if (clock::now() < deadline_)
-        return arm_timer();
+    if (now < deadline_ && now < close_at_) {
+        const auto deadline = deadline_;
+        deadline_ = std::min(deadline_, close_at_);
+        arm_timer();
+        deadline_ = deadline;
+        return;
+    }
     on_deadline(waiting_for_);
 }
 
@@ -915,6 +946,11 @@ bool downstream_connection::resolve_session()
                 return false;
             }
             owner = upstream::locate(*upstream_state_, b);
+            if (owner && owner->pool < upstream_state_->pools.size() &&
+                upstream_state_->pools[owner->pool].drain_expired) {
+                respond_session_not_found(); // drained past its deadline
+                return false;
+            }
             if (!owner) // in service, but listed in another upstream: still its owner
                 owner = upstream::pick{upstream_state_->pools.size(),
                                        std::shared_ptr<upstream::backend>(std::shared_ptr<void>{}, b)};

@@ -3,6 +3,7 @@
 #include "turnout/net/listener.hpp"
 
 #include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <random>
@@ -46,6 +47,23 @@ void worker::remove(connection_handle* c)
 {
     if (connections_.erase(c))
         connection_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::unique_ptr<char[]> worker::take_response_buffer()
+{
+    if (free_response_buffers_.empty())
+        return std::make_unique_for_overwrite<char[]>(response_buffer_size);
+    auto b = std::move(free_response_buffers_.back());
+    free_response_buffers_.pop_back();
+    return b;
+}
+
+void worker::give_response_buffer(std::unique_ptr<char[]> buffer)
+{
+    // Keep enough for a burst; beyond that, memory goes back to the allocator.
+    constexpr std::size_t keep = 256;
+    if (buffer && free_response_buffers_.size() < keep)
+        free_response_buffers_.push_back(std::move(buffer));
 }
 
 void worker::add_listener(std::shared_ptr<listener> l) { listeners_.push_back(std::move(l)); }
@@ -96,6 +114,22 @@ void worker::abort_all()
     });
 }
 
+void worker::close_streams(std::vector<const upstream::backend*> targets, std::chrono::milliseconds window)
+{
+    boost::asio::post(io_, [this, targets = std::move(targets), window] {
+        std::mt19937_64 rng(random_seed());
+        const auto now = std::chrono::steady_clock::now();
+        const auto span = std::max<std::int64_t>(1, window.count());
+        std::size_t closing = 0;
+        for (auto* c : connections_) {
+            const auto at = now + std::chrono::milliseconds(static_cast<std::int64_t>(rng() % span));
+            closing += c->close_stream_from(targets, at);
+        }
+        if (closing)
+            spdlog::info("worker {}: closing {} drained stream(s) within {} ms", index_, closing, window.count());
+    });
+}
+
 void worker::stop()
 {
     boost::asio::post(io_, [this] {
@@ -133,6 +167,12 @@ void worker_pool::abort_all()
 {
     for (auto& w : workers_)
         w->abort_all();
+}
+
+void worker_pool::close_streams(const std::vector<const upstream::backend*>& targets, std::chrono::milliseconds window)
+{
+    for (auto& w : workers_)
+        w->close_streams(targets, window);
 }
 
 void worker_pool::stop()

@@ -56,13 +56,41 @@ std::uint64_t upstream_state::total_weight() const noexcept
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
                                          upstream::backend_registry& registry)
 {
+    const auto state = initial_state(*config);
+    return build_snapshot(std::move(config), state, 0, registry);
+}
+
+std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
+                                         const runtime_state& state, std::int64_t now_ms,
+                                         upstream::backend_registry& registry)
+{
     auto next = std::make_shared<snapshot>();
     for (const auto& uc : config->upstreams) {
         upstream_state u{uc, {}, load_tokens(*config, uc)};
-        for (const auto& pc : uc.pools) {
-            pool p{pc.name, pc.weight, pc.version, false, {}};
-            for (const auto& address : pc.backends)
-                p.backends.push_back(obtain_backend(*config, address, registry));
+        const auto* runtime = state.find(uc.name);
+        if (!runtime)
+            throw config::config_error(config->path, 0, 0, "no runtime state for upstream " + uc.name);
+        for (const auto& pr : runtime->pools) {
+            const auto configured = std::find_if(uc.pools.begin(), uc.pools.end(),
+                                                 [&](const auto& pc) { return pc.name == pr.name; });
+            pool p;
+            p.name = pr.name;
+            p.weight = pr.weight;
+            p.version = configured != uc.pools.end() ? configured->version : std::string();
+            p.draining = pr.draining;
+            p.drain_deadline_ms = pr.drain_deadline_ms;
+            p.drain_expired = pr.draining && pr.drain_deadline_ms && *pr.drain_deadline_ms <= now_ms;
+            if (pr.backends) {
+                for (const auto& text : *pr.backends) {
+                    const auto address = config::parse_host_port(text);
+                    if (!address)
+                        throw config::config_error(config->path, 0, 0, "bad backend address " + text);
+                    p.backends.push_back(obtain_backend(*config, *address, registry));
+                }
+            } else if (configured != uc.pools.end()) {
+                for (const auto& address : configured->backends)
+                    p.backends.push_back(obtain_backend(*config, address, registry));
+            }
             u.pools.push_back(std::move(p));
         }
         next->upstreams.push_back(std::move(u));

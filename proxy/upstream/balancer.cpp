@@ -110,7 +110,9 @@ std::optional<pick> rendezvous_pick(const runtime::upstream_state& u, std::strin
     std::uint64_t best_score = 0;
     for (std::size_t i = 0; i < u.pools.size(); ++i)
         for (const auto& b : u.pools[i].backends) {
-            if (!b->healthy())
+            // Draining (with grace left) stays in: every instance must agree, and draining
+            // is an operator's per-instance action. An expired drain is gone for everyone.
+            if (!b->healthy() || u.pools[i].drain_expired)
                 continue;
             const auto& address = b->address();
             const auto score = XXH3_64bits_withSeed(session_id.data(), session_id.size(),

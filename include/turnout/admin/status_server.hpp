@@ -1,5 +1,5 @@
 #pragma once
-// The read-only TCP status endpoint (status_address): /healthz, /readyz. Served with
+// The read-only TCP status endpoint (status_address): /healthz, /readyz, /metrics. Served with
 // Boost.Beast on the control thread; it never changes anything.
 
 #include <boost/asio/io_context.hpp>
@@ -14,7 +14,8 @@ namespace turnout::admin {
 class status_server {
 public:
     struct probes {
-        std::function<bool()> ready; // false while draining
+        std::function<bool()> ready;          // false while draining
+        std::function<std::string()> metrics; // Prometheus text
     };
 
     /// Binds and listens; throws boost::system::system_error.

@@ -43,6 +43,7 @@ public:
     // net::connection_handle
     void drain() override;
     void abort() override;
+    bool close_stream_from(const std::vector<const upstream::backend*>& targets, clock::time_point at) override;
 
 private:
     enum class request_phase { idle, head, routing, body, sent };
@@ -109,6 +110,7 @@ private:
     std::string client_address_;
     boost::asio::steady_timer timer_;
     clock::time_point deadline_ = clock::time_point::max();
+    clock::time_point close_at_ = clock::time_point::max(); // a drained stream ends then
     clock::time_point timer_expiry_ = clock::time_point::max();
     wait_kind waiting_for_ = wait_kind::none;
     bool timer_armed_ = false;

@@ -59,6 +59,23 @@ public:
         capacity_ = begin_ = end_ = 0;
     }
 
+    /// Hands the (empty) storage back, for reuse elsewhere; null when something is unread.
+    std::unique_ptr<char[]> detach() noexcept
+    {
+        if (!empty() || !storage_)
+            return nullptr;
+        capacity_ = begin_ = end_ = 0;
+        return std::move(storage_);
+    }
+
+    /// Takes storage of the given capacity (from detach() of a buffer of that size).
+    void attach(std::unique_ptr<char[]> storage, std::size_t capacity) noexcept
+    {
+        storage_ = std::move(storage);
+        capacity_ = capacity;
+        begin_ = end_ = 0;
+    }
+
 private:
     std::unique_ptr<char[]> storage_;
     std::size_t capacity_ = 0;

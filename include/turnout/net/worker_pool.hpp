@@ -29,6 +29,10 @@ public:
     virtual void drain() = 0;
     /// Close now.
     virtual void abort() = 0;
+    /// If this connection is streaming a response from one of targets, close it at `at`
+    /// (drain deadline: streams end spread over a window, not all at once).
+    virtual bool close_stream_from(const std::vector<const upstream::backend*>& targets,
+                                   std::chrono::steady_clock::time_point at) = 0;
 };
 
 class worker {
@@ -55,12 +59,20 @@ public:
 
     bool draining() const noexcept { return draining_; }
 
+    /// Read buffers for backend responses, recycled: a connection holds one only while it
+    /// reads a response, so idle keep-alive clients cost no buffer (worker thread only).
+    static constexpr std::size_t response_buffer_size = 8192;
+    std::unique_ptr<char[]> take_response_buffer();
+    void give_response_buffer(std::unique_ptr<char[]> buffer);
+
     void add_listener(std::shared_ptr<listener> l);
 
     // From the control thread.
     void start();
     void begin_drain(); // stop accepting; connections finish their exchange and close
     void abort_all();   // close every client connection now
+    /// Closes the streams served by targets, each at a random moment within window.
+    void close_streams(std::vector<const upstream::backend*> targets, std::chrono::milliseconds window);
     void stop();        // stop the loop (after abort_all or when empty)
     void join();
 
@@ -78,6 +90,7 @@ private:
     std::uint64_t snapshot_version_ = ~std::uint64_t{0};
     upstream::balancer balancer_;
     bool draining_ = false;
+    std::vector<std::unique_ptr<char[]>> free_response_buffers_;
     // One thread runs this loop and only it touches its sockets: the reactor's per-socket
     // locks are pure overhead. The scheduler stays locked: the control thread posts to it.
     boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
@@ -99,6 +112,7 @@ public:
     void start();
     void begin_drain();
     void abort_all();
+    void close_streams(const std::vector<const upstream::backend*>& targets, std::chrono::milliseconds window);
     void stop();
     void join();
     std::size_t connection_count() const noexcept;

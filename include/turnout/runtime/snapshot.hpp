@@ -5,6 +5,7 @@
 // an admin change never touches a request in flight (Envoy's thread-local config slots).
 
 #include "turnout/config/config.hpp"
+#include "turnout/runtime/runtime_state.hpp"
 #include "turnout/routing/router.hpp"
 #include "turnout/session/token_codec.hpp"
 #include "turnout/upstream/backend_registry.hpp"
@@ -24,6 +25,8 @@ struct pool {
     std::uint32_t weight = 0;
     std::string version;
     bool draining = false;
+    bool drain_expired = false; // the drain's grace is over: its sessions answer 404
+    std::optional<std::int64_t> drain_deadline_ms;
     std::vector<std::shared_ptr<upstream::backend>> backends;
 };
 
@@ -48,6 +51,12 @@ struct snapshot {
 /// (counters, health, sessions) across snapshots. Throws config::config_error when a backend
 /// address cannot be resolved or a key file cannot be read.
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
+                                         upstream::backend_registry& registry);
+
+/// The same, with the runtime state (weights, drains, backend sets) applied over the
+/// configuration; now_ms (Unix time) decides which drains have expired.
+std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
+                                         const runtime_state& state, std::int64_t now_ms,
                                          upstream::backend_registry& registry);
 
 /// Marks every registered backend in or out of service according to s (control thread, after

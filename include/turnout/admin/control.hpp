@@ -1,0 +1,54 @@
+#pragma once
+// The operations of the admin API, as the process implements them (on the control thread).
+// The admin server turns HTTP requests into these calls and their results into responses;
+// it validates the shape of requests, control validates their meaning.
+
+#include "turnout/config/duration.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace turnout::admin {
+
+/// The outcome of a change: status 200 with the upstream's new state as body, or a 4xx with
+/// one clear sentence (404 unknown upstream/pool, 400 bad value, 409 refused).
+struct result {
+    unsigned status = 200;
+    std::string error;
+    boost::json::object body;
+
+    static result ok(boost::json::object body = {}) { return {200, {}, std::move(body)}; }
+    static result fail(unsigned status, std::string error) { return {status, std::move(error), {}}; }
+};
+
+class control {
+public:
+    virtual ~control() = default;
+
+    /// SPEC.md's status document.
+    virtual boost::json::object status() const = 0;
+    /// Prometheus text exposition.
+    virtual std::string metrics() const = 0;
+    /// false while draining for shutdown.
+    virtual bool ready() const = 0;
+
+    virtual result set_weights(std::string_view upstream,
+                               const std::vector<std::pair<std::string, std::int64_t>>& weights) = 0;
+    virtual result switch_to(std::string_view upstream, std::string_view pool, bool force) = 0;
+    virtual result rollback(std::string_view upstream) = 0;
+    /// timeout: nullopt = the proxy's drain_timeout.
+    virtual result drain(std::string_view upstream, std::string_view pool,
+                         std::optional<config::duration> timeout) = 0;
+    virtual result undrain(std::string_view upstream, std::string_view pool) = 0;
+    virtual result set_backends(std::string_view upstream, std::string_view pool,
+                                const std::vector<std::string>& addresses) = 0;
+    virtual result reload() = 0;
+};
+
+} // namespace turnout::admin

@@ -1,0 +1,600 @@
+#include "turnout/admin/admin_server.hpp"
+
+#include "turnout/config/config.hpp"
+#include "turnout/config/duration.hpp"
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <list>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace turnout::admin {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using local = asio::local::stream_protocol;
+
+constexpr std::size_t max_body_bytes = 1024 * 1024;
+constexpr auto read_timeout = std::chrono::seconds(30);
+constexpr std::int64_t max_weight = 1'000'000;
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+http_answer json_answer(unsigned status, const json::value& body)
+{
+    return {status, "application/json", json::serialize(body), {}};
+}
+
+http_answer error_answer(unsigned status, std::string_view sentence)
+{
+    return json_answer(status, json::object{{"error", sentence}});
+}
+
+http_answer bad_request(std::string_view sentence) { return error_answer(400, sentence); }
+
+/// A change's outcome: the upstream's new state on success, its one sentence otherwise.
+http_answer from_result(const result& r)
+{
+    if (r.status != 200)
+        return error_answer(r.status, r.error);
+    if (r.body.empty())
+        return json_answer(200, json::object{{"ok", true}});
+    return json_answer(200, r.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies: the admin server checks their shape, control checks their meaning.
+
+/// A parsed body, or the 400 that says why there is none.
+struct parsed_body {
+    json::value value;
+    std::optional<http_answer> error;
+};
+
+bool is_blank(std::string_view body)
+{
+    return body.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+parsed_body parse_body(std::string_view body)
+{
+    if (is_blank(body))
+        return {{}, bad_request("request body is not valid JSON: the body is empty")};
+    boost::system::error_code ec;
+    auto value = json::parse(body, ec);
+    if (ec)
+        return {{}, bad_request("request body is not valid JSON: " + ec.message())};
+    return {std::move(value), std::nullopt};
+}
+
+/// A field the endpoint does not know is more likely a typo than something to ignore.
+std::optional<http_answer> reject_unknown_fields(const json::object& body, std::string_view what,
+                                                 std::initializer_list<std::string_view> known)
+{
+    for (const auto& field : body) {
+        if (std::find(known.begin(), known.end(), field.key()) == known.end())
+            return bad_request(std::string{what} + ": unknown field \"" + std::string{field.key()} + "\"");
+    }
+    return std::nullopt;
+}
+
+/// A weight is an integer in [0, max_weight]; 5.0 is refused too, so that a client that sends
+/// floats learns it at once rather than by rounding.
+std::optional<std::int64_t> weight_of(const json::value& v)
+{
+    if (const auto* i = v.if_int64(); i && *i >= 0 && *i <= max_weight)
+        return *i;
+    if (const auto* u = v.if_uint64(); u && *u <= static_cast<std::uint64_t>(max_weight))
+        return static_cast<std::int64_t>(*u);
+    return std::nullopt;
+}
+
+/// JSON as the client would have written it: Boost.JSON prints 5.5 as "5.5E0", which would
+/// read as our invention in an error message.
+std::string echo(const json::value& v)
+{
+    const auto* d = v.if_double();
+    if (!d)
+        return json::serialize(v);
+    std::array<char, 32> text{};
+    std::snprintf(text.data(), text.size(), "%.15g", *d);
+    std::string out{text.data()};
+    if (out.find_first_of(".e") == std::string::npos)
+        out += ".0"; // 5.0 must not read back as the integer 5
+    return out;
+}
+
+constexpr std::string_view weights_hint = R"(expected an object of pool weights such as {"blue":95,"green":5})";
+
+http_answer put_weights(control& c, std::string_view upstream, std::string_view body)
+{
+    auto parsed = parse_body(body);
+    if (parsed.error)
+        return *parsed.error;
+    const auto* object = parsed.value.if_object();
+    if (!object)
+        return bad_request("weights: " + std::string{weights_hint});
+    if (object->empty())
+        return bad_request("weights: name at least one pool, " + std::string{weights_hint});
+
+    std::vector<std::pair<std::string, std::int64_t>> weights;
+    weights.reserve(object->size());
+    for (const auto& [pool, value] : *object) {
+        const auto weight = weight_of(value);
+        if (!weight)
+            return bad_request("weights: the weight of pool \"" + std::string{pool} +
+                               "\" must be an integer from 0 to 1000000, got " + echo(value));
+        weights.emplace_back(std::string{pool}, *weight);
+    }
+    return from_result(c.set_weights(upstream, weights));
+}
+
+constexpr std::string_view switch_hint = R"(expected a body such as {"pool":"green","force":false})";
+
+http_answer post_switch(control& c, std::string_view upstream, std::string_view body)
+{
+    auto parsed = parse_body(body);
+    if (parsed.error)
+        return *parsed.error;
+    const auto* object = parsed.value.if_object();
+    if (!object)
+        return bad_request("switch: " + std::string{switch_hint});
+    if (auto unknown = reject_unknown_fields(*object, "switch", {"pool", "force"}))
+        return *unknown;
+
+    const auto* pool = object->if_contains("pool");
+    if (!pool || !pool->is_string())
+        return bad_request("switch: \"pool\" must be a pool name, " + std::string{switch_hint});
+    bool force = false;
+    if (const auto* f = object->if_contains("force")) {
+        if (!f->is_bool())
+            return bad_request("switch: \"force\" must be true or false");
+        force = f->get_bool();
+    }
+    return from_result(c.switch_to(upstream, pool->get_string(), force));
+}
+
+http_answer post_drain(control& c, std::string_view upstream, std::string_view pool, std::string_view body)
+{
+    // No body (or {}) means the proxy's drain_timeout.
+    std::optional<config::duration> timeout;
+    if (!is_blank(body)) {
+        auto parsed = parse_body(body);
+        if (parsed.error)
+            return *parsed.error;
+        const auto* object = parsed.value.if_object();
+        if (!object)
+            return bad_request(R"(drain: expected a body such as {"timeout":"60s"}, or none)");
+        if (auto unknown = reject_unknown_fields(*object, "drain", {"timeout"}))
+            return *unknown;
+        if (const auto* t = object->if_contains("timeout")) {
+            const auto* text = t->if_string();
+            timeout = text ? config::parse_duration(*text) : std::nullopt;
+            if (!timeout)
+                return bad_request(R"(timeout: expected a duration such as "60s")");
+        }
+    }
+    return from_result(c.drain(upstream, pool, timeout));
+}
+
+constexpr std::string_view backends_hint = R"(expected an array of addresses such as ["127.0.0.1:3021"])";
+
+http_answer put_backends(control& c, std::string_view upstream, std::string_view pool, std::string_view body)
+{
+    auto parsed = parse_body(body);
+    if (parsed.error)
+        return *parsed.error;
+    const auto* array = parsed.value.if_array();
+    if (!array)
+        return bad_request("backends: " + std::string{backends_hint});
+
+    // An empty array is allowed: it empties the pool.
+    std::vector<std::string> addresses;
+    std::set<std::string, std::less<>> seen;
+    addresses.reserve(array->size());
+    for (const auto& element : *array) {
+        const auto* text = element.if_string();
+        if (!text)
+            return bad_request("backends: " + std::string{backends_hint} + ", got " + echo(element));
+        const auto address = config::parse_host_port(*text);
+        if (!address || address->port == 0)
+            return bad_request("backends: \"" + std::string{*text} +
+                               R"(" is not an address such as "127.0.0.1:3021" or "[::1]:3021")");
+        if (!seen.insert(std::string{*text}).second)
+            return bad_request("backends: \"" + std::string{*text} + "\" is listed twice");
+        addresses.emplace_back(*text);
+    }
+    return from_result(c.set_backends(upstream, pool, addresses));
+}
+
+http_answer get_readyz(const control& c)
+{
+    const bool ready = c.ready();
+    return json_answer(ready ? 200 : 503, json::object{{"status", ready ? "ready" : "draining"}});
+}
+
+http_answer get_metrics(const control& c)
+{
+    return {200, "text/plain; version=0.0.4", c.metrics(), {}};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+/// The {u} and {p} segments of a matched path, in order.
+using captures = std::vector<std::string_view>;
+using handler = std::function<http_answer(control&, const captures&, std::string_view body)>;
+
+struct route {
+    std::string_view method;
+    std::string_view pattern; // "{u}" and "{p}" capture one path segment
+    handler handle;
+};
+
+const std::vector<route>& routes()
+{
+    static const std::vector<route> table{
+        {"GET", "/v1/status",
+         [](control& c, const captures&, std::string_view) { return json_answer(200, c.status()); }},
+        {"PUT", "/v1/upstreams/{u}/weights",
+         [](control& c, const captures& a, std::string_view body) { return put_weights(c, a[0], body); }},
+        {"POST", "/v1/upstreams/{u}/switch",
+         [](control& c, const captures& a, std::string_view body) { return post_switch(c, a[0], body); }},
+        {"POST", "/v1/upstreams/{u}/rollback",
+         [](control& c, const captures& a, std::string_view) { return from_result(c.rollback(a[0])); }},
+        {"POST", "/v1/upstreams/{u}/pools/{p}/drain",
+         [](control& c, const captures& a, std::string_view body) { return post_drain(c, a[0], a[1], body); }},
+        {"POST", "/v1/upstreams/{u}/pools/{p}/undrain",
+         [](control& c, const captures& a, std::string_view) { return from_result(c.undrain(a[0], a[1])); }},
+        {"PUT", "/v1/upstreams/{u}/pools/{p}/backends",
+         [](control& c, const captures& a, std::string_view body) { return put_backends(c, a[0], a[1], body); }},
+        {"POST", "/v1/reload",
+         [](control& c, const captures&, std::string_view) { return from_result(c.reload()); }},
+        {"GET", "/metrics", [](control& c, const captures&, std::string_view) { return get_metrics(c); }},
+        {"GET", "/healthz",
+         [](control&, const captures&, std::string_view) {
+             return json_answer(200, json::object{{"status", "ok"}});
+         }},
+        {"GET", "/readyz", [](control& c, const captures&, std::string_view) { return get_readyz(c); }},
+    };
+    return table;
+}
+
+std::vector<std::string_view> split_path(std::string_view path)
+{
+    std::vector<std::string_view> segments;
+    while (!path.empty()) {
+        path.remove_prefix(1); // the '/'
+        const auto end = path.find('/');
+        segments.push_back(path.substr(0, end));
+        path = end == std::string_view::npos ? std::string_view{} : path.substr(end);
+    }
+    return segments;
+}
+
+/// Matches path against pattern, collecting the captured segments; nullopt when it does not match.
+std::optional<captures> match(std::string_view pattern, const std::vector<std::string_view>& path)
+{
+    const auto expected = split_path(pattern);
+    if (expected.size() != path.size())
+        return std::nullopt;
+    captures found;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+        if (expected[i].starts_with('{'))
+            found.push_back(path[i]);
+        else if (expected[i] != path[i])
+            return std::nullopt;
+    }
+    return found;
+}
+
+bool is_name_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+           ch == '_' || ch == '-';
+}
+
+/// Names travel unescaped in paths, so anything outside [A-Za-z0-9._-] cannot be one of ours.
+std::optional<http_answer> check_names(const captures& names)
+{
+    static constexpr std::array<std::string_view, 2> kinds{"upstream", "pool"};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const auto name = names[i];
+        if (name.empty())
+            return bad_request(std::string{kinds[i]} + " name is empty");
+        if (!std::all_of(name.begin(), name.end(), is_name_char))
+            return bad_request(std::string{kinds[i]} + " name \"" + std::string{name} +
+                               "\" may contain only letters, digits, '.', '_' and '-'");
+    }
+    return std::nullopt;
+}
+
+std::string join(const std::vector<std::string_view>& items, std::string_view separator)
+{
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty())
+            out += separator;
+        out += item;
+    }
+    return out;
+}
+
+} // namespace
+
+http_answer handle_request(control& c, std::string_view method, std::string_view target, std::string_view body)
+{
+    const auto path = target.substr(0, target.find('?'));
+    const auto segments = split_path(path);
+
+    std::vector<std::string_view> allowed;
+    for (const auto& r : routes()) {
+        auto found = match(r.pattern, segments);
+        if (!found)
+            continue;
+        if (r.method != method) {
+            allowed.push_back(r.method);
+            continue;
+        }
+        if (auto bad_name = check_names(*found))
+            return *bad_name;
+        try {
+            return r.handle(c, *found, body);
+        } catch (const std::exception& e) {
+            // control is the process: a throw there is a bug, but the admin socket stays up.
+            return error_answer(500, std::string{"internal error: "} + e.what());
+        }
+    }
+    if (allowed.empty())
+        return error_answer(404, "no such endpoint: " + std::string{method} + " " + std::string{path});
+    auto answer = error_answer(405, std::string{method} + " " + std::string{path} +
+                                        " is not allowed: use " + join(allowed, " or "));
+    answer.allow = join(allowed, ", ");
+    return answer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server
+
+namespace {
+
+using admin_stream = beast::basic_stream<local, asio::any_io_executor, beast::unlimited_rate_policy>;
+
+/// One keep-alive connection to the admin socket.
+class admin_session : public std::enable_shared_from_this<admin_session> {
+public:
+    admin_session(local::socket socket, control& c) : stream_(std::move(socket)), control_(c) {}
+
+    void start() { do_read(); }
+
+    /// Ends the connection: at once when idle, after the answer in progress otherwise.
+    void stop()
+    {
+        stopping_ = true;
+        if (!writing_)
+            close();
+    }
+
+private:
+    void do_read()
+    {
+        parser_.emplace();
+        parser_->body_limit(max_body_bytes);
+        stream_.expires_after(read_timeout);
+        http::async_read(stream_, buffer_, *parser_,
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec)
+    {
+        if (ec == http::error::body_limit)
+            return reply_and_close(error_answer(413, "request body is larger than 1 MiB"));
+        if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+            ec == asio::error::eof || ec == asio::error::connection_reset || stopping_)
+            return close();
+        if (ec)
+            return reply_and_close(error_answer(400, "malformed HTTP request: " + ec.message()));
+
+        const auto& req = parser_->get();
+        const auto answer = handle_request(control_, req.method_string(), req.target(), req.body());
+        do_write(answer, req.version(), req.keep_alive());
+    }
+
+    void reply_and_close(const http_answer& answer) { do_write(answer, 11, false); }
+
+    void do_write(const http_answer& answer, unsigned version, bool keep_alive)
+    {
+        response_ = http::response<http::string_body>{static_cast<http::status>(answer.status), version};
+        response_.set(http::field::content_type, answer.content_type);
+        response_.set(http::field::cache_control, "no-store");
+        if (!answer.allow.empty())
+            response_.set(http::field::allow, answer.allow);
+        response_.body() = answer.body;
+        // Connection: close (or HTTP/1.0 without keep-alive) ends the connection after this answer.
+        response_.keep_alive(keep_alive && !stopping_);
+        response_.prepare_payload();
+
+        writing_ = true;
+        stream_.expires_after(read_timeout);
+        http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_write(ec);
+        });
+    }
+
+    void on_write(beast::error_code ec)
+    {
+        writing_ = false;
+        if (ec || stopping_ || !response_.keep_alive())
+            return close();
+        do_read();
+    }
+
+    void close()
+    {
+        beast::error_code ignored;
+        stream_.socket().shutdown(local::socket::shutdown_both, ignored);
+        stream_.close();
+    }
+
+    admin_stream stream_;
+    control& control_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    http::response<http::string_body> response_;
+    bool writing_ = false;
+    bool stopping_ = false;
+};
+
+[[noreturn]] void fail(const std::string& path, const std::string& what)
+{
+    throw std::runtime_error("admin socket " + path + ": " + what);
+}
+
+/// A socket file left by a process that is gone would make bind fail; anything else at the
+/// path is not ours to delete.
+void remove_stale_socket(const std::string& path)
+{
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT)
+            return;
+        fail(path, std::strerror(errno));
+    }
+    if (!S_ISSOCK(st.st_mode))
+        fail(path, "the path exists and is not a socket; refusing to replace it");
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+        fail(path, std::string{"cannot remove the stale socket: "} + std::strerror(errno));
+}
+
+} // namespace
+
+struct admin_server::impl : std::enable_shared_from_this<impl> {
+    impl(asio::io_context& io, std::string p, control& ctl) : acceptor(io), path(std::move(p)), c(ctl) {}
+
+    void open()
+    {
+        remove_stale_socket(path);
+        local::endpoint endpoint;
+        try {
+            endpoint = local::endpoint(path);
+        } catch (const std::exception& e) {
+            fail(path, e.what()); // longer than sun_path
+        }
+        beast::error_code ec;
+        acceptor.open(endpoint.protocol(), ec);
+        if (ec)
+            fail(path, ec.message());
+
+        // bind creates the file with mode 0777 & ~umask: with umask 0177 it is 0600 from its
+        // first instant, so no other user can connect before the chmod below.
+        const auto old_mask = ::umask(0177);
+        acceptor.bind(endpoint, ec);
+        ::umask(old_mask);
+        if (ec)
+            fail(path, "cannot bind: " + ec.message());
+
+        // Remember which file is ours, so that close() never unlinks a successor's socket.
+        struct stat st{};
+        if (::lstat(path.c_str(), &st) == 0) {
+            device = st.st_dev;
+            inode = st.st_ino;
+        }
+        try {
+            if (::chmod(path.c_str(), 0600) != 0)
+                fail(path, std::string{"cannot chmod 0600: "} + std::strerror(errno));
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+            if (ec)
+                fail(path, "cannot listen: " + ec.message());
+        } catch (...) {
+            unlink_own_socket(); // a half-made socket would only mislead the next start
+            throw;
+        }
+    }
+
+    void do_accept()
+    {
+        acceptor.async_accept([self = shared_from_this()](beast::error_code ec, local::socket socket) {
+            self->on_accept(ec, std::move(socket));
+        });
+    }
+
+    void on_accept(beast::error_code ec, local::socket socket)
+    {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open())
+            return;
+        if (!ec) {
+            auto session = std::make_shared<admin_session>(std::move(socket), c);
+            forget_closed_sessions();
+            sessions.push_back(session);
+            session->start();
+        }
+        do_accept();
+    }
+
+    void forget_closed_sessions()
+    {
+        sessions.remove_if([](const auto& s) { return s.expired(); });
+    }
+
+    void close()
+    {
+        beast::error_code ignored;
+        if (acceptor.is_open()) {
+            acceptor.close(ignored);
+            unlink_own_socket();
+        }
+        for (const auto& weak : sessions) {
+            if (auto session = weak.lock())
+                session->stop();
+        }
+        sessions.clear();
+    }
+
+    void unlink_own_socket() const
+    {
+        struct stat st{};
+        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == device && st.st_ino == inode)
+            ::unlink(path.c_str());
+    }
+
+    local::acceptor acceptor;
+    std::string path;
+    control& c;
+    dev_t device = 0;
+    ino_t inode = 0;
+    std::list<std::weak_ptr<admin_session>> sessions;
+};
+
+admin_server::admin_server(asio::io_context& io, std::string path, control& c)
+    : impl_(std::make_shared<impl>(io, std::move(path), c))
+{
+    impl_->open();
+}
+
+admin_server::~admin_server() { close(); }
+
+void admin_server::start() { impl_->do_accept(); }
+
+void admin_server::close() { impl_->close(); }
+
+} // namespace turnout::admin

@@ -1,0 +1,896 @@
+// turnoutctl: the admin client. Turns one command line into one or a few HTTP/1.1 + JSON calls
+// on turnout's admin Unix socket (SPEC.md "Binaries" and "Admin socket") and the answer into a
+// table, a one-line confirmation, or (--json) the server's document as is.
+//
+// Exit status: 0 done; 1 refused or failed (one line on stderr); 2 usage error.
+
+#include "turnout/config/duration.hpp"
+#include "turnout/version.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace turnout::ctl {
+namespace {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using local_socket = net::local::stream_protocol::socket;
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* default_config = "/etc/turnout/turnout.toml";
+// Long enough for a state-file fsync on a slow disk, short enough that a wedged server never
+// hangs a deploy script.
+constexpr auto request_timeout = 10s;
+constexpr auto drain_poll_interval = 500ms;
+// The server's own default when drain is called without a timeout (proxy.drain_timeout).
+constexpr auto default_drain_timeout = 30s;
+// After the deadline the server closes the pool's streams spread over a short window, so the
+// counts reach zero a little after it; the wait allows for that window.
+constexpr auto drain_wait_margin = 5s;
+
+/// A mistake on the command line: exit 2 with a short usage (the command's own, when known).
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// The request was refused or could not be made: exit 1 with this one line.
+struct failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct command_shape {
+    std::string_view name;
+    std::string_view arguments;
+    std::string_view summary;
+    std::size_t min_operands;
+    std::size_t max_operands;
+    std::vector<std::string_view> options;
+};
+
+constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
+
+const std::vector<command_shape>& command_shapes()
+{
+    static const std::vector<command_shape> shapes{
+        {"status", "", "pools, weights, backends, health and live counts", 0, 0, {}},
+        {"weights", "UPSTREAM POOL=N [POOL=N ...]", "set new-session weights", 2, unlimited, {}},
+        {"switch", "UPSTREAM POOL [--force]", "POOL gets all new sessions, the others 0", 2, 2, {"--force"}},
+        {"rollback", "UPSTREAM", "restore the weights before the last change", 1, 1, {}},
+        {"drain", "UPSTREAM POOL [--timeout DUR] [--wait]", "no new sessions for POOL", 2, 2,
+         {"--timeout", "--wait"}},
+        {"undrain", "UPSTREAM POOL", "end a drain", 2, 2, {}},
+        {"backends", "UPSTREAM POOL ADDR [ADDR ...]", "replace (or create) a pool's backend set", 3, unlimited, {}},
+        {"reload", "", "re-read the config file (same as SIGHUP)", 0, 0, {}},
+        {"upgrade", "[--binary PATH]", "hand over to a new turnout process", 0, 0, {"--binary"}},
+    };
+    return shapes;
+}
+
+const command_shape* find_shape(std::string_view name)
+{
+    for (const auto& shape : command_shapes())
+        if (shape.name == name)
+            return &shape;
+    return nullptr;
+}
+
+constexpr std::string_view synopsis = "usage: turnoutctl [-s SOCKET] [--json] ";
+
+std::string command_usage(const command_shape& shape)
+{
+    return std::string(synopsis) + std::string(shape.name) + (shape.arguments.empty() ? "" : " ") +
+           std::string(shape.arguments) + "\n";
+}
+
+std::string full_usage()
+{
+    std::string out = std::string(synopsis) + "COMMAND ...\ncommands:\n";
+    for (const auto& shape : command_shapes()) {
+        std::string line = "  " + std::string(shape.name) + " " + std::string(shape.arguments);
+        line.resize(std::max<std::size_t>(line.size() + 1, 48), ' ');
+        out += line + std::string(shape.summary) + "\n";
+    }
+    return out +
+           "options:\n"
+           "  -s, --socket PATH   admin socket (default: admin_socket of /etc/turnout/turnout.toml,\n"
+           "                      else $TURNOUT_SOCKET)\n"
+           "  -c, --config PATH   read admin_socket from this config file instead\n"
+           "  --json              print the server's JSON answer as is\n"
+           "  -h, --help          this text\n"
+           "  --version           turnoutctl's version\n";
+}
+
+/// What follows a usage error: the command's synopsis, or the list of commands.
+std::string short_usage(std::string_view command)
+{
+    if (const auto* shape = find_shape(command))
+        return command_usage(*shape);
+    std::string out = std::string(synopsis) + "COMMAND ...\n  commands:";
+    for (const auto& shape : command_shapes())
+        out += " " + std::string(shape.name);
+    return out + "\n  turnoutctl --help for more\n";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+struct invocation {
+    std::optional<std::string> socket;
+    std::optional<std::string> config_path;
+    bool json = false;
+    bool help = false;
+    bool version = false;
+    bool force = false;
+    bool wait = false;
+    std::optional<std::string> timeout;
+    std::optional<std::string> binary;
+    std::string command;
+    std::vector<std::string> operands;
+    std::vector<std::string> command_options; // as spelled, to tell a command it does not take one
+};
+
+// Options may come before or after the command: none of them is ambiguous, and operators type
+// `turnoutctl status --json` as often as `turnoutctl --json status`.
+invocation parse_command_line(int argc, char** argv)
+{
+    invocation inv;
+    bool options_done = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (options_done || arg.size() < 2 || arg[0] != '-') {
+            (inv.command.empty() ? inv.command : inv.operands.emplace_back()) = arg;
+            continue;
+        }
+        if (arg == "--") {
+            options_done = true;
+            continue;
+        }
+        // "--name=value" and "--name value" both work for the options that take a value.
+        const auto eq = arg.find('=');
+        const std::string name = arg.starts_with("--") && eq != std::string::npos ? arg.substr(0, eq) : arg;
+        std::optional<std::string> inline_value;
+        if (name.size() != arg.size())
+            inline_value = arg.substr(eq + 1);
+        auto value = [&]() -> std::string {
+            if (inline_value)
+                return *inline_value;
+            if (i + 1 >= argc)
+                throw usage_error(name + " needs a value");
+            return argv[++i];
+        };
+        auto flag = [&](bool& target) {
+            if (inline_value)
+                throw usage_error(name + " does not take a value");
+            target = true;
+        };
+
+        if (name == "-s" || name == "--socket")
+            inv.socket = value();
+        else if (name == "-c" || name == "--config")
+            inv.config_path = value();
+        else if (name == "--json")
+            flag(inv.json);
+        else if (name == "-h" || name == "--help")
+            flag(inv.help);
+        else if (name == "--version")
+            flag(inv.version);
+        else if (name == "--force")
+            flag(inv.force);
+        else if (name == "--wait")
+            flag(inv.wait);
+        else if (name == "--timeout")
+            inv.timeout = value();
+        else if (name == "--binary")
+            inv.binary = value();
+        else
+            throw usage_error("unknown option " + name);
+        if (name == "--force" || name == "--wait" || name == "--timeout" || name == "--binary")
+            inv.command_options.push_back(name);
+    }
+    return inv;
+}
+
+void check_shape(const invocation& inv)
+{
+    if (inv.command.empty())
+        throw usage_error("no command given");
+    const command_shape* shape = find_shape(inv.command);
+    if (!shape)
+        throw usage_error("unknown command '" + inv.command + "'");
+    for (const std::string& option : inv.command_options)
+        if (std::find(shape->options.begin(), shape->options.end(), option) == shape->options.end())
+            throw usage_error(inv.command + " does not take " + option);
+    if (inv.operands.size() < shape->min_operands)
+        throw usage_error(inv.command + ": missing arguments");
+    if (inv.operands.size() > shape->max_operands)
+        throw usage_error(inv.command + ": too many arguments");
+    for (const std::string& operand : inv.operands)
+        if (operand.empty())
+            throw usage_error(inv.command + ": empty argument");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the admin socket: -s, else the config file's admin_socket, else TURNOUT_SOCKET.
+
+/// admin_socket of the config file at path, resolved like turnout resolves it (relative to the
+/// file's folder); nullopt when the file has none.
+std::optional<std::string> admin_socket_of(const fs::path& path)
+{
+    toml::table document;
+    try {
+        document = toml::parse_file(path.string());
+    } catch (const toml::parse_error& e) {
+        throw usage_error("cannot read " + path.string() + ": " + std::string(e.description()));
+    }
+    const auto socket = document["proxy"]["admin_socket"].value<std::string>();
+    if (!socket || socket->empty())
+        return std::nullopt;
+    const fs::path p{*socket};
+    if (p.is_absolute())
+        return p.lexically_normal().string();
+    std::error_code ec;
+    const fs::path folder = fs::absolute(path, ec).parent_path();
+    return (folder / p).lexically_normal().string();
+}
+
+std::string find_socket(const invocation& inv)
+{
+    if (inv.socket)
+        return *inv.socket;
+    if (inv.config_path) {
+        // Named on purpose: a missing file or key is a mistake, not a reason to look elsewhere.
+        if (!fs::exists(*inv.config_path))
+            throw usage_error("cannot read " + *inv.config_path + ": no such file");
+        if (auto socket = admin_socket_of(*inv.config_path))
+            return *socket;
+        throw usage_error(*inv.config_path + " has no proxy.admin_socket");
+    }
+    if (std::error_code ec; fs::exists(default_config, ec)) {
+        try {
+            if (auto socket = admin_socket_of(default_config))
+                return *socket;
+        } catch (const usage_error&) {
+            // A broken default config should not block TURNOUT_SOCKET; turnout -t reports it.
+        }
+    }
+    if (const char* env = std::getenv("TURNOUT_SOCKET"); env && *env)
+        return env;
+    throw usage_error("no admin socket: use -s or TURNOUT_SOCKET");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The admin client: one connection per request, every step bounded by a deadline.
+
+struct reply {
+    unsigned status = 0;
+    std::string body;
+
+    bool ok() const { return status >= 200 && status < 300; }
+};
+
+class admin_client {
+public:
+    explicit admin_client(std::string socket_path)
+        : path_(std::move(socket_path))
+    {
+    }
+
+    const std::string& path() const { return path_; }
+
+    /// Sends one request and returns the answer, whatever its status. Throws failure when the
+    /// socket cannot be reached or does not answer in time.
+    reply request(http::verb verb, const std::string& target, std::optional<std::string> body = std::nullopt)
+    {
+        const auto deadline = clock::now() + request_timeout;
+        local_socket socket{io_};
+
+        if (const auto ec = run_until(socket, deadline, [&](auto handler) {
+                socket.async_connect(net::local::stream_protocol::endpoint{path_}, std::move(handler));
+            }))
+            throw failure("cannot connect to " + path_ + ": " + ec.message());
+
+        http::request<http::string_body> req{verb, target, 11};
+        req.set(http::field::host, "localhost");
+        req.set(http::field::user_agent, "turnoutctl/" + std::string(turnout::version()));
+        req.set(http::field::accept, "application/json");
+        req.keep_alive(false);
+        if (body) {
+            req.set(http::field::content_type, "application/json");
+            req.body() = std::move(*body);
+        }
+        req.prepare_payload();
+        if (const auto ec = run_until(socket, deadline,
+                                      [&](auto handler) { http::async_write(socket, req, std::move(handler)); }))
+            throw failure("cannot send to " + path_ + ": " + ec.message());
+
+        boost::beast::flat_buffer buffer;
+        http::response_parser<http::string_body> parser;
+        parser.body_limit(64 * 1024 * 1024); // a status of many backends is larger than Beast's 8 MB default
+        if (const auto ec = run_until(socket, deadline, [&](auto handler) {
+                http::async_read(socket, buffer, parser, std::move(handler));
+            }))
+            throw failure("no answer from " + path_ + ": " + ec.message());
+
+        auto response = parser.release();
+        return {response.result_int(), std::move(response.body())};
+    }
+
+private:
+    // Runs one asynchronous step until it completes or the deadline passes; on the deadline the
+    // socket is closed so the step ends with an error and nothing is left pending.
+    template <class Start>
+    boost::system::error_code run_until(local_socket& socket, clock::time_point deadline, Start start)
+    {
+        std::optional<boost::system::error_code> outcome;
+        start([&outcome](boost::system::error_code ec, auto&&...) { outcome = ec; });
+        io_.restart();
+        io_.run_until(deadline);
+        if (outcome)
+            return *outcome;
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        io_.restart();
+        io_.run();
+        return net::error::timed_out;
+    }
+
+    net::io_context io_;
+    std::string path_;
+};
+
+/// The one-sentence reason of a refused request: the server's {"error": ...}, else its status.
+std::string error_text(const reply& r)
+{
+    boost::system::error_code ec;
+    const json::value doc = json::parse(r.body, ec);
+    if (!ec && doc.is_object())
+        if (const auto* e = doc.as_object().if_contains("error"); e && e->is_string())
+            return std::string(e->as_string());
+    std::string text = "server answered " + std::to_string(r.status) + " " +
+                       std::string(http::obsolete_reason(static_cast<http::status>(r.status)));
+    if (const auto line = r.body.substr(0, r.body.find('\n')); !line.empty() && line.size() <= 200)
+        text += ": " + line;
+    return text;
+}
+
+reply expect_success(reply r)
+{
+    if (!r.ok())
+        throw failure(error_text(r));
+    return r;
+}
+
+json::value parse_json(const reply& r)
+{
+    if (r.body.empty())
+        return json::object{};
+    boost::system::error_code ec;
+    json::value doc = json::parse(r.body, ec);
+    if (ec)
+        throw failure("the server's answer is not JSON: " + ec.message());
+    return doc;
+}
+
+// Upstream and pool names go into the path; anything outside RFC 3986's unreserved set is
+// percent-encoded so a name can never change the route.
+std::string path_segment(std::string_view name)
+{
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const unsigned char c : name) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        }
+    }
+    return out;
+}
+
+std::string upstream_path(std::string_view upstream)
+{
+    return "/v1/upstreams/" + path_segment(upstream);
+}
+
+std::string pool_path(std::string_view upstream, std::string_view pool)
+{
+    return upstream_path(upstream) + "/pools/" + path_segment(pool);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the status document; every field beyond the ones named in SPEC.md is optional.
+
+const json::value* field(const json::object& o, std::string_view key)
+{
+    const auto* v = o.if_contains(key);
+    return v && !v->is_null() ? v : nullptr;
+}
+
+std::int64_t number(const json::object& o, std::string_view key)
+{
+    const auto* v = field(o, key);
+    if (!v)
+        return 0;
+    if (v->is_int64())
+        return v->as_int64();
+    if (v->is_uint64())
+        return static_cast<std::int64_t>(v->as_uint64());
+    if (v->is_double())
+        return static_cast<std::int64_t>(v->as_double());
+    return 0;
+}
+
+/// A cell: strings as they are, numbers in decimal, booleans as yes/no, missing as "-".
+std::string cell(const json::object& o, std::string_view key)
+{
+    const auto* v = field(o, key);
+    if (!v)
+        return "-";
+    if (v->is_string())
+        return v->as_string().empty() ? "-" : std::string(v->as_string());
+    if (v->is_bool())
+        return v->as_bool() ? "yes" : "no";
+    if (v->is_int64())
+        return std::to_string(v->as_int64());
+    if (v->is_uint64())
+        return std::to_string(v->as_uint64());
+    return json::serialize(*v);
+}
+
+const json::array& array_of(const json::object& o, std::string_view key)
+{
+    static const json::array empty;
+    const auto* v = field(o, key);
+    return v && v->is_array() ? v->as_array() : empty;
+}
+
+const json::object* find_named(const json::array& items, std::string_view name)
+{
+    for (const auto& item : items)
+        if (item.is_object())
+            if (const auto* n = field(item.as_object(), "name"); n && n->is_string() && n->as_string() == name)
+                return &item.as_object();
+    return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Human output
+
+/// Columns padded to their widest cell; numbers right-aligned so their digits line up.
+class table {
+public:
+    struct column {
+        std::string title;
+        bool numeric = false;
+    };
+
+    explicit table(std::vector<column> columns)
+        : columns_(std::move(columns))
+    {
+    }
+
+    void add(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+
+    void print(std::ostream& out, std::string_view indent) const
+    {
+        std::vector<std::size_t> widths(columns_.size());
+        for (std::size_t c = 0; c < columns_.size(); ++c) {
+            widths[c] = columns_[c].title.size();
+            for (const auto& row : rows_)
+                widths[c] = std::max(widths[c], row[c].size());
+        }
+        std::vector<std::string> titles;
+        for (const auto& col : columns_)
+            titles.push_back(col.title);
+        print_row(out, indent, titles, widths);
+        for (const auto& row : rows_)
+            print_row(out, indent, row, widths);
+    }
+
+private:
+    void print_row(std::ostream& out, std::string_view indent, const std::vector<std::string>& cells,
+                   const std::vector<std::size_t>& widths) const
+    {
+        std::string line{indent};
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            const std::string pad(widths[c] - cells[c].size(), ' ');
+            if (c > 0)
+                line += "  ";
+            line += columns_[c].numeric ? pad + cells[c] : cells[c] + pad;
+        }
+        while (line.ends_with(' ')) // no trailing blanks after a left-aligned last column
+            line.pop_back();
+        out << line << '\n';
+    }
+
+    std::vector<column> columns_;
+    std::vector<std::vector<std::string>> rows_;
+};
+
+std::string format_uptime(std::int64_t seconds)
+{
+    std::string out;
+    const std::pair<std::int64_t, const char*> units[] = {{86400, "d"}, {3600, "h"}, {60, "m"}};
+    for (const auto& [size, suffix] : units)
+        if (seconds >= size || !out.empty()) {
+            out += std::to_string(seconds / size) + suffix + " ";
+            seconds %= size;
+        }
+    return out + std::to_string(seconds) + "s";
+}
+
+void print_upstream(std::ostream& out, const json::object& upstream)
+{
+    out << "\nupstream " << cell(upstream, "name") << "  affinity " << cell(upstream, "affinity") << "  sessions "
+        << cell(upstream, "sessions") << '\n';
+
+    table pools{{{"POOL"}, {"WEIGHT", true}, {"DRAINING"}, {"VERSION"}}};
+    table backends{{{"POOL"},
+                    {"BACKEND"},
+                    {"HEALTHY"},
+                    {"DRAINING"},
+                    {"SESSIONS", true},
+                    {"CONNECTIONS", true},
+                    {"STREAMS", true},
+                    {"IN_FLIGHT", true},
+                    {"REQUESTS", true},
+                    {"ERRORS", true}}};
+    std::size_t backend_count = 0;
+    for (const auto& p : array_of(upstream, "pools")) {
+        if (!p.is_object())
+            continue;
+        const auto& pool = p.as_object();
+        pools.add({cell(pool, "name"), cell(pool, "weight"), cell(pool, "draining"), cell(pool, "version")});
+        for (const auto& b : array_of(pool, "backends")) {
+            if (!b.is_object())
+                continue;
+            const auto& backend = b.as_object();
+            backends.add({cell(pool, "name"), cell(backend, "address"), cell(backend, "healthy"),
+                          cell(backend, "draining"), cell(backend, "sessions"), cell(backend, "connections"),
+                          cell(backend, "streams"), cell(backend, "in_flight"), cell(backend, "requests_total"),
+                          cell(backend, "errors_total")});
+            ++backend_count;
+        }
+    }
+    pools.print(out, "  ");
+    if (backend_count > 0) {
+        out << '\n';
+        backends.print(out, "  ");
+    }
+}
+
+void print_status(std::ostream& out, const json::object& status)
+{
+    out << "turnout " << cell(status, "version") << "  up " << format_uptime(number(status, "uptime_s"));
+    if (const auto* d = field(status, "draining"); d && d->is_bool() && d->as_bool())
+        out << "  DRAINING (shutting down)";
+    out << '\n';
+    for (const auto& u : array_of(status, "upstreams"))
+        if (u.is_object())
+            print_upstream(out, u.as_object());
+}
+
+/// "blue=0 green=100" from an upstream document, or "" when it carries no weights.
+std::string weights_of(const json::value& upstream)
+{
+    if (!upstream.is_object())
+        return {};
+    std::string out;
+    for (const auto& p : array_of(upstream.as_object(), "pools"))
+        if (p.is_object() && field(p.as_object(), "weight"))
+            out += (out.empty() ? "" : " ") + cell(p.as_object(), "name") + "=" + cell(p.as_object(), "weight");
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+struct context {
+    admin_client& client;
+    const invocation& inv;
+};
+
+/// Prints a successful change: the server's JSON with --json, else the confirmation line.
+int confirm(const context& ctx, const reply& r, const std::string& line)
+{
+    if (ctx.inv.json)
+        std::cout << (r.body.empty() ? "{}" : r.body) << (r.body.ends_with('\n') ? "" : "\n");
+    else
+        std::cout << line << '\n';
+    return 0;
+}
+
+int run_status(const context& ctx)
+{
+    const reply r = expect_success(ctx.client.request(http::verb::get, "/v1/status"));
+    if (ctx.inv.json)
+        return confirm(ctx, r, {});
+    const json::value doc = parse_json(r);
+    if (!doc.is_object())
+        throw failure("the server's status is not a JSON object");
+    print_status(std::cout, doc.as_object());
+    return 0;
+}
+
+std::int64_t parse_weight(std::string_view pool, std::string_view text)
+{
+    std::int64_t value = -1;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < 0)
+        throw usage_error("weights: weight of " + std::string(pool) + " must be an integer >= 0, not '" +
+                          std::string(text) + "'");
+    return value;
+}
+
+int run_weights(const context& ctx)
+{
+    const std::string& upstream = ctx.inv.operands[0];
+    json::object body;
+    std::string summary;
+    bool any_above_zero = false;
+    for (std::size_t i = 1; i < ctx.inv.operands.size(); ++i) {
+        const std::string& arg = ctx.inv.operands[i];
+        const auto eq = arg.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw usage_error("weights: expected POOL=N, not '" + arg + "'");
+        const std::string pool = arg.substr(0, eq);
+        if (body.contains(pool))
+            throw usage_error("weights: pool " + pool + " given twice");
+        const std::int64_t weight = parse_weight(pool, std::string_view(arg).substr(eq + 1));
+        any_above_zero = any_above_zero || weight > 0;
+        body[pool] = weight;
+        summary += " " + pool + "=" + std::to_string(weight);
+    }
+    if (!any_above_zero)
+        throw usage_error("weights: at least one weight must be above 0");
+    const reply r = expect_success(
+        ctx.client.request(http::verb::put, upstream_path(upstream) + "/weights", json::serialize(body)));
+    return confirm(ctx, r, upstream + ": weights" + summary);
+}
+
+int run_switch(const context& ctx)
+{
+    const std::string& upstream = ctx.inv.operands[0];
+    const std::string& pool = ctx.inv.operands[1];
+    const json::object body{{"pool", pool}, {"force", ctx.inv.force}};
+    const reply r = expect_success(
+        ctx.client.request(http::verb::post, upstream_path(upstream) + "/switch", json::serialize(body)));
+    std::string line = upstream + ": switched to " + pool + (ctx.inv.force ? " (forced)" : "");
+    if (!ctx.inv.json)
+        if (const std::string weights = weights_of(parse_json(r)); !weights.empty())
+            line += ", weights " + weights;
+    return confirm(ctx, r, line);
+}
+
+int run_rollback(const context& ctx)
+{
+    const std::string& upstream = ctx.inv.operands[0];
+    const reply r = expect_success(ctx.client.request(http::verb::post, upstream_path(upstream) + "/rollback"));
+    std::string line = upstream + ": rolled back";
+    if (!ctx.inv.json)
+        if (const std::string weights = weights_of(parse_json(r)); !weights.empty())
+            line += ", weights " + weights;
+    return confirm(ctx, r, line);
+}
+
+/// What a draining pool still holds, summed over its backends.
+struct pool_load {
+    std::int64_t sessions = 0;
+    std::int64_t streams = 0;
+    std::int64_t connections = 0;
+
+    bool empty() const { return sessions == 0 && streams == 0 && connections == 0; }
+    bool operator==(const pool_load&) const = default;
+
+    std::string describe() const
+    {
+        return std::to_string(sessions) + " sessions, " + std::to_string(streams) + " streams, " +
+               std::to_string(connections) + " connections left";
+    }
+};
+
+pool_load load_of(const json::value& status, const std::string& upstream, const std::string& pool)
+{
+    const json::object* u = status.is_object() ? find_named(array_of(status.as_object(), "upstreams"), upstream)
+                                               : nullptr;
+    const json::object* p = u ? find_named(array_of(*u, "pools"), pool) : nullptr;
+    if (!p)
+        throw failure(upstream + "/" + pool + ": no longer in the status, stopped waiting");
+    pool_load load;
+    for (const auto& b : array_of(*p, "backends")) {
+        if (!b.is_object())
+            continue;
+        load.sessions += number(b.as_object(), "sessions");
+        load.streams += number(b.as_object(), "streams");
+        load.connections += number(b.as_object(), "connections");
+    }
+    return load;
+}
+
+// Polls the status until the pool is empty or the drain's deadline (plus the closing window)
+// has passed; prints a line only when the counts change, so a long drain stays readable.
+int wait_for_drain(const context& ctx, const std::string& upstream, const std::string& pool,
+                   config::duration drain_timeout)
+{
+    const std::string name = upstream + "/" + pool;
+    const auto deadline = clock::now() + drain_timeout + drain_wait_margin;
+    std::optional<pool_load> last;
+    for (;;) {
+        const reply r = expect_success(ctx.client.request(http::verb::get, "/v1/status"));
+        const pool_load load = load_of(parse_json(r), upstream, pool);
+        if (load.empty()) {
+            if (!ctx.inv.json)
+                std::cout << name << ": drained" << std::endl;
+            return 0;
+        }
+        if (!ctx.inv.json && load != last)
+            std::cout << name << ": " << load.describe() << std::endl;
+        last = load;
+        const auto now = clock::now();
+        if (now >= deadline)
+            throw failure(name + ": drain timed out with " + load.describe());
+        std::this_thread::sleep_for(std::min<clock::duration>(drain_poll_interval, deadline - now));
+    }
+}
+
+int run_drain(const context& ctx)
+{
+    const std::string& upstream = ctx.inv.operands[0];
+    const std::string& pool = ctx.inv.operands[1];
+    config::duration timeout = default_drain_timeout;
+    json::object body;
+    if (ctx.inv.timeout) {
+        const auto parsed = config::parse_duration(*ctx.inv.timeout);
+        if (!parsed)
+            throw usage_error("drain: bad --timeout '" + *ctx.inv.timeout + "' (a number with a unit: 250ms, 30s, 5m, 1h)");
+        timeout = *parsed;
+        body["timeout"] = *ctx.inv.timeout;
+    }
+    const reply r =
+        expect_success(ctx.client.request(http::verb::post, pool_path(upstream, pool) + "/drain", json::serialize(body)));
+    const std::string how = ctx.inv.timeout ? " (timeout " + *ctx.inv.timeout + ")" : "";
+    confirm(ctx, r, upstream + "/" + pool + ": draining" + how);
+    if (!ctx.inv.wait)
+        return 0;
+    std::cout.flush();
+    return wait_for_drain(ctx, upstream, pool, timeout);
+}
+
+int run_undrain(const context& ctx)
+{
+    const std::string& upstream = ctx.inv.operands[0];
+    const std::string& pool = ctx.inv.operands[1];
+    const reply r = expect_success(ctx.client.request(http::verb::post, pool_path(upstream, pool) + "/undrain"));
+    return confirm(ctx, r, upstream + "/" + pool + ": undrained");
+}
+
+int run_backends(const context& ctx)
+{
+    const std::string& upstream = ctx.inv.operands[0];
+    const std::string& pool = ctx.inv.operands[1];
+    json::array body;
+    std::string summary;
+    for (std::size_t i = 2; i < ctx.inv.operands.size(); ++i) {
+        body.emplace_back(ctx.inv.operands[i]);
+        summary += " " + ctx.inv.operands[i];
+    }
+    const reply r = expect_success(
+        ctx.client.request(http::verb::put, pool_path(upstream, pool) + "/backends", json::serialize(body)));
+    return confirm(ctx, r, upstream + "/" + pool + ": backends" + summary);
+}
+
+int run_reload(const context& ctx)
+{
+    const reply r = expect_success(ctx.client.request(http::verb::post, "/v1/reload"));
+    return confirm(ctx, r, "reloaded");
+}
+
+// The server may not serve upgrades yet: a missing route is reported as exactly that, never
+// as a success.
+int run_upgrade(const context& ctx)
+{
+    json::object body;
+    if (ctx.inv.binary) {
+        // The server runs in another folder: a relative path means the operator's folder.
+        std::error_code ec;
+        const fs::path absolute = fs::absolute(*ctx.inv.binary, ec);
+        body["binary"] = (ec ? fs::path(*ctx.inv.binary) : absolute).lexically_normal().string();
+    }
+    const reply r = ctx.client.request(http::verb::post, "/v1/upgrade", json::serialize(body));
+    if (r.status == 404 || r.status == 405 || r.status == 501)
+        throw failure("upgrade: not supported by this turnout yet");
+    expect_success(r);
+    return confirm(ctx, r, "upgrade started");
+}
+
+int dispatch(const context& ctx)
+{
+    const std::string& c = ctx.inv.command;
+    if (c == "status")
+        return run_status(ctx);
+    if (c == "weights")
+        return run_weights(ctx);
+    if (c == "switch")
+        return run_switch(ctx);
+    if (c == "rollback")
+        return run_rollback(ctx);
+    if (c == "drain")
+        return run_drain(ctx);
+    if (c == "undrain")
+        return run_undrain(ctx);
+    if (c == "backends")
+        return run_backends(ctx);
+    if (c == "reload")
+        return run_reload(ctx);
+    return run_upgrade(ctx);
+}
+
+int run(int argc, char** argv)
+{
+    invocation inv;
+    try {
+        inv = parse_command_line(argc, argv);
+        if (inv.help) {
+            std::cout << full_usage();
+            return 0;
+        }
+        if (inv.version) {
+            std::cout << "turnoutctl " << turnout::version() << '\n';
+            return 0;
+        }
+        check_shape(inv);
+        admin_client client{find_socket(inv)};
+        return dispatch(context{client, inv});
+    } catch (const usage_error& e) {
+        std::cerr << "turnoutctl: " << e.what() << '\n' << short_usage(inv.command);
+        return 2;
+    } catch (const failure& e) {
+        std::cout.flush();
+        std::cerr << e.what() << '\n';
+        return 1;
+    } catch (const std::exception& e) {
+        std::cout.flush();
+        std::cerr << "turnoutctl: " << e.what() << '\n';
+        return 1;
+    }
+}
+
+} // namespace
+} // namespace turnout::ctl
+
+int main(int argc, char** argv)
+{
+    // A server that hangs up mid-request, or a closed stdout pipe (`turnoutctl status | head`),
+    // must end in an error line and exit status, not a silent SIGPIPE death.
+    std::signal(SIGPIPE, SIG_IGN);
+    return turnout::ctl::run(argc, argv);
+}
