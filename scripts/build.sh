@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# ccache keyed on paths relative to the checkout, so a fresh clone (as CI makes) reuses what
+# an earlier build in another folder compiled.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+
 flavour=${1:-release}
 shift || true
 case "$flavour" in
