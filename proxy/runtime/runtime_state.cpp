@@ -11,7 +11,8 @@ namespace {
 template <class Range>
 auto find_named(Range& range, std::string_view name) noexcept -> decltype(&*range.begin())
 {
-    const auto it = std::find_if(range.begin(), range.end(), [name](const auto& e) { return e.name == name; });
+    const auto it =
+        std::find_if(range.begin(), range.end(), [name](const auto& e) { return e.name == name; });
     return it == range.end() ? nullptr : &*it;
 }
 
@@ -77,9 +78,15 @@ upstream_runtime reconcile_upstream(const upstream_runtime& saved, const config:
 
 } // namespace
 
-pool_runtime* upstream_runtime::find(std::string_view pool) noexcept { return find_named(pools, pool); }
+pool_runtime* upstream_runtime::find(std::string_view pool) noexcept
+{
+    return find_named(pools, pool);
+}
 
-const pool_runtime* upstream_runtime::find(std::string_view pool) const noexcept { return find_named(pools, pool); }
+const pool_runtime* upstream_runtime::find(std::string_view pool) const noexcept
+{
+    return find_named(pools, pool);
+}
 
 weight_list upstream_runtime::weights() const
 {
@@ -90,7 +97,10 @@ weight_list upstream_runtime::weights() const
     return list;
 }
 
-upstream_runtime* runtime_state::find(std::string_view upstream) noexcept { return find_named(upstreams, upstream); }
+upstream_runtime* runtime_state::find(std::string_view upstream) noexcept
+{
+    return find_named(upstreams, upstream);
+}
 
 const upstream_runtime* runtime_state::find(std::string_view upstream) const noexcept
 {

@@ -44,23 +44,36 @@ const std::string weight_rule = "expected an integer 0.." + std::to_string(max_w
     throw std::runtime_error(where.empty() ? what : where + ": " + what);
 }
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+std::string errno_text(int err)
+{
+    return std::error_code(err, std::generic_category()).message();
+}
 
 // Text from the file goes into messages JSON-escaped, so a control byte in a corrupt file
 // cannot garble a log line or a terminal.
-std::string json_quoted(std::string_view text) { return json::serialize(json::string_view{text.data(), text.size()}); }
+std::string json_quoted(std::string_view text)
+{
+    return json::serialize(json::string_view{text.data(), text.size()});
+}
 
 std::string_view describe(const json::value& v)
 {
     switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
+    case json::kind::null:
+        return "null";
+    case json::kind::bool_:
+        return "a boolean";
     case json::kind::int64:
-    case json::kind::uint64: return "an integer";
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
+    case json::kind::uint64:
+        return "an integer";
+    case json::kind::double_:
+        return "a number";
+    case json::kind::string:
+        return "a string";
+    case json::kind::array:
+        return "an array";
+    case json::kind::object:
+        return "an object";
     }
     return "a value";
 }
@@ -169,7 +182,10 @@ std::string member_path(const std::string& where, std::string_view key)
     return where.empty() ? std::string{key} : where + "." + std::string{key};
 }
 
-std::string index_path(const std::string& where, std::size_t i) { return where + "[" + std::to_string(i) + "]"; }
+std::string index_path(const std::string& where, std::size_t i)
+{
+    return where + "[" + std::to_string(i) + "]";
+}
 
 const json::object& as_object(const json::value& v, const std::string& where)
 {
@@ -185,7 +201,8 @@ const json::array& as_array(const json::value& v, const std::string& where)
     return v.get_array();
 }
 
-void reject_unknown_keys(const json::object& o, const std::string& where, std::initializer_list<std::string_view> known)
+void reject_unknown_keys(const json::object& o, const std::string& where,
+                         std::initializer_list<std::string_view> known)
 {
     for (const auto& [key, value] : o) {
         if (std::find(known.begin(), known.end(), std::string_view{key}) == known.end())
@@ -205,7 +222,8 @@ std::optional<std::int64_t> integer_of(const json::value& v)
 {
     if (v.is_int64())
         return v.get_int64();
-    if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    if (v.is_uint64() &&
+        v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
         return static_cast<std::int64_t>(v.get_uint64());
     return std::nullopt;
 }
@@ -308,7 +326,8 @@ std::optional<weight_list> read_previous_weights(const json::value& v, const std
 pool_runtime read_pool(const json::value& v, const std::string& where)
 {
     const auto& o = as_object(v, where);
-    reject_unknown_keys(o, where, {"name", "weight", "draining", "drain_deadline_ms", "backends", "created_at_runtime"});
+    reject_unknown_keys(
+        o, where, {"name", "weight", "draining", "drain_deadline_ms", "backends", "created_at_runtime"});
     pool_runtime pool;
     pool.name = read_name(require(o, where, "name"), member_path(where, "name"), "pool");
     pool.weight = read_weight(require(o, where, "weight"), member_path(where, "weight"));
@@ -336,7 +355,8 @@ upstream_runtime read_upstream(const json::value& v, const std::string& where)
         const auto at = index_path(pools_path, i);
         auto pool = read_pool(pools[i], at);
         if (upstream.find(pool.name))
-            fail(member_path(at, "name"), "duplicate pool " + json_quoted(pool.name) + " in upstream " + json_quoted(upstream.name));
+            fail(member_path(at, "name"),
+                 "duplicate pool " + json_quoted(pool.name) + " in upstream " + json_quoted(upstream.name));
         upstream.pools.push_back(std::move(pool));
     }
     return upstream;
@@ -346,19 +366,20 @@ upstream_runtime read_upstream(const json::value& v, const std::string& where)
 // deserves that answer rather than a complaint about its keys.
 void check_header(const json::object& root)
 {
-    if (!root.contains("format"))
+    const auto* found = root.if_contains("format");
+    if (!found)
         fail("", "not a turnout state file (no \"format\" key)");
-    const auto& format = require(root, "", "format");
+    const auto& format = *found;
     if (!format.is_string() || format.get_string() != format_name)
-        fail("format", "expected \"turnout-state\", got " +
-                           (format.is_string() ? json_quoted(format.get_string()) : std::string{describe(format)}) +
-                           ": not a turnout state file");
+        fail("format",
+             "expected \"turnout-state\", got " +
+                 (format.is_string() ? json_quoted(format.get_string()) : std::string{describe(format)}) +
+                 ": not a turnout state file");
     const auto& version = require(root, "", "version");
-    const auto n = integer_of(version);
-    if (!n)
+    if (!version.is_int64() && !version.is_uint64())
         fail("version", "expected an integer, got " + std::string{describe(version)});
-    if (*n != format_version)
-        fail("version", "unsupported version " + std::to_string(*n) + " (this turnout reads version " +
+    if (integer_of(version) != format_version)
+        fail("version", "unsupported version " + json::serialize(version) + " (this turnout reads version " +
                             std::to_string(format_version) + ")");
 }
 
@@ -411,7 +432,8 @@ json::object pool_json(const pool_runtime& pool)
     o["name"] = pool.name;
     o["weight"] = static_cast<std::int64_t>(pool.weight);
     o["draining"] = pool.draining;
-    o["drain_deadline_ms"] = pool.drain_deadline_ms ? json::value(*pool.drain_deadline_ms) : json::value(nullptr);
+    o["drain_deadline_ms"] =
+        pool.drain_deadline_ms ? json::value(*pool.drain_deadline_ms) : json::value(nullptr);
     o["backends"] = backends_json(pool.backends);
     o["created_at_runtime"] = pool.created_at_runtime;
     return o;
@@ -500,7 +522,8 @@ void sync_folder(const std::string& path)
         folder = ".";
     file_descriptor fd{::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
     if (!fd.valid())
-        throw std::runtime_error("cannot open the folder " + folder.string() + " to sync it: " + errno_text(errno));
+        throw std::runtime_error("cannot open the folder " + folder.string() +
+                                 " to sync it: " + errno_text(errno));
     // Some filesystems cannot sync a folder and say EINVAL; there is nothing more to do there.
     if (::fsync(fd.get()) != 0 && errno != EINVAL)
         throw std::runtime_error("cannot sync the folder " + folder.string() + ": " + errno_text(errno));
@@ -556,7 +579,10 @@ std::optional<std::string> read_file(const std::string& path)
     return text;
 }
 
-std::string display(const std::string& path) { return path.empty() ? std::string{"state file"} : path; }
+std::string display(const std::string& path)
+{
+    return path.empty() ? std::string{"state file"} : path;
+}
 
 } // namespace
 
