@@ -1,0 +1,146 @@
+// An MCP server built from the official TypeScript SDK (McpServer + StreamableHTTPServerTransport),
+// stateful sessions, on 127.0.0.1:0. Prints `listening on 127.0.0.1:PORT` on stdout.
+//
+//   node sdk_server.mjs [--name NAME]
+//
+// Endpoints: /mcp (Streamable HTTP: POST, GET for the standalone SSE stream, DELETE),
+// GET /health. Every response carries `X-Backend: NAME`.
+//
+// Tools: echo {text} → text; add {a, b} → a+b; whoami → the session id the server sees and the
+// server name; progress {steps} → sends `steps` progress notifications on the request's SSE
+// stream, then "done"; announce → registers a new tool, which makes the server send
+// notifications/tools/list_changed on the session's standalone GET stream.
+
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+
+const nameArg = process.argv.indexOf('--name');
+const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'sdk';
+
+const sessions = new Map(); // session id -> transport
+
+function buildServer() {
+  const server = new McpServer({ name: `turnout-test-${serverName}`, version: '1.0.0' });
+  server.registerTool('echo', {
+    description: 'Returns its text argument',
+    inputSchema: { text: z.string() },
+  }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+  server.registerTool('add', {
+    description: 'Adds two numbers',
+    inputSchema: { a: z.number(), b: z.number() },
+  }, async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
+  server.registerTool('whoami', {
+    description: 'The session id and server name as the server sees them',
+  }, async (extra) => ({
+    content: [{ type: 'text', text: JSON.stringify({ sessionId: extra.sessionId, server: serverName }) }],
+  }));
+  server.registerTool('progress', {
+    description: 'Sends progress notifications, then answers',
+    inputSchema: { steps: z.number().int().min(1).max(50) },
+  }, async ({ steps }, extra) => {
+    const token = extra._meta?.progressToken;
+    for (let i = 1; i <= steps; i++) {
+      if (token !== undefined) {
+        await extra.sendNotification({
+          method: 'notifications/progress',
+          params: { progressToken: token, progress: i, total: steps },
+        });
+      }
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    return { content: [{ type: 'text', text: 'done' }] };
+  });
+  let announced = 0;
+  server.registerTool('announce', {
+    description: 'Registers a new tool (the server then sends tools/list_changed)',
+  }, async () => {
+    announced += 1;
+    const name = `announced_${announced}`;
+    server.registerTool(name, { description: 'added at run time' }, async () => ({
+      content: [{ type: 'text', text: name }],
+    }));
+    return { content: [{ type: 'text', text: name }] };
+  });
+  return server;
+}
+
+function readJson(req) {
+  return new Promise((resolve, reject) => {
+    const parts = [];
+    req.on('data', (d) => parts.push(d));
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(parts).toString('utf8')));
+      } catch (err) {
+        reject(err);
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function jsonRpcError(res, status, code, message) {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+const httpServer = http.createServer(async (req, res) => {
+  res.setHeader('X-Backend', serverName);
+  try {
+    const url = new URL(req.url, 'http://localhost');
+    if (url.pathname === '/health') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('ok');
+      return;
+    }
+    if (url.pathname !== '/mcp') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    const sid = req.headers['mcp-session-id'];
+    if (sid) {
+      const transport = sessions.get(sid);
+      if (!transport) return jsonRpcError(res, 404, -32001, 'Session not found');
+      await transport.handleRequest(req, res);
+      return;
+    }
+    if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
+    const body = await readJson(req);
+    if (!isInitializeRequest(body)) return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        sessions.set(id, transport);
+      },
+      onsessionclosed: (id) => {
+        sessions.delete(id);
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await buildServer().connect(transport);
+    await transport.handleRequest(req, res, body);
+  } catch (err) {
+    if (!res.headersSent) jsonRpcError(res, 500, -32603, `Internal error: ${err.message}`);
+    else res.destroy();
+  }
+});
+
+httpServer.listen(0, '127.0.0.1', () => {
+  const { address, port } = httpServer.address();
+  process.stdout.write(`listening on ${address}:${port}\n`);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    httpServer.closeAllConnections?.();
+    httpServer.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 500).unref();
+  });
+}
