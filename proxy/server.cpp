@@ -169,11 +169,12 @@ void server::save_sessions()
 int server::run()
 {
     std::signal(SIGPIPE, SIG_IGN);
-    bind_listeners();
-    start_status_server();
+    // Before anything is announced: a stop signal right after "listening" must drain, not kill.
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
     signals_.add(SIGHUP);
+    bind_listeners();
+    start_status_server();
     start_admin_server();
     do_wait_signal();
     do_expire_sessions();
