@@ -107,6 +107,7 @@ void server::load_runtime_state()
     try {
         if (const auto saved = runtime::load_state(path)) {
             state_ = runtime::reconcile(*saved, *config_);
+            operator_state_ = true;
             spdlog::info("runtime state loaded from {}", path);
         }
     } catch (const std::exception& e) {
@@ -266,8 +267,9 @@ admin::result server::reload()
             !std::equal(next->listeners.begin(), next->listeners.end(), config_->listeners.begin(),
                         [](const auto& a, const auto& b) { return a.address == b.address; }))
             spdlog::warn("reload: listener changes take effect at the next restart or upgrade");
-        // Runtime changes win over the file for pools that still exist.
-        state_ = runtime::reconcile(state_, *next);
+        // Runtime changes win over the file for pools that still exist; with none, the file
+        // is the whole truth.
+        state_ = operator_state_ ? runtime::reconcile(state_, *next) : runtime::initial_state(*next);
         publish(next);
         spdlog::set_level(spdlog::level::from_str(next->proxy.log_level));
         config_ = std::move(next);

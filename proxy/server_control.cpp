@@ -195,6 +195,7 @@ admin::result server::commit(runtime::runtime_state next, std::string_view upstr
     state_ = std::move(next);
     try {
         publish(config_);
+        operator_state_ = true;
     } catch (const std::exception& e) {
         state_ = std::move(previous);
         if (!config_->proxy.state_file.empty())

@@ -70,6 +70,9 @@ private:
     std::string config_path_;
     std::shared_ptr<const config::configuration> config_;
     runtime::runtime_state state_;
+    /// An operator changed something (now, or in a state file loaded at start): from then on
+    /// the runtime state wins over the configuration's weights; before, the file rules.
+    bool operator_state_ = false;
     std::set<std::pair<std::string, std::string>> expired_drains_; // (upstream, pool) enforced
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::unique_ptr<runtime::shared_state> shared_;
