@@ -656,7 +656,6 @@ int run_weights(const context& ctx)
     const std::string& upstream = ctx.inv.operands[0];
     json::object body;
     std::string summary;
-    bool any_above_zero = false;
     for (std::size_t i = 1; i < ctx.inv.operands.size(); ++i) {
         const std::string& arg = ctx.inv.operands[i];
         const auto eq = arg.find('=');
@@ -666,12 +665,10 @@ int run_weights(const context& ctx)
         if (body.contains(pool))
             throw usage_error("weights: pool " + pool + " given twice");
         const std::int64_t weight = parse_weight(pool, std::string_view(arg).substr(eq + 1));
-        any_above_zero = any_above_zero || weight > 0;
         body[pool] = weight;
         summary += " " + pool + "=" + std::to_string(weight);
     }
-    if (!any_above_zero)
-        throw usage_error("weights: at least one weight must be above 0");
+    // "Not all 0" is the server's to judge: pools not named keep their weight.
     const reply r = expect_success(
         ctx.client.request(http::verb::put, upstream_path(upstream) + "/weights", json::serialize(body)));
     return confirm(ctx, r, upstream + ": weights" + summary);

@@ -715,35 +715,66 @@ bool downstream_connection::retry_on_fresh_connection(boost::system::error_code 
 {
     // A reused keep-alive connection that the backend closed just as the request went out:
     // the request is still whole in memory (it went out in one write), so it is sent again
-    // on a new connection to the same backend — what a client would do, minus the error.
+    // on a new connection — what a client would do, minus the error.
     const bool stale = ec == asio::error::eof || ec == asio::error::connection_reset ||
                        ec == asio::error::broken_pipe;
     if (!stale || !upstream_ || !upstream_->reused() || !replayable_ || response_bytes_in_ > 0)
         return false;
+    do_replay();
+    return true;
+}
+
+void downstream_connection::do_replay()
+{
     upstream_ = std::make_unique<upstream::upstream_connection>(worker_.io(), backend_);
     resp_phase_ = response_phase::none;
     response_.reset();
     set_deadline(wait_kind::connect, snapshot_->proxy().connect_timeout);
-    upstream_->socket().async_connect(
-        backend_->endpoint(), [self = shared_from_this()](boost::system::error_code connect_ec) {
-            if (self->closed_ || self->failed_)
-                return;
-            if (connect_ec) {
-                self->backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
-                // No process there any more: for a session, its state is gone with it.
-                if (self->pinned_ && connect_ec == asio::error::connection_refused)
-                    return self->respond_session_not_found();
-                return self->fail_exchange(proxy_error::bad_gateway, "reconnect to backend failed");
-            }
-            self->set_deadline(wait_kind::response, self->snapshot_->proxy().response_timeout);
-            self->request_head_sent_ = false; // the saved buffers hold the head
-            self->upstream_writing_ = true;
-            asio::async_write(self->upstream_->socket(), self->up_bufs_,
-                              [self](boost::system::error_code write_ec, std::size_t n) {
-                                  self->on_write_upstream(write_ec, n);
-                              });
-        });
-    return true;
+    upstream_->socket().async_connect(backend_->endpoint(), [self = shared_from_this()](boost::system::error_code ec) {
+        self->on_replay_connect(ec);
+    });
+}
+
+void downstream_connection::on_replay_connect(boost::system::error_code ec)
+{
+    if (closed_ || failed_)
+        return;
+    if (ec) {
+        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        const bool gone = ec == asio::error::connection_refused;
+        // No process there any more: for a session, its state went with it.
+        if (pinned_)
+            return gone ? respond_session_not_found()
+                        : fail_exchange(proxy_error::bad_gateway, "reconnect to backend failed");
+        // A new session: the request never reached a live process, so another backend may
+        // take it, exactly as if the first connect had been refused.
+        auto choice = worker_.balancer().choose(*upstream_state_, tried_);
+        if (!choice)
+            return fail_exchange(proxy_error::bad_gateway, "reconnect to backend failed");
+        move_accounting_to(std::move(choice->target));
+        pool_index_ = choice->pool;
+        tried_.push_back(backend_.get());
+        return do_replay();
+    }
+    boost::system::error_code ignored;
+    upstream_->socket().set_option(tcp::no_delay(true), ignored);
+    set_deadline(wait_kind::response, snapshot_->proxy().response_timeout);
+    request_head_sent_ = false; // the saved buffers hold the head
+    upstream_writing_ = true;
+    asio::async_write(upstream_->socket(), up_bufs_,
+                      [self = shared_from_this()](boost::system::error_code write_ec, std::size_t n) {
+                          self->on_write_upstream(write_ec, n);
+                      });
+}
+
+void downstream_connection::move_accounting_to(std::shared_ptr<upstream::backend> next)
+{
+    if (accounted_) {
+        backend_->counters().in_flight.fetch_sub(1, std::memory_order_relaxed);
+        next->counters().in_flight.fetch_add(1, std::memory_order_relaxed);
+        next->counters().requests_total.fetch_add(1, std::memory_order_relaxed);
+    }
+    backend_ = std::move(next);
 }
 
 void downstream_connection::fail_exchange(proxy_error e, std::string_view detail)

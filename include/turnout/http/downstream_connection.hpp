@@ -85,6 +85,9 @@ private:
 
     // failures
     bool retry_on_fresh_connection(boost::system::error_code ec);
+    void do_replay();
+    void on_replay_connect(boost::system::error_code ec);
+    void move_accounting_to(std::shared_ptr<upstream::backend> next);
     void fail_exchange(proxy_error e, std::string_view detail);
     void respond_error(proxy_error e);
     void respond_session_not_found();
