@@ -117,6 +117,7 @@ void worker::abort_all()
 void worker::close_streams(std::vector<const upstream::backend*> targets, std::chrono::milliseconds window)
 {
     boost::asio::post(io_, [this, targets = std::move(targets), window] {
+        upstream_pool_.drop_unwanted(); // idle keep-alive connections to them go now
         std::mt19937_64 rng(random_seed());
         const auto now = std::chrono::steady_clock::now();
         const auto span = std::max<std::int64_t>(1, window.count());

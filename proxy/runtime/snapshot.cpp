@@ -113,17 +113,21 @@ void mark_in_service(const snapshot& s, upstream::backend_registry& registry)
     // Each backend gets its final value in one store: a live backend must never be seen out
     // of service, even for an instant (its sessions would answer 404).
     std::unordered_map<const upstream::backend*, std::uint32_t> listed; // → idle timeout (s)
+    std::unordered_map<const upstream::backend*, bool> live_pool;      // in a pool not drained out
     for (const auto& u : s.upstreams) {
         const auto idle_s = static_cast<std::uint32_t>(
             std::chrono::duration_cast<std::chrono::seconds>(u.config.session_idle_timeout).count());
         for (const auto& p : u.pools)
-            for (const auto& b : p.backends)
+            for (const auto& b : p.backends) {
                 listed[b.get()] = std::max(listed[b.get()], idle_s);
+                live_pool[b.get()] = live_pool[b.get()] || !p.drain_expired;
+            }
     }
     registry.for_each([&](upstream::backend& b) {
         const auto it = listed.find(&b);
         if (it != listed.end())
             b.set_session_idle_timeout_s(it->second);
+        b.set_retired(it != listed.end() && !live_pool[&b]);
         b.set_in_service(it != listed.end());
     });
 }

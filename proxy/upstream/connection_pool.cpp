@@ -51,6 +51,8 @@ std::unique_ptr<upstream_connection> connection_pool::take(const backend& b)
 
 void connection_pool::put(std::unique_ptr<upstream_connection> c)
 {
+    if (!c->target().wanted())
+        return; // removed or drained out: its connections close as they finish
     auto& list = idle_[&c->target()];
     if (list.size() >= max_idle_per_backend_)
         return; // c closes here
@@ -63,9 +65,16 @@ void connection_pool::sweep(std::chrono::steady_clock::time_point cutoff)
 {
     for (auto it = idle_.begin(); it != idle_.end();) {
         auto& list = it->second;
-        std::erase_if(list, [&](const auto& c) { return c->idle_since < cutoff || !still_open(c->socket()); });
+        std::erase_if(list, [&](const auto& c) {
+            return c->idle_since < cutoff || !c->target().wanted() || !still_open(c->socket());
+        });
         it = list.empty() ? idle_.erase(it) : std::next(it);
     }
+}
+
+void connection_pool::drop_unwanted()
+{
+    std::erase_if(idle_, [](const auto& entry) { return !entry.first->wanted(); });
 }
 
 std::size_t connection_pool::idle_count() const noexcept

@@ -57,6 +57,14 @@ public:
     bool draining() const noexcept { return draining_.load(std::memory_order_relaxed); }
     void set_draining(bool d) noexcept { draining_.store(d, std::memory_order_relaxed); }
 
+    /// Every pool listing it has drained past its deadline: nothing new goes there, and no
+    /// keep-alive connection to it is kept.
+    bool retired() const noexcept { return retired_.load(std::memory_order_relaxed); }
+    void set_retired(bool r) noexcept { retired_.store(r, std::memory_order_relaxed); }
+
+    /// Worth keeping idle connections to.
+    bool wanted() const noexcept { return in_service() && !retired(); }
+
     /// May take new sessions.
     bool available() const noexcept { return healthy() && !draining(); }
 
@@ -68,6 +76,7 @@ private:
     boost::asio::ip::tcp::endpoint endpoint_;
     std::uint16_t id_;
     std::atomic<bool> in_service_{true};
+    std::atomic<bool> retired_{false};
     std::atomic<std::uint32_t> session_idle_timeout_s_{1800};
     std::atomic<bool> healthy_{true};
     std::atomic<bool> draining_{false};

@@ -55,6 +55,9 @@ public:
     /// Closes connections idle since before cutoff, and those to backends no longer wanted.
     void sweep(std::chrono::steady_clock::time_point cutoff);
 
+    /// Closes the idle connections to backends no longer wanted (removed, drained out).
+    void drop_unwanted();
+
     void clear() { idle_.clear(); }
     std::size_t idle_count() const noexcept;
 
