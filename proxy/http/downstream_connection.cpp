@@ -1007,8 +1007,13 @@ void downstream_connection::learn_session()
     const bool table_mode = !upstream_state_->tokens;
 
     is_stream_ = is_event_stream(head);
-    if (is_stream_)
-        backend_->counters().streams.fetch_add(1, std::memory_order_relaxed);
+    if (is_stream_) {
+        // From here on it is an open stream, not a request in flight (SPEC's status counts
+        // them apart, and power-of-two-choices should weigh work, not idle streams).
+        auto& c = backend_->counters();
+        c.streams.fetch_add(1, std::memory_order_relaxed);
+        c.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    }
 
     if (sid_source_ != session_source::none &&
         (status == 404 || (request_.method() == HTTP_DELETE && status >= 200 && status < 300)))
@@ -1127,9 +1132,10 @@ void downstream_connection::end_accounting(bool failed)
         return;
     accounted_ = false;
     auto& c = backend_->counters();
-    c.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (is_stream_)
-        c.streams.fetch_sub(1, std::memory_order_relaxed);
+        c.streams.fetch_sub(1, std::memory_order_relaxed); // in_flight was released when it became one
+    else
+        c.in_flight.fetch_sub(1, std::memory_order_relaxed);
     if (failed)
         c.errors_total.fetch_add(1, std::memory_order_relaxed);
     end_session_stream();
