@@ -131,6 +131,8 @@ void server::publish(std::shared_ptr<const config::configuration> config)
     auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_->backends);
     next->access_log = std::move(access_log);
     runtime::mark_in_service(*next, shared_->backends);
+    if (health_)
+        health_->update(*next);
     shared_->snapshots.publish(std::move(next));
     // Sessions of backends that left are gone with their process: forget them (requests for
     // them answer 404 either way).
@@ -177,6 +179,8 @@ int server::run()
     bind_listeners();
     start_status_server();
     start_admin_server();
+    health_ = std::make_unique<health::health_checker>(control_, *shared_);
+    health_->update(*shared_->snapshots.load());
     do_wait_signal();
     do_expire_sessions();
     do_watch_drains();
@@ -315,6 +319,8 @@ void server::finish_shutdown()
         status_->close();
     if (admin_)
         admin_->close();
+    if (health_)
+        health_->stop();
     drain_watch_timer_.cancel();
     signals_.cancel();
     drain_timer_.cancel();

@@ -13,6 +13,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <iterator>
 #include <map>
 
 namespace turnout {
@@ -28,10 +30,51 @@ constexpr std::uint32_t max_weight = 1000000;
 std::int64_t count(const std::atomic<std::int64_t>& c) { return c.load(std::memory_order_relaxed); }
 std::uint64_t count(const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); }
 
+std::string hex(std::uint64_t v)
+{
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+    return text;
+}
+
+json::object health_status(const upstream::backend& b)
+{
+    const auto r = b.report();
+    json::object h{{"probed", r.probed}, {"ejected", b.ejected()}};
+    if (r.probed) {
+        h["last_ok"] = r.last_ok;
+        h["last_probe_unix_ms"] = r.last_probe_unix_ms;
+        h["latency_ms"] = r.last_latency_ms;
+        if (!r.last_error.empty())
+            h["last_error"] = r.last_error;
+        if (r.tools_hash)
+            h["tools_hash"] = hex(*r.tools_hash);
+    }
+    return h;
+}
+
+/// The tools hash every probed backend of p agrees on; nullopt when none was probed or they
+/// disagree (drift inside the pool is reported apart).
+std::optional<std::uint64_t> pool_tools_hash(const runtime::pool& p, bool& disagree)
+{
+    std::optional<std::uint64_t> agreed;
+    disagree = false;
+    for (const auto& b : p.backends) {
+        const auto r = b->report();
+        if (!r.tools_hash)
+            continue;
+        if (agreed && *agreed != *r.tools_hash)
+            disagree = true;
+        agreed = agreed.value_or(*r.tools_hash);
+    }
+    return disagree ? std::nullopt : agreed;
+}
+
 json::object backend_status(const upstream::backend& b, bool pool_draining)
 {
     const auto& c = b.counters();
     return {{"address", b.address()},
+            {"health", health_status(b)},
             {"healthy", b.healthy()},
             {"draining", b.draining() || pool_draining},
             {"sessions", count(c.sessions)},
@@ -64,12 +107,42 @@ bool has_usable_backend(const runtime::pool& p)
                        [](const auto& b) { return b->healthy() && b->in_service(); });
 }
 
+/// Why pool (in u) should not start taking new sessions, or nullopt: it has no healthy
+/// backend, or its tools differ from those of the pool taking most traffic now.
+std::optional<std::string> refusal(const runtime::upstream_state& u, const runtime::pool& target)
+{
+    if (!has_usable_backend(target))
+        return "pool '" + target.name + "' has no healthy backend";
+    const runtime::pool* primary = nullptr;
+    for (const auto& p : u.pools)
+        if (&p != &target && p.weight > 0 && (!primary || p.weight > primary->weight))
+            primary = &p;
+    if (!primary)
+        return std::nullopt;
+    bool disagree_target = false, disagree_primary = false;
+    const auto target_hash = pool_tools_hash(target, disagree_target);
+    const auto primary_hash = pool_tools_hash(*primary, disagree_primary);
+    if (disagree_target)
+        return "the backends of pool '" + target.name + "' disagree on their tools";
+    if (target_hash && primary_hash && *target_hash != *primary_hash)
+        return "the tools of pool '" + target.name + "' differ from those of pool '" + primary->name + "'";
+    return std::nullopt;
+}
+
 } // namespace
 
 // ---- status and metrics ---------------------------------------------------------------------
 
 json::object server::upstream_status(const runtime::upstream_state& u) const
 {
+    // Tool-schema drift is judged against the pool taking most new sessions.
+    const runtime::pool* primary = nullptr;
+    for (const auto& p : u.pools)
+        if (!primary || p.weight > primary->weight)
+            primary = &p;
+    bool ignored = false;
+    const auto primary_hash = primary ? pool_tools_hash(*primary, ignored) : std::nullopt;
+
     json::array pools;
     std::int64_t sessions = 0;
     for (const auto& p : u.pools) {
@@ -86,6 +159,12 @@ json::object server::upstream_status(const runtime::upstream_state& u) const
         if (p.drain_deadline_ms)
             pool["drain_deadline_ms"] = *p.drain_deadline_ms;
         pool["drain_expired"] = p.drain_expired;
+        bool disagree = false;
+        const auto hash = pool_tools_hash(p, disagree);
+        if (hash)
+            pool["tools_hash"] = hex(*hash);
+        pool["tools_drift"] = disagree; // its own backends disagree
+        pool["drift_from_primary"] = hash && primary_hash && *hash != *primary_hash;
         pools.push_back(std::move(pool));
     }
     json::object out{{"name", u.config.name},
@@ -151,6 +230,14 @@ std::string server::metrics() const
         const char* help;
         std::int64_t (*read)(const upstream::backend&);
     };
+    const auto for_each_backend = [&](const auto& visit) {
+        for (const auto& u : snapshot->upstreams)
+            for (const auto& p : u.pools)
+                for (const auto& b : p.backends)
+                    visit("upstream=\"" + label(u.config.name) + "\",pool=\"" + label(p.name) + "\",backend=\"" +
+                              label(b->address()) + "\",version=\"" + label(p.version) + "\"",
+                          *b);
+    };
     static const family families[] = {
         {"turnout_backend_healthy", "gauge", "1 when the backend may take new sessions (health).",
          [](const upstream::backend& b) -> std::int64_t { return b.healthy(); }},
@@ -167,6 +254,48 @@ std::string server::metrics() const
         {"turnout_backend_errors_total", "counter", "Failed exchanges with the backend (connect, reset, garbage, timeout).",
          [](const upstream::backend& b) { return static_cast<std::int64_t>(count(b.counters().errors_total)); }},
     };
+    out += "# HELP turnout_backend_ejected 1 while passive checks keep the backend from new sessions.\n"
+           "# TYPE turnout_backend_ejected gauge\n";
+    for_each_backend([&](const std::string& labels, const upstream::backend& b) {
+        out += "turnout_backend_ejected{" + labels + "} " + (b.ejected() ? "1" : "0") + "\n";
+    });
+    out += "# HELP turnout_backend_probe_latency_seconds Duration of the last active health probe.\n"
+           "# TYPE turnout_backend_probe_latency_seconds gauge\n";
+    for_each_backend([&](const std::string& labels, const upstream::backend& b) {
+        const auto r = b.report();
+        if (r.probed)
+            out += "turnout_backend_probe_latency_seconds{" + labels + "} " + std::to_string(r.last_latency_ms / 1000.0) + "\n";
+    });
+    out += "# HELP turnout_backend_responses_total Answers forwarded, by status class.\n"
+           "# TYPE turnout_backend_responses_total counter\n";
+    for_each_backend([&](const std::string& labels, const upstream::backend& b) {
+        for (int k = 0; k < 5; ++k)
+            out += "turnout_backend_responses_total{" + labels + ",code_class=\"" + std::to_string(k + 1) + "xx\"} " +
+                   std::to_string(count(b.counters().responses_by_class[k])) + "\n";
+    });
+    out += "# HELP turnout_backend_jsonrpc_errors_total application/json answers carrying a JSON-RPC error.\n"
+           "# TYPE turnout_backend_jsonrpc_errors_total counter\n";
+    for_each_backend([&](const std::string& labels, const upstream::backend& b) {
+        out += "turnout_backend_jsonrpc_errors_total{" + labels + "} " +
+               std::to_string(count(b.counters().jsonrpc_errors_total)) + "\n";
+    });
+    out += "# HELP turnout_backend_request_duration_seconds Time from request to the end of the answer.\n"
+           "# TYPE turnout_backend_request_duration_seconds histogram\n";
+    for_each_backend([&](const std::string& labels, const upstream::backend& b) {
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < std::size(upstream::latency_bounds); ++i) {
+            cumulative += count(b.counters().latency_buckets[i]);
+            const bool last = i + 1 == std::size(upstream::latency_bounds);
+            char le[32];
+            std::snprintf(le, sizeof le, "%g", upstream::latency_bounds[i]);
+            out += "turnout_backend_request_duration_seconds_bucket{" + labels + ",le=\"" + (last ? "+Inf" : le) + "\"} " +
+                   std::to_string(cumulative) + "\n";
+        }
+        out += "turnout_backend_request_duration_seconds_sum{" + labels + "} " +
+               std::to_string(count(b.counters().latency_sum_us) / 1e6) + "\n";
+        out += "turnout_backend_request_duration_seconds_count{" + labels + "} " + std::to_string(cumulative) + "\n";
+    });
+
     for (const auto& f : families) {
         out += std::string("# HELP ") + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
         for (const auto& u : snapshot->upstreams)
@@ -256,12 +385,13 @@ admin::result server::set_weights(std::string_view upstream,
     for (const auto& us : snapshot->upstreams) {
         if (us.config.name != upstream)
             continue;
-        // A pool getting its first traffic must be able to take it (issue: guarded switch).
+        // A pool getting its first traffic must be able to take it (guarded, like switch).
         for (const auto& [pool, weight] : proposed) {
             const auto* current = u->find(pool);
             const auto p = std::find_if(us.pools.begin(), us.pools.end(), [&](const auto& sp) { return sp.name == pool; });
-            if (weight > 0 && current && current->weight == 0 && p != us.pools.end() && !has_usable_backend(*p))
-                return admin::result::fail(409, "pool '" + pool + "' has no healthy backend to take new sessions");
+            if (weight > 0 && current && current->weight == 0 && p != us.pools.end())
+                if (const auto why = refusal(us, *p))
+                    return admin::result::fail(409, *why + "; use switch --force to send it sessions anyway");
         }
     }
     u->previous_weights = u->weights();
@@ -284,9 +414,9 @@ admin::result server::switch_to(std::string_view upstream, std::string_view pool
         const auto snapshot = shared_->snapshots.load();
         for (const auto& us : snapshot->upstreams)
             for (const auto& p : us.pools)
-                if (us.config.name == upstream && p.name == pool && !has_usable_backend(p))
-                    return admin::result::fail(409, "pool '" + std::string(pool) +
-                                                        "' has no healthy backend; use force to switch anyway");
+                if (us.config.name == upstream && p.name == pool)
+                    if (const auto why = refusal(us, p))
+                        return admin::result::fail(409, *why + "; use force to switch anyway");
     }
     u->previous_weights = u->weights();
     const auto weight = target->weight > 0 ? target->weight : 100;
@@ -353,15 +483,24 @@ admin::result server::set_backends(std::string_view upstream, std::string_view p
     auto* u = next.find(upstream);
     if (!u)
         return unknown_upstream(upstream);
+    std::vector<std::pair<std::string, boost::asio::ip::tcp::endpoint>> unseen;
     for (const auto& text : addresses) {
         const auto address = config::parse_host_port(text);
         if (!address || address->port == 0)
             return admin::result::fail(400, "'" + text + "' is not a backend address (host:port)");
         boost::system::error_code ec;
-        net::resolve(*address, ec);
+        const auto endpoint = net::resolve(*address, ec);
         if (ec)
             return admin::result::fail(400, "cannot resolve backend " + text + ": " + ec.message());
+        if (!shared_->backends.find(text))
+            unseen.emplace_back(text, endpoint);
     }
+    // With active checks on, a backend never seen before takes nothing until a probe passed:
+    // nothing goes to an environment that was never verified.
+    const auto* configured = config_->find_upstream(upstream);
+    if (configured && configured->health && configured->health->kind != config::health_kind::none)
+        for (const auto& [text, endpoint] : unseen)
+            shared_->backends.obtain(text, endpoint)->set_healthy(false);
     auto* p = u->find(pool);
     if (!p) {
         // Green environments get their addresses at deploy time: a new pool, taking no new

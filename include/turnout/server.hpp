@@ -6,6 +6,7 @@
 #include "turnout/admin/control.hpp"
 #include "turnout/admin/status_server.hpp"
 #include "turnout/config/config.hpp"
+#include "turnout/health/health_checker.hpp"
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/shared_state.hpp"
 
@@ -85,6 +86,7 @@ private:
     std::unique_ptr<net::worker_pool> workers_;
     std::unique_ptr<admin::status_server> status_;
     std::unique_ptr<admin::admin_server> admin_;
+    std::unique_ptr<health::health_checker> health_;
     std::atomic<bool> draining_{false};
     bool aborting_ = false;
 };

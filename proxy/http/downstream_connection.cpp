@@ -329,7 +329,7 @@ void downstream_connection::on_connect(boost::system::error_code ec)
         return;
     if (ec) {
         // Refused or timed out before a byte was sent: safe to try another backend.
-        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        note_backend_failure();
         spdlog::warn("connect to backend {} failed: {}", backend_->address(),
                      ec == asio::error::operation_aborted ? "timed out" : ec.message());
         upstream_.reset();
@@ -385,7 +385,7 @@ void downstream_connection::on_write_upstream(boost::system::error_code ec, std:
     if (ec) {
         if (retry_on_fresh_connection(ec))
             return;
-        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        note_backend_failure();
         return fail_exchange(proxy_error::bad_gateway, "write to backend failed: " + ec.message());
     }
     request_head_sent_ = true;
@@ -433,7 +433,7 @@ void downstream_connection::on_read_upstream(boost::system::error_code ec, std::
         }
         if (response_bytes_in_ == 0 && retry_on_fresh_connection(ec))
             return;
-        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        note_backend_failure();
         return fail_exchange(proxy_error::bad_gateway,
                              ec == asio::error::eof ? "backend closed the connection" : ec.message());
     }
@@ -450,7 +450,7 @@ void downstream_connection::process_response_bytes()
     for (;;) {
         up_in_.consume(response_.parse(up_in_.data(), up_in_.size()));
         if (response_.current() == message_parser::state::failed) {
-            backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+            note_backend_failure();
             return fail_exchange(proxy_error::bad_gateway,
                                  std::string("invalid response from backend: ").append(response_.error_reason()));
         }
@@ -460,7 +460,7 @@ void downstream_connection::process_response_bytes()
         const auto status = response_.head().status();
         if (status < 200) {
             if (status == 101) {
-                backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+                note_backend_failure();
                 return fail_exchange(proxy_error::bad_gateway, "backend switched protocols");
             }
             build_interim_head();
@@ -506,6 +506,8 @@ void downstream_connection::do_write_client()
         } else if (response_.body_size() > 0) {
             if (endpoint_scanner_)
                 watch_stream_for_endpoint();
+            if (scan_jsonrpc_error_)
+                scan_for_jsonrpc_error();
             if (response_chunked_out_)
                 down_bufs_.push_back(chunk_header(down_chunk_, response_.body_size()));
             for (const auto piece : response_.body())
@@ -740,7 +742,7 @@ void downstream_connection::on_replay_connect(boost::system::error_code ec)
     if (closed_ || failed_)
         return;
     if (ec) {
-        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+        note_backend_failure();
         const bool gone = ec == asio::error::connection_refused;
         // No process there any more: for a session, its state went with it.
         if (pinned_)
@@ -794,9 +796,7 @@ void downstream_connection::fail_exchange(proxy_error e, std::string_view detail
 
 void downstream_connection::respond_error(proxy_error e)
 {
-    if (is_backend_failure(e) && accounted_)
-        backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
-    respond(status_of(e), make_error_response(e, false));
+    respond(status_of(e), make_error_response(e, false)); // the failure was counted where it happened
 }
 
 void downstream_connection::respond_session_not_found()
@@ -924,7 +924,7 @@ void downstream_connection::on_deadline(wait_kind kind)
     case wait_kind::response:
     case wait_kind::body:
         if (backend_)
-            backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+            note_backend_failure();
         return fail_exchange(proxy_error::gateway_timeout, "backend did not answer in time");
     case wait_kind::stream:
         return fail_exchange(proxy_error::gateway_timeout, "event stream idle");
@@ -1005,6 +1005,13 @@ void downstream_connection::learn_session()
     const auto status = head.status();
     auto& shared = worker_.shared();
     const bool table_mode = !upstream_state_->tokens;
+
+    if (status >= 500)
+        backend_->record_failure();
+    else
+        backend_->record_success();
+    const auto type = head.find("content-type");
+    scan_jsonrpc_error_ = type && type->size() >= 16 && iequals(type->substr(0, 16), "application/json");
 
     is_stream_ = is_event_stream(head);
     if (is_stream_) {
@@ -1141,11 +1148,46 @@ void downstream_connection::end_accounting(bool failed)
     end_session_stream();
 }
 
+void downstream_connection::note_backend_failure()
+{
+    backend_->counters().errors_total.fetch_add(1, std::memory_order_relaxed);
+    backend_->record_failure();
+}
+
+void downstream_connection::scan_for_jsonrpc_error()
+{
+    // A JSON-RPC error answer names "error" near its start; looking at the first bytes of the
+    // first piece keeps this off the data path's cost, at the price of missing an "error"
+    // member placed after a long one (none of the SDKs does that).
+    scan_jsonrpc_error_ = false;
+    const auto first = response_.body().front().substr(0, 256);
+    const auto error_at = first.find("\"error\"");
+    if (error_at != std::string_view::npos && first.substr(0, error_at).find("\"result\"") == std::string_view::npos)
+        backend_->counters().jsonrpc_errors_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+void downstream_connection::record_outcome()
+{
+    if (!backend_ || upstream_started_ < started_ || status_ < 100 || status_ > 599 || status_ == 499)
+        return;
+    auto& c = backend_->counters();
+    c.responses_by_class[status_ / 100 - 1].fetch_add(1, std::memory_order_relaxed);
+    const auto elapsed = std::chrono::duration<double>(clock::now() - started_).count();
+    std::size_t bucket = 0;
+    while (elapsed > upstream::latency_bounds[bucket])
+        ++bucket;
+    c.latency_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+    c.latency_sum_us.fetch_add(static_cast<std::uint64_t>(elapsed * 1e6), std::memory_order_relaxed);
+}
+
 void downstream_connection::log_access()
 {
-    if (logged_ || !snapshot_ || !snapshot_->access_log)
+    if (logged_)
         return;
     logged_ = true;
+    record_outcome();
+    if (!snapshot_ || !snapshot_->access_log)
+        return;
     const auto now = clock::now();
     const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
     const bool reached_backend = backend_ && upstream_started_ >= started_;

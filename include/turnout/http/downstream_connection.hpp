@@ -106,6 +106,9 @@ private:
     void begin_accounting();
     void end_accounting(bool failed);
     void log_access();
+    void record_outcome();
+    void note_backend_failure();
+    void scan_for_jsonrpc_error();
     bool response_may_have_body() const noexcept;
 
     net::worker& worker_;
@@ -142,6 +145,7 @@ private:
     bool response_chunked_out_ = false;
     bool interim_pending_ = false;
     bool is_stream_ = false;
+    bool scan_jsonrpc_error_ = false;
     std::uint64_t response_bytes_in_ = 0;
     std::string client_head_;
     char down_chunk_[24];

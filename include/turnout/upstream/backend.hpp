@@ -6,11 +6,27 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
 #include <cstdint>
 #include <string>
 
 namespace turnout::upstream {
+
+/// The last word of the active health checks on a backend (status shows it).
+struct health_report {
+    bool probed = false;               // at least one probe finished
+    bool last_ok = false;
+    std::string last_error;            // of the last failed probe
+    std::int64_t last_probe_unix_ms = 0;
+    double last_latency_ms = 0;
+    std::optional<std::uint64_t> tools_hash; // mcp probes
+    unsigned passes_in_row = 0;
+    unsigned fails_in_row = 0;
+};
 
 struct backend_counters {
     std::atomic<std::int64_t> in_flight{0};   // requests sent, response not finished
@@ -19,7 +35,22 @@ struct backend_counters {
     std::atomic<std::int64_t> sessions{0};    // sessions pinned to the backend
     std::atomic<std::uint64_t> requests_total{0};
     std::atomic<std::uint64_t> errors_total{0}; // connect failures, resets, garbage, timeouts
+    std::atomic<std::uint64_t> responses_by_class[5]{}; // 1xx..5xx answers forwarded
+    std::atomic<std::uint64_t> jsonrpc_errors_total{0}; // application/json answers carrying "error"
+    /// Exchange duration histogram (seconds), cumulative on read: bounds in latency_bounds.
+    std::atomic<std::uint64_t> latency_buckets[12]{};
+    std::atomic<std::uint64_t> latency_sum_us{0};
 };
+
+/// Upper bounds (seconds) of the latency histogram's buckets; the last one is +Inf.
+inline constexpr double latency_bounds[12] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,   0.25,   0.5,   1,    2.5,   1e300};
+
+/// Passive health: this many failures in a row (connect errors, resets, 5xx, timeouts) eject
+/// a backend from new sessions for a backoff that doubles while it keeps failing.
+inline constexpr unsigned passive_failure_threshold = 5;
+inline constexpr std::chrono::milliseconds passive_base_backoff{2000};
+inline constexpr std::chrono::milliseconds passive_max_backoff{60000};
 
 class backend {
 public:
@@ -66,7 +97,48 @@ public:
     bool wanted() const noexcept { return in_service() && !retired(); }
 
     /// May take new sessions.
-    bool available() const noexcept { return healthy() && !draining(); }
+    bool available() const noexcept { return healthy() && !draining() && !retired() && !ejected(); }
+
+    // Passive health (workers, lock-free).
+    void record_success() noexcept
+    {
+        failures_in_row_.store(0, std::memory_order_relaxed);
+        if (!ejected())
+            ejections_.store(0, std::memory_order_relaxed);
+    }
+    void record_failure() noexcept
+    {
+        if (failures_in_row_.fetch_add(1, std::memory_order_relaxed) + 1 < passive_failure_threshold)
+            return;
+        failures_in_row_.store(0, std::memory_order_relaxed);
+        const auto n = std::min<unsigned>(ejections_.fetch_add(1, std::memory_order_relaxed), 5);
+        const auto backoff = std::min(passive_max_backoff, passive_base_backoff * (1u << n));
+        ejected_until_ms_.store(now_ms() + backoff.count(), std::memory_order_relaxed);
+    }
+    bool ejected() const noexcept
+    {
+        const auto until = ejected_until_ms_.load(std::memory_order_relaxed);
+        return until != 0 && now_ms() < until;
+    }
+    std::int64_t ejected_until_ms() const noexcept { return ejected_until_ms_.load(std::memory_order_relaxed); }
+    static std::int64_t now_ms() noexcept
+    {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+
+    /// Active checks: the last probe's report (control thread writes, anyone reads).
+    health_report report() const
+    {
+        std::lock_guard lock(report_mutex_);
+        return report_;
+    }
+    void set_report(health_report r)
+    {
+        std::lock_guard lock(report_mutex_);
+        report_ = std::move(r);
+    }
 
     backend_counters& counters() noexcept { return counters_; }
     const backend_counters& counters() const noexcept { return counters_; }
@@ -77,10 +149,15 @@ private:
     std::uint16_t id_;
     std::atomic<bool> in_service_{true};
     std::atomic<bool> retired_{false};
+    std::atomic<unsigned> failures_in_row_{0};
+    std::atomic<unsigned> ejections_{0};
+    std::atomic<std::int64_t> ejected_until_ms_{0};
     std::atomic<std::uint32_t> session_idle_timeout_s_{1800};
     std::atomic<bool> healthy_{true};
     std::atomic<bool> draining_{false};
     backend_counters counters_;
+    mutable std::mutex report_mutex_;
+    health_report report_;
 };
 
 } // namespace turnout::upstream

@@ -1,0 +1,731 @@
+#include "turnout/health/health_checker.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <random>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace turnout::health {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+// The MCP revisions turnout can proxy: a backend negotiating anything else would speak a
+// protocol nobody in front of it understands.
+constexpr std::array<std::string_view, 3> known_protocol_versions{"2024-11-05", "2025-03-26", "2025-06-18"};
+constexpr std::string_view probe_protocol_version = "2025-06-18";
+
+// tools/list of a large server can be a few hundred KiB; anything past this is not an answer.
+constexpr std::uint64_t max_response_body = 8 * 1024 * 1024;
+
+constexpr std::string_view initialize_body =
+    R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",)"
+    R"("capabilities":{},"clientInfo":{"name":"turnout-health","version":"0.1.0"}}})";
+constexpr std::string_view initialized_body = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
+constexpr std::string_view tools_list_body = R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})";
+
+// ---- canonical JSON and the tools hash -------------------------------------------------
+
+void write_canonical(const json::value& v, std::string& out)
+{
+    switch (v.kind()) {
+    case json::kind::object: {
+        // Servers build schemas from maps and dicts: key order says nothing about the schema.
+        const auto& object = v.get_object();
+        std::vector<const json::key_value_pair*> members;
+        members.reserve(object.size());
+        for (const auto& member : object)
+            members.push_back(&member);
+        std::sort(members.begin(), members.end(),
+                  [](const auto* a, const auto* b) { return a->key() < b->key(); });
+        out += '{';
+        for (std::size_t i = 0; i < members.size(); ++i) {
+            if (i != 0)
+                out += ',';
+            out += json::serialize(json::string(members[i]->key()));
+            out += ':';
+            write_canonical(members[i]->value(), out);
+        }
+        out += '}';
+        return;
+    }
+    case json::kind::array: {
+        const auto& array = v.get_array();
+        out += '[';
+        for (std::size_t i = 0; i < array.size(); ++i) {
+            if (i != 0)
+                out += ',';
+            write_canonical(array[i], out);
+        }
+        out += ']';
+        return;
+    }
+    default:
+        out += json::serialize(v);
+        return;
+    }
+}
+
+std::uint64_t hash_text(std::string_view text) { return XXH3_64bits(text.data(), text.size()); }
+
+/// The tools array of a tools/list result, or of the whole JSON-RPC response.
+const json::array* find_tools(const json::value& v)
+{
+    const auto* object = v.if_object();
+    if (!object)
+        return nullptr;
+    if (const auto* result = object->if_contains("result"); result && result->is_object())
+        object = &result->get_object();
+    const auto* tools = object->if_contains("tools");
+    return tools ? tools->if_array() : nullptr;
+}
+
+std::uint64_t hash_tools_array(const json::array& tools)
+{
+    std::vector<std::pair<std::string, std::string>> entries; // name, canonical inputSchema
+    entries.reserve(tools.size());
+    for (const auto& tool : tools) {
+        std::pair<std::string, std::string> entry;
+        if (const auto* object = tool.if_object()) {
+            if (const auto* name = object->if_contains("name"); name && name->is_string())
+                entry.first = name->get_string();
+            if (const auto* schema = object->if_contains("inputSchema"))
+                write_canonical(*schema, entry.second);
+        } else {
+            write_canonical(tool, entry.second);
+        }
+        entries.push_back(std::move(entry));
+    }
+    std::sort(entries.begin(), entries.end());
+    // Unit/record separators cannot appear unescaped in JSON text, so the concatenation
+    // cannot be the same for two different tool sets.
+    std::string text;
+    for (const auto& [name, schema] : entries) {
+        text += name;
+        text += '\x1f';
+        text += schema;
+        text += '\x1e';
+    }
+    return hash_text(text);
+}
+
+// ---- Server-Sent Events -----------------------------------------------------------------
+
+/// The JSON-RPC response among the complete events of an SSE body (notifications and
+/// requests the server sends first are skipped). final = the stream ended: a last event
+/// without its blank line counts too.
+std::optional<json::value> response_in_event_stream(std::string_view body, bool final)
+{
+    std::string data;
+    bool has_data = false;
+    auto take_event = [&]() -> std::optional<json::value> {
+        if (!has_data)
+            return std::nullopt;
+        has_data = false;
+        boost::system::error_code ec;
+        auto value = json::parse(data, ec);
+        data.clear();
+        if (ec || !value.is_object())
+            return std::nullopt;
+        const auto& object = value.get_object();
+        if (object.contains("id") && (object.contains("result") || object.contains("error")))
+            return value;
+        return std::nullopt;
+    };
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+        const auto end = body.find('\n', pos);
+        if (end == std::string_view::npos)
+            break; // an incomplete line: wait for the rest
+        auto line = body.substr(pos, end - pos);
+        pos = end + 1;
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        if (line.empty()) {
+            if (auto value = take_event())
+                return value;
+            continue;
+        }
+        if (line.substr(0, 5) == "data:") {
+            auto value = line.substr(5);
+            if (!value.empty() && value.front() == ' ')
+                value.remove_prefix(1);
+            if (has_data)
+                data += '\n';
+            data += value;
+            has_data = true;
+        }
+    }
+    if (final) {
+        if (pos < body.size() && body.substr(pos, 5) == "data:") {
+            auto value = body.substr(pos + 5);
+            if (!value.empty() && value.front() == ' ')
+                value.remove_prefix(1);
+            if (has_data)
+                data += '\n';
+            data += value;
+            has_data = true;
+        }
+        return take_event();
+    }
+    return std::nullopt;
+}
+
+std::string lower_first(std::string text)
+{
+    if (!text.empty())
+        text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    return text;
+}
+
+// ---- one probe ---------------------------------------------------------------------------
+
+/// One probe: a single connection (reopened only if the backend closes it between steps)
+/// under one deadline, the stream's timer, which covers every step including the cleanup.
+class probe_op : public std::enable_shared_from_this<probe_op> {
+public:
+    probe_op(asio::io_context& io, const tcp::endpoint& endpoint, std::string host_header,
+             const config::health_config& check, std::function<void(probe_result)> done)
+        : stream_(io), endpoint_(endpoint), host_(std::move(host_header)), check_(check), done_(std::move(done))
+    {}
+
+    void start()
+    {
+        started_ = clock_type::now();
+        stream_.expires_after(check_.timeout);
+        step_ = check_.kind == config::health_kind::mcp ? step::initialize : step::http_get;
+        do_connect();
+    }
+
+private:
+    enum class step { http_get, initialize, initialized, tools_list, end_session };
+
+    std::string step_name() const
+    {
+        switch (step_) {
+        case step::http_get: return "GET " + check_.path;
+        case step::initialize: return "initialize";
+        case step::initialized: return "notifications/initialized";
+        case step::tools_list: return "tools/list";
+        case step::end_session: return "DELETE";
+        }
+        return "probe";
+    }
+
+    void do_connect()
+    {
+        buffer_.clear();
+        stream_.async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
+    }
+
+    void on_connect(beast::error_code ec)
+    {
+        if (ec)
+            return fail_transport("connect", ec);
+        connected_ = true;
+        do_write();
+    }
+
+    /// Sends the current step's request, reconnecting first if the backend closed the last one.
+    void do_request()
+    {
+        if (!connected_)
+            return do_connect();
+        do_write();
+    }
+
+    void do_write()
+    {
+        build_request();
+        http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_write(ec);
+        });
+    }
+
+    void build_request()
+    {
+        request_ = {};
+        request_.version(11);
+        request_.target(check_.path);
+        request_.set(http::field::host, host_);
+        request_.set(http::field::user_agent, "turnout-health/0.1.0");
+        request_.keep_alive(true);
+        switch (step_) {
+        case step::http_get:
+            request_.method(http::verb::get);
+            break;
+        case step::initialize: set_mcp_post(initialize_body); break;
+        case step::initialized: set_mcp_post(initialized_body); break;
+        case step::tools_list: set_mcp_post(tools_list_body); break;
+        case step::end_session:
+            request_.method(http::verb::delete_);
+            set_mcp_headers();
+            break;
+        }
+        request_.prepare_payload();
+    }
+
+    void set_mcp_post(std::string_view body)
+    {
+        request_.method(http::verb::post);
+        request_.set(http::field::content_type, "application/json");
+        request_.set(http::field::accept, "application/json, text/event-stream");
+        set_mcp_headers();
+        request_.body() = body;
+    }
+
+    void set_mcp_headers()
+    {
+        if (!session_id_.empty())
+            request_.set("Mcp-Session-Id", session_id_);
+        if (!protocol_version_.empty())
+            request_.set("MCP-Protocol-Version", protocol_version_);
+    }
+
+    void on_write(beast::error_code ec)
+    {
+        if (ec)
+            return fail_transport(step_name(), ec);
+        do_read_header();
+    }
+
+    void do_read_header()
+    {
+        parser_.emplace();
+        parser_->body_limit(max_response_body);
+        http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_read_header(ec);
+        });
+    }
+
+    void on_read_header(beast::error_code ec)
+    {
+        if (ec)
+            return fail_transport(step_name(), ec);
+        const auto& res = parser_->get();
+        if (step_ == step::initialize)
+            if (const auto it = res.find("Mcp-Session-Id"); it != res.end())
+                session_id_ = std::string(it->value());
+        const auto status = res.result_int();
+        if (step_ == step::end_session)
+            return finish(); // cleanup: its answer does not change the verdict
+        if (status < 200 || status > 299) {
+            // A draining MCP server answers 503 to new sessions: not ready, whatever the step.
+            if (status == 503 && check_.kind == config::health_kind::mcp)
+                return fail("backend answered 503");
+            return fail(step_name() + " answered " + std::to_string(status));
+        }
+        if (step_ == step::http_get) {
+            result_.ok = true; // the status is the whole verdict: no need to read the body
+            return finish();
+        }
+        if (expects_response() && is_event_stream())
+            return do_read_events();
+        do_read_body();
+    }
+
+    bool expects_response() const { return step_ == step::initialize || step_ == step::tools_list; }
+
+    bool is_event_stream() const
+    {
+        const auto type = parser_->get()[http::field::content_type];
+        return type.substr(0, 17) == "text/event-stream";
+    }
+
+    void do_read_body()
+    {
+        http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_read_body(ec);
+        });
+    }
+
+    void on_read_body(beast::error_code ec)
+    {
+        if (ec)
+            return fail_transport(step_name(), ec);
+        connected_ = parser_->get().keep_alive();
+        if (!expects_response())
+            return on_response(json::value{});
+        boost::system::error_code parse_ec;
+        auto value = json::parse(parser_->get().body(), parse_ec);
+        if (parse_ec)
+            return fail(step_name() + ": the answer is not JSON");
+        on_response(std::move(value));
+    }
+
+    /// An SSE answer may stay open after the response event (or carry notifications first):
+    /// read until the response shows up rather than until the stream ends.
+    void do_read_events()
+    {
+        http::async_read_some(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_read_events(ec);
+        });
+    }
+
+    void on_read_events(beast::error_code ec)
+    {
+        if (ec)
+            return fail_transport(step_name(), ec);
+        const bool done = parser_->is_done();
+        if (auto value = response_in_event_stream(parser_->get().body(), done)) {
+            // A stream still open cannot carry the next request: open another connection.
+            connected_ = done && parser_->get().keep_alive();
+            if (!connected_)
+                close();
+            return on_response(std::move(*value));
+        }
+        if (done)
+            return fail(step_name() + ": the event stream ended without a response");
+        do_read_events();
+    }
+
+    void on_response(json::value value)
+    {
+        switch (step_) {
+        case step::initialize: return on_initialize(value);
+        case step::initialized: return next(step::tools_list);
+        case step::tools_list: return on_tools_list(value);
+        case step::http_get:
+        case step::end_session: return finish();
+        }
+    }
+
+    /// The JSON-RPC result of value, or nullptr after failing the probe.
+    const json::object* result_of(const json::value& value)
+    {
+        const auto* object = value.if_object();
+        if (!object) {
+            fail(step_name() + ": the answer is not a JSON-RPC response");
+            return nullptr;
+        }
+        if (const auto* error = object->if_contains("error")) {
+            std::string text = step_name() + ": JSON-RPC error";
+            if (const auto* e = error->if_object()) {
+                if (const auto* code = e->if_contains("code"))
+                    text += " " + json::serialize(*code);
+                if (const auto* message = e->if_contains("message"); message && message->is_string())
+                    text += ": " + std::string(message->get_string());
+            }
+            fail(text);
+            return nullptr;
+        }
+        const auto* result = object->if_contains("result");
+        if (!result || !result->is_object()) {
+            fail(step_name() + ": the response has no result");
+            return nullptr;
+        }
+        return &result->get_object();
+    }
+
+    void on_initialize(const json::value& value)
+    {
+        const auto* result = result_of(value);
+        if (!result)
+            return;
+        const auto* version = result->if_contains("protocolVersion");
+        if (!version || !version->is_string() || version->get_string().empty())
+            return fail("initialize: the result has no protocolVersion");
+        const std::string_view v = version->get_string();
+        if (std::find(known_protocol_versions.begin(), known_protocol_versions.end(), v) == known_protocol_versions.end())
+            return fail("unsupported protocolVersion " + std::string(v));
+        protocol_version_ = v;
+        next(step::initialized);
+    }
+
+    void on_tools_list(const json::value& value)
+    {
+        const auto* result = result_of(value);
+        if (!result)
+            return;
+        const auto* tools = result->if_contains("tools");
+        if (!tools || !tools->is_array())
+            return fail("tools/list: the result has no tools array");
+        if (tools->get_array().empty())
+            return fail("tools/list is empty");
+        result_.tools_hash = hash_tools_array(tools->get_array());
+        result_.ok = true;
+        // A stateless server has no session to end.
+        if (session_id_.empty())
+            return finish();
+        next(step::end_session);
+    }
+
+    void next(step s)
+    {
+        step_ = s;
+        do_request();
+    }
+
+    void fail_transport(const std::string& what, beast::error_code ec)
+    {
+        if (ec == beast::error::timeout) {
+            // The cleanup DELETE may run out of time without changing the verdict.
+            if (step_ == step::end_session)
+                return finish();
+            return fail("timed out after " + std::to_string(check_.timeout.count()) + " ms");
+        }
+        if (step_ == step::end_session)
+            return finish();
+        if (ec == http::error::end_of_stream || ec == asio::error::eof)
+            return fail(what + ": the backend closed the connection");
+        fail(what + ": " + lower_first(ec.message()));
+    }
+
+    void fail(std::string error)
+    {
+        result_.ok = false;
+        result_.error = std::move(error);
+        result_.tools_hash.reset();
+        finish();
+    }
+
+    void finish()
+    {
+        close();
+        result_.latency = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - started_);
+        auto done = std::move(done_);
+        done_ = nullptr;
+        if (done)
+            done(std::move(result_));
+    }
+
+    void close()
+    {
+        connected_ = false;
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.close();
+    }
+
+    beast::tcp_stream stream_;
+    tcp::endpoint endpoint_;
+    std::string host_;
+    config::health_config check_;
+    std::function<void(probe_result)> done_;
+    beast::flat_buffer buffer_;
+    http::request<http::string_body> request_;
+    std::optional<http::response_parser<http::string_body>> parser_;
+    step step_ = step::http_get;
+    bool connected_ = false;
+    std::string session_id_;
+    std::string protocol_version_;
+    clock_type::time_point started_;
+    probe_result result_;
+};
+
+// ---- the probe loop of one backend -------------------------------------------------------
+
+std::int64_t unix_ms_now()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// Probes one backend every `interval` (counted from the end of the previous probe, so a
+/// slow backend is never probed twice at once) and applies rise/fall to its health.
+class probe_loop : public std::enable_shared_from_this<probe_loop> {
+public:
+    probe_loop(asio::io_context& io, std::shared_ptr<upstream::backend> backend, const config::health_config& check)
+        : io_(io), timer_(io), backend_(std::move(backend)), check_(check)
+    {}
+
+    void start(config::duration first_delay) { do_wait(first_delay); }
+
+    void stop()
+    {
+        stopped_ = true;
+        timer_.cancel();
+    }
+
+    /// A reload may change the check; the next probe uses the new one.
+    void set_check(const config::health_config& check) { check_ = check; }
+
+    upstream::backend& target() const { return *backend_; }
+
+private:
+    void do_wait(config::duration delay)
+    {
+        timer_.expires_after(delay);
+        timer_.async_wait([self = shared_from_this()](beast::error_code ec) { self->on_wait(ec); });
+    }
+
+    void on_wait(beast::error_code ec)
+    {
+        if (ec || stopped_)
+            return;
+        do_probe();
+    }
+
+    void do_probe()
+    {
+        probe(io_, backend_->endpoint(), backend_->address(), check_,
+              [self = shared_from_this()](probe_result r) { self->on_probe(std::move(r)); });
+    }
+
+    void on_probe(probe_result r)
+    {
+        if (stopped_)
+            return;
+        record(r);
+        do_wait(check_.interval);
+    }
+
+    void record(const probe_result& r)
+    {
+        // The counters live in the backend's report, so a reload that restarts the loop
+        // does not reset a backend halfway through rising or falling.
+        auto report = backend_->report();
+        report.probed = true;
+        report.last_ok = r.ok;
+        if (!r.ok)
+            report.last_error = r.error;
+        report.last_probe_unix_ms = unix_ms_now();
+        report.last_latency_ms = static_cast<double>(r.latency.count()) / 1000.0;
+        if (r.tools_hash)
+            report.tools_hash = r.tools_hash;
+        if (r.ok) {
+            ++report.passes_in_row;
+            report.fails_in_row = 0;
+        } else {
+            ++report.fails_in_row;
+            report.passes_in_row = 0;
+        }
+        const bool was_healthy = backend_->healthy();
+        backend_->set_report(report);
+        if (was_healthy && !r.ok && report.fails_in_row >= std::max(check_.fall, 1u)) {
+            backend_->set_healthy(false);
+            spdlog::warn("backend {} is down: {}", backend_->address(), r.error);
+        } else if (!was_healthy && r.ok && report.passes_in_row >= std::max(check_.rise, 1u)) {
+            backend_->set_healthy(true);
+            spdlog::info("backend {} is up", backend_->address());
+        }
+    }
+
+    asio::io_context& io_;
+    asio::steady_timer timer_;
+    std::shared_ptr<upstream::backend> backend_;
+    config::health_config check_;
+    bool stopped_ = false;
+};
+
+} // namespace
+
+void probe(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, std::string host_header,
+           const config::health_config& check, std::function<void(probe_result)> done)
+{
+    std::make_shared<probe_op>(io, endpoint, std::move(host_header), check, std::move(done))->start();
+}
+
+std::uint64_t hash_tools(std::string_view tools_list_result_json)
+{
+    boost::system::error_code ec;
+    const auto value = json::parse(tools_list_result_json, ec);
+    if (!ec)
+        if (const auto* tools = find_tools(value))
+            return hash_tools_array(*tools);
+    return hash_text(tools_list_result_json);
+}
+
+// ---- health_checker ----------------------------------------------------------------------
+
+struct health_checker::impl {
+    impl(asio::io_context& control, runtime::shared_state& shared_state)
+        : io(control), shared(shared_state), rng(std::random_device{}())
+    {}
+
+    /// Spreads first probes so that a reload does not fire every backend's check at once.
+    config::duration jitter(config::duration interval)
+    {
+        const auto span = std::min<config::duration::rep>(interval.count(), 1000);
+        if (span <= 1)
+            return config::duration{0};
+        return config::duration{std::uniform_int_distribution<config::duration::rep>(0, span - 1)(rng)};
+    }
+
+    void stop_all()
+    {
+        for (auto& [backend, loop] : loops)
+            loop->stop();
+        loops.clear();
+    }
+
+    asio::io_context& io;
+    runtime::shared_state& shared; // not needed yet: snapshots carry the backends
+    std::unordered_map<const upstream::backend*, std::shared_ptr<probe_loop>> loops;
+    std::minstd_rand rng;
+};
+
+health_checker::health_checker(boost::asio::io_context& control, runtime::shared_state& shared)
+    : impl_(std::make_shared<impl>(control, shared))
+{}
+
+health_checker::~health_checker() { stop(); }
+
+void health_checker::update(const runtime::snapshot& s)
+{
+    // Which backends are checked now, and with which check: the first upstream listing a
+    // backend decides, so a backend shared by two upstreams is probed once.
+    std::unordered_map<const upstream::backend*, std::pair<std::shared_ptr<upstream::backend>, const config::health_config*>>
+        wanted;
+    std::unordered_set<const upstream::backend*> listed;
+    for (const auto& u : s.upstreams) {
+        const bool checked = u.config.health && u.config.health->kind != config::health_kind::none;
+        for (const auto& p : u.pools)
+            for (const auto& b : p.backends) {
+                listed.insert(b.get());
+                if (checked)
+                    wanted.try_emplace(b.get(), b, &*u.config.health);
+            }
+    }
+
+    for (auto it = impl_->loops.begin(); it != impl_->loops.end();) {
+        if (wanted.contains(it->first)) {
+            ++it;
+            continue;
+        }
+        it->second->stop();
+        // Still routed to but no longer checked: nothing would ever mark it up again.
+        if (listed.contains(it->first) && !it->second->target().healthy()) {
+            it->second->target().set_healthy(true);
+            spdlog::info("backend {} is up: its upstream no longer has health checks", it->second->target().address());
+        }
+        it = impl_->loops.erase(it);
+    }
+
+    for (const auto& [key, entry] : wanted) {
+        const auto& [backend, check] = entry;
+        if (auto it = impl_->loops.find(key); it != impl_->loops.end()) {
+            it->second->set_check(*check);
+            continue;
+        }
+        auto loop = std::make_shared<probe_loop>(impl_->io, backend, *check);
+        loop->start(impl_->jitter(check->interval));
+        impl_->loops.emplace(key, std::move(loop));
+    }
+}
+
+void health_checker::stop()
+{
+    if (impl_)
+        impl_->stop_all();
+}
+
+} // namespace turnout::health
