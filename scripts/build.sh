@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 # ccache keyed on paths relative to the checkout, so a fresh clone (as CI makes) reuses what
 # an earlier build in another folder compiled.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+# Precompiled headers are uncacheable unless ccache may ignore their defines and timestamps.
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 flavour=${1:-release}
 shift || true
