@@ -350,6 +350,27 @@ admin::result unknown_pool(std::string_view u, std::string_view p)
     return admin::result::fail(404, "upstream '" + std::string(u) + "' has no pool named '" + std::string(p) + "'");
 }
 
+/// The pool `pool` of upstream `upstream` in state, or the 404 that names what is unknown.
+struct pool_lookup {
+    runtime::upstream_runtime* upstream = nullptr;
+    runtime::pool_runtime* pool = nullptr;
+    admin::result error;
+};
+
+pool_lookup find_pool(runtime::runtime_state& state, std::string_view upstream, std::string_view pool)
+{
+    pool_lookup found;
+    found.upstream = state.find(upstream);
+    if (!found.upstream) {
+        found.error = unknown_upstream(upstream);
+        return found;
+    }
+    found.pool = found.upstream->find(pool);
+    if (!found.pool)
+        found.error = unknown_pool(upstream, pool);
+    return found;
+}
+
 std::string describe(const runtime::weight_list& weights)
 {
     std::string out;
@@ -404,12 +425,9 @@ admin::result server::set_weights(std::string_view upstream,
 admin::result server::switch_to(std::string_view upstream, std::string_view pool, bool force)
 {
     auto next = state_;
-    auto* u = next.find(upstream);
-    if (!u)
-        return unknown_upstream(upstream);
-    auto* target = u->find(pool);
+    auto [u, target, missing] = find_pool(next, upstream, pool);
     if (!target)
-        return unknown_pool(upstream, pool);
+        return missing;
     if (!force) {
         const auto snapshot = shared_->snapshots.load();
         for (const auto& us : snapshot->upstreams)
@@ -446,12 +464,9 @@ admin::result server::rollback(std::string_view upstream)
 admin::result server::drain(std::string_view upstream, std::string_view pool, std::optional<config::duration> timeout)
 {
     auto next = state_;
-    auto* u = next.find(upstream);
-    if (!u)
-        return unknown_upstream(upstream);
-    auto* p = u->find(pool);
+    auto [u, p, missing] = find_pool(next, upstream, pool);
     if (!p)
-        return unknown_pool(upstream, pool);
+        return missing;
     const auto grace = timeout.value_or(config_->proxy.drain_timeout);
     p->draining = true;
     p->drain_deadline_ms = unix_ms() + grace.count();
@@ -463,12 +478,9 @@ admin::result server::drain(std::string_view upstream, std::string_view pool, st
 admin::result server::undrain(std::string_view upstream, std::string_view pool)
 {
     auto next = state_;
-    auto* u = next.find(upstream);
-    if (!u)
-        return unknown_upstream(upstream);
-    auto* p = u->find(pool);
+    auto [u, p, missing] = find_pool(next, upstream, pool);
     if (!p)
-        return unknown_pool(upstream, pool);
+        return missing;
     p->draining = false;
     p->drain_deadline_ms.reset();
     expired_drains_.erase({std::string(upstream), std::string(pool)});

@@ -315,11 +315,16 @@ void downstream_connection::do_connect()
         upstream_ = std::move(idle);
         return on_upstream_ready();
     }
+    connect_upstream(&downstream_connection::on_connect);
+}
+
+void downstream_connection::connect_upstream(void (downstream_connection::*on_done)(boost::system::error_code))
+{
     upstream_ = std::make_unique<upstream::upstream_connection>(worker_.io(), backend_);
     set_deadline(wait_kind::connect, snapshot_->proxy().connect_timeout);
     upstream_->socket().async_connect(backend_->endpoint(),
-                                      [self = shared_from_this()](boost::system::error_code ec) {
-                                          self->on_connect(ec);
+                                      [self = shared_from_this(), on_done](boost::system::error_code ec) {
+                                          ((*self).*on_done)(ec);
                                       });
 }
 
@@ -728,13 +733,9 @@ bool downstream_connection::retry_on_fresh_connection(boost::system::error_code 
 
 void downstream_connection::do_replay()
 {
-    upstream_ = std::make_unique<upstream::upstream_connection>(worker_.io(), backend_);
     resp_phase_ = response_phase::none;
     response_.reset();
-    set_deadline(wait_kind::connect, snapshot_->proxy().connect_timeout);
-    upstream_->socket().async_connect(backend_->endpoint(), [self = shared_from_this()](boost::system::error_code ec) {
-        self->on_replay_connect(ec);
-    });
+    connect_upstream(&downstream_connection::on_replay_connect);
 }
 
 void downstream_connection::on_replay_connect(boost::system::error_code ec)

@@ -57,6 +57,7 @@ private:
     void on_request_head();
     void do_send_continue();
     void do_connect();
+    void connect_upstream(void (downstream_connection::*on_done)(boost::system::error_code));
     void on_connect(boost::system::error_code ec);
     void on_upstream_ready();
     void do_write_upstream();
