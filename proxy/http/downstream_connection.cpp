@@ -83,10 +83,11 @@ std::size_t count_fields(const message_head& head, std::string_view name)
     return n;
 }
 
-bool is_event_stream(const message_head& head)
+// The media type of a Content-Type value starts it; parameters (charset=…) follow.
+bool content_type_is(const message_head& head, std::string_view media_type)
 {
     const auto type = head.find("content-type");
-    return type && type->size() >= 17 && iequals(type->substr(0, 17), "text/event-stream");
+    return type && type->size() >= media_type.size() && iequals(type->substr(0, media_type.size()), media_type);
 }
 
 bool is_backend_failure(proxy_error e)
@@ -1011,10 +1012,9 @@ void downstream_connection::learn_session()
         backend_->record_failure();
     else
         backend_->record_success();
-    const auto type = head.find("content-type");
-    scan_jsonrpc_error_ = type && type->size() >= 16 && iequals(type->substr(0, 16), "application/json");
+    scan_jsonrpc_error_ = content_type_is(head, "application/json");
 
-    is_stream_ = is_event_stream(head);
+    is_stream_ = content_type_is(head, "text/event-stream");
     if (is_stream_) {
         // From here on it is an open stream, not a request in flight (SPEC's status counts
         // them apart, and power-of-two-choices should weigh work, not idle streams).
