@@ -217,9 +217,7 @@ void server::start_status_server()
     if (!config_->proxy.status_address)
         return;
     const auto endpoint = resolve_or_throw(*config_, *config_->proxy.status_address);
-    status_ = std::make_unique<admin::status_server>(
-        control_, endpoint,
-        admin::status_server::probes{[this] { return !draining_.load(); }, [this] { return metrics(); }});
+    status_ = std::make_unique<admin::status_server>(control_, endpoint, *this);
     status_->start();
     spdlog::info("status listening on {}", net::to_string(status_->local_endpoint()));
 }
