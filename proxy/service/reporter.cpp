@@ -62,16 +62,18 @@ void reporter::ready(counts_source counts)
     }
 }
 
+// Once STOPPING=1 is out, a reload (SIGHUP during the drain) must not announce READY=1 again:
+// the service is on its way out.
 void reporter::reloading()
 {
-    if (notifier_.enabled() && !stopped_)
+    if (notifier_.enabled() && !draining_ && !stopped_)
         notifier_.reloading("reloading the configuration");
 }
 
 void reporter::reloaded(std::string_view error)
 {
     reload_error_ = error;
-    if (!notifier_.enabled() || stopped_)
+    if (!notifier_.enabled() || draining_ || stopped_)
         return;
     last_status_ = status_line();
     notifier_.ready(last_status_);

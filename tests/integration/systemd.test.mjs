@@ -58,7 +58,7 @@ itest('SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1 with the serving st
   assert.doesNotMatch(again.fields.STATUS, /failed/);
 });
 
-itest('POST /v1/reload: RELOADING=1 then READY=1, both before the answer', async (t, s) => {
+itest('POST /v1/reload: RELOADING=1 then READY=1', async (t, s) => {
   const { sink, tn, ready } = await notifiedTurnout(s);
   const r = await admin(tn, 'POST', '/v1/reload');
   assert.equal(r.status, 200, r.text);
@@ -89,10 +89,24 @@ itest('SIGTERM: STOPPING=1 when the drain starts, then a clean exit', async (t, 
   const { sink, tn, ready } = await notifiedTurnout(s);
   tn.child.signal('SIGTERM');
   const stopping = await sink.waitFor((f) => f.STOPPING === '1', { from: ready.index + 1, what: 'STOPPING=1' });
-  assert.match(stopping.fields.STATUS, /^draining: /);
+  assert.match(stopping.fields.STATUS, /^draining: 0 connections/);
   const exit = await tn.child.waitExit(10000);
   assert.equal(exit.code, 0);
-  assert.ok(!sink.messages().slice(stopping.index + 1).some((m) => isReady(m.fields)), 'no READY=1 after STOPPING=1');
+});
+
+itest('a SIGHUP during the drain reloads but announces no RELOADING=1 or READY=1 after STOPPING=1', async (t, s) => {
+  const { sink, tn, ready } = await notifiedTurnout(s, { proxy: { drain_timeout: '5s' } });
+  const stream = await openStream(tn.port, { path: '/sse?n=1000&interval_ms=200', scope: s });
+  assert.equal(stream.status, 200);
+  tn.child.signal('SIGTERM');
+  const stopping = await sink.waitFor((f) => f.STOPPING === '1', { from: ready.index + 1, what: 'STOPPING=1' });
+  assert.match(stopping.fields.STATUS, /^draining: 1 connection, 1 stream, /);
+  tn.child.signal('SIGHUP');
+  await tn.child.waitForMatches(/reload done/, { timeout: 5000 });
+  stream.close();
+  assert.equal((await tn.child.waitExit(10000)).code, 0);
+  const after = sink.messages().slice(stopping.index + 1);
+  assert.ok(!after.some((m) => isReady(m.fields) || isReloading(m.fields)), JSON.stringify(after.map((m) => m.text)));
 });
 
 itest('STATUS= follows the live counts: an open stream shows up, and goes when it closes', async (t, s) => {
