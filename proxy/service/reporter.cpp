@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 namespace turnout::service {
 namespace {
 
@@ -48,13 +50,16 @@ std::string reporter::status_line()
     return line;
 }
 
-void reporter::ready(counts_source counts)
+void reporter::ready(counts_source counts, bool take_over)
 {
     counts_ = std::move(counts);
-    if (!notifier_.enabled())
+    if (!notifier_.enabled() || stopped_)
         return;
     last_status_ = status_line();
-    notifier_.ready(last_status_);
+    if (take_over)
+        notifier_.send(main_pid_message(::getpid()) + "\n" + ready_message(last_status_));
+    else
+        notifier_.ready(last_status_);
     do_update_status();
     if (const auto interval = notifier_.watchdog_interval()) {
         spdlog::info("service manager watchdog: pinging every {} ms", interval->count() / 2000);
@@ -86,6 +91,11 @@ void reporter::stopping()
         return;
     last_status_ = status_line();
     notifier_.stopping(last_status_);
+}
+
+void reporter::hand_over()
+{
+    stop();
 }
 
 void reporter::stop()

@@ -171,3 +171,87 @@ TEST_CASE("the status line names live counts, singular and plural")
     CHECK(describe({3, 1, 2, 0}, false) == "serving: 3 connections, 1 stream, 2 sessions, 0 in flight");
     CHECK(describe({1, 0, 1, 4}, true) == "draining: 1 connection, 0 streams, 1 session, 4 in flight");
 }
+
+// ---------------------------------------------------------------------------------------------
+// reporter: what goes out when, on a real io_context
+
+namespace {
+
+/// Runs the io_context's ready handlers and timers for up to `for_ms`.
+void run_for(boost::asio::io_context& io, int for_ms)
+{
+    io.restart();
+    io.run_for(std::chrono::milliseconds(for_ms));
+}
+
+/// The next datagram, running io's timers until one arrives (at most 5 s: a loaded machine
+/// may be slow, never wrong).
+std::string next_within(boost::asio::io_context& io, const sink& s)
+{
+    for (int slice = 0; slice < 500; ++slice) {
+        if (auto message = s.next(); !message.empty())
+            return message;
+        run_for(io, 10);
+    }
+    return {};
+}
+
+} // namespace
+
+TEST_CASE("reporter: READY=1 with the status, RELOADING=1 and READY=1 around a reload, STOPPING=1, then silence")
+{
+    sink s("reporter");
+    boost::asio::io_context io;
+    live_counts counts{2, 1, 3, 0};
+    reporter r(io, notifier(s.name));
+    r.ready([&] { return counts; });
+    CHECK(s.next() == "READY=1\nSTATUS=serving: 2 connections, 1 stream, 3 sessions, 0 in flight");
+    r.reloading();
+    const auto reloading = s.next();
+    CHECK(reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="));
+    r.reloaded("bad.toml:3:1: boom");
+    CHECK(s.next() == "READY=1\nSTATUS=serving: 2 connections, 1 stream, 3 sessions, 0 in flight; last reload failed: "
+                      "bad.toml:3:1: boom");
+    r.reloading();
+    CHECK(s.next().starts_with("RELOADING=1"));
+    r.reloaded();
+    CHECK(s.next() == "READY=1\nSTATUS=serving: 2 connections, 1 stream, 3 sessions, 0 in flight");
+    r.stopping();
+    CHECK(s.next() == "STOPPING=1\nSTATUS=draining: 2 connections, 1 stream, 3 sessions, 0 in flight");
+    r.reloading();
+    r.reloaded();
+    CHECK(s.next().empty()); // no READY=1 after STOPPING=1
+    r.stop();
+    run_for(io, 10);
+    CHECK(s.next().empty());
+}
+
+TEST_CASE("reporter: a successor names itself main process in its READY=1")
+{
+    sink s("takeover");
+    boost::asio::io_context io;
+    reporter r(io, notifier(s.name));
+    r.ready([] { return live_counts{}; }, /*take_over=*/true);
+    CHECK(s.next() == "MAINPID=" + std::to_string(::getpid()) +
+                          "\nREADY=1\nSTATUS=serving: 0 connections, 0 streams, 0 sessions, 0 in flight");
+    r.stop();
+}
+
+TEST_CASE("reporter: after hand_over the old process says nothing, not even STOPPING=1 or watchdog pings")
+{
+    sink s("handover");
+    boost::asio::io_context io;
+    reporter r(io, notifier(s.name, std::chrono::milliseconds(20)));
+    r.ready([] { return live_counts{}; });
+    CHECK(s.next().starts_with("READY=1"));
+    CHECK(s.next() == "WATCHDOG=1");
+    CHECK(next_within(io, s) == "WATCHDOG=1"); // every 10 ms: half the interval
+    while (!s.next().empty()) {
+    }
+    r.hand_over();
+    r.stopping();
+    r.reloading();
+    r.reloaded();
+    run_for(io, 40);
+    CHECK(s.next().empty());
+}

@@ -47,7 +47,12 @@ public:
     reporter(boost::asio::io_context& control, notifier n);
 
     /// READY=1 with the first STATUS=; starts the status updates and the watchdog.
-    void ready(counts_source counts);
+    /// take_over: this process replaces a running one (binary upgrade) and names itself the
+    /// service's main process in the same datagram (MAINPID=, needs NotifyAccess=all).
+    void ready(counts_source counts, bool take_over = false);
+    /// This process handed the service to its successor (binary upgrade): from now on it tells
+    /// the manager nothing — its drain is not the service stopping (STOPPING=1 would stop it).
+    void hand_over();
     void reloading();
     /// READY=1 again; error non-empty: the reload failed, and STATUS= says so until the next
     /// successful one.
@@ -69,7 +74,7 @@ private:
     std::string last_status_;
     std::string reload_error_;
     bool draining_ = false;
-    bool stopped_ = false;
+    bool stopped_ = false; // stop() or hand_over(): nothing more is sent
 };
 
 } // namespace turnout::service
