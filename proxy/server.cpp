@@ -186,6 +186,7 @@ int server::run()
     do_watch_drains();
     workers_->start();
     spdlog::info("turnout {} running with {} worker(s)", version(), workers_->size());
+    service_.ready([this] { return service::count_live(*workers_, *shared_); });
     control_.run();
     workers_->join();
     save_sessions();
@@ -216,9 +217,7 @@ void server::start_status_server()
     if (!config_->proxy.status_address)
         return;
     const auto endpoint = resolve_or_throw(*config_, *config_->proxy.status_address);
-    status_ = std::make_unique<admin::status_server>(
-        control_, endpoint,
-        admin::status_server::probes{[this] { return !draining_.load(); }, [this] { return metrics(); }});
+    status_ = std::make_unique<admin::status_server>(control_, endpoint, *this);
     status_->start();
     spdlog::info("status listening on {}", net::to_string(status_->local_endpoint()));
 }
@@ -264,6 +263,7 @@ void server::on_reload_signal()
 admin::result server::reload()
 {
     spdlog::info("reloading {}", config_path_);
+    service_.reloading();
     auto previous_state = state_;
     try {
         auto next = std::make_shared<const config::configuration>(config::load_file(config_path_));
@@ -278,9 +278,11 @@ admin::result server::reload()
         spdlog::set_level(spdlog::level::from_str(next->proxy.log_level));
         config_ = std::move(next);
         spdlog::info("reload done");
+        service_.reloaded();
         return admin::result::ok({{"reloaded", true}});
     } catch (const std::exception& e) {
         state_ = std::move(previous_state);
+        service_.reloaded(e.what());
         return admin::result::fail(400, e.what());
     }
 }
@@ -288,6 +290,7 @@ admin::result server::reload()
 void server::begin_shutdown()
 {
     draining_ = true;
+    service_.stopping();
     spdlog::info("draining: not accepting, waiting up to {} for {} connection(s)",
                  config::format_duration(config_->proxy.drain_timeout), workers_->connection_count());
     workers_->begin_drain();
@@ -314,6 +317,7 @@ void server::poll_drain()
 
 void server::finish_shutdown()
 {
+    service_.stop();
     workers_->stop();
     if (status_)
         status_->close();

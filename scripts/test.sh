@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 scripts/build.sh release
+scripts/verify-unit.sh build
 ctest --test-dir build --output-on-failure
 
 scripts/build.sh asan

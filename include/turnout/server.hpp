@@ -9,6 +9,7 @@
 #include "turnout/health/health_checker.hpp"
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/shared_state.hpp"
+#include "turnout/service/reporter.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -78,6 +79,7 @@ private:
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     std::unique_ptr<runtime::shared_state> shared_;
     boost::asio::io_context control_{1};
+    service::reporter service_{control_, service::notifier::from_environment()};
     boost::asio::steady_timer expiry_timer_{control_};
     boost::asio::steady_timer drain_watch_timer_{control_};
     boost::asio::signal_set signals_{control_};

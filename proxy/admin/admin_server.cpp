@@ -249,6 +249,7 @@ struct route {
     std::string_view method;
     std::string_view pattern; // "{u}" and "{p}" capture one path segment
     handler handle;
+    bool public_read = false; // also served on the read-only status address
 };
 
 const std::vector<route>& routes()
@@ -270,12 +271,13 @@ const std::vector<route>& routes()
          [](control& c, const captures& a, std::string_view body) { return put_backends(c, a[0], a[1], body); }},
         {"POST", "/v1/reload",
          [](control& c, const captures&, std::string_view) { return from_result(c.reload()); }},
-        {"GET", "/metrics", [](control& c, const captures&, std::string_view) { return get_metrics(c); }},
+        {"GET", "/metrics", [](control& c, const captures&, std::string_view) { return get_metrics(c); }, true},
         {"GET", "/healthz",
          [](control&, const captures&, std::string_view) {
              return json_answer(200, json::object{{"status", "ok"}});
-         }},
-        {"GET", "/readyz", [](control& c, const captures&, std::string_view) { return get_readyz(c); }},
+         },
+         true},
+        {"GET", "/readyz", [](control& c, const captures&, std::string_view) { return get_readyz(c); }, true},
     };
     return table;
 }
@@ -342,13 +344,44 @@ std::string join(const std::vector<std::string_view>& items, std::string_view se
 
 } // namespace
 
-http_answer handle_request(control& c, std::string_view method, std::string_view target, std::string_view body)
+namespace {
+
+/// The status address's gate: only reads, and only the public paths.
+std::optional<http_answer> refuse_on_status_address(std::string_view method, std::string_view path)
+{
+    if (method != "GET" && method != "HEAD") {
+        auto answer = error_answer(405, "the status endpoint is read-only: use GET");
+        answer.allow = "GET, HEAD";
+        return answer;
+    }
+    const auto segments = split_path(path);
+    const auto& table = routes();
+    const bool known = std::any_of(table.begin(), table.end(), [&](const route& r) {
+        return r.public_read && match(r.pattern, segments);
+    });
+    if (!known)
+        return error_answer(404, "unknown path: try /healthz, /readyz or /metrics");
+    return std::nullopt;
+}
+
+} // namespace
+
+http_answer handle_request(control& c, std::string_view method, std::string_view target, std::string_view body,
+                           access level)
 {
     const auto path = target.substr(0, target.find('?'));
+    if (level == access::read_only) {
+        if (auto refused = refuse_on_status_address(method, path))
+            return *refused;
+        body = {};
+        method = "GET"; // HEAD: the same answer, the server sends no body
+    }
     const auto segments = split_path(path);
 
     std::vector<std::string_view> allowed;
     for (const auto& r : routes()) {
+        if (level == access::read_only && !r.public_read)
+            continue;
         auto found = match(r.pattern, segments);
         if (!found)
             continue;

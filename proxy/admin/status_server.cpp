@@ -1,5 +1,7 @@
 #include "turnout/admin/status_server.hpp"
 
+#include "turnout/admin/admin_server.hpp"
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -14,9 +16,7 @@ using tcp = asio::ip::tcp;
 /// One keep-alive connection to the status endpoint.
 class status_session : public std::enable_shared_from_this<status_session> {
 public:
-    status_session(tcp::socket socket, status_server::probes probes)
-        : stream_(std::move(socket)), probes_(std::move(probes))
-    {}
+    status_session(tcp::socket socket, control& c) : stream_(std::move(socket)), control_(c) {}
 
     void start() { do_read(); }
 
@@ -35,7 +35,6 @@ private:
             return close();
         response_ = answer(request_);
         response_.keep_alive(request_.keep_alive());
-        response_.prepare_payload();
         http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code write_ec, std::size_t) {
             self->on_write(write_ec);
         });
@@ -50,27 +49,17 @@ private:
 
     http::response<http::string_body> answer(const http::request<http::string_body>& req) const
     {
-        http::response<http::string_body> res{http::status::ok, req.version()};
-        res.set(http::field::content_type, "application/json");
+        const auto a = handle_request(control_, req.method_string(), req.target(), req.body(), access::read_only);
+        http::response<http::string_body> res{static_cast<http::status>(a.status), req.version()};
+        res.set(http::field::content_type, a.content_type);
         res.set(http::field::cache_control, "no-store");
-        const auto target = req.target();
-        const auto path = target.substr(0, target.find('?'));
-        if (req.method() != http::verb::get && req.method() != http::verb::head) {
-            res.result(http::status::method_not_allowed);
-            res.set(http::field::allow, "GET, HEAD");
-            res.body() = R"({"error":"the status endpoint is read-only: use GET"})";
-        } else if (path == "/healthz") {
-            res.body() = R"({"status":"ok"})";
-        } else if (path == "/metrics") {
-            res.set(http::field::content_type, "text/plain; version=0.0.4");
-            res.body() = probes_.metrics();
-        } else if (path == "/readyz") {
-            const bool ready = probes_.ready();
-            res.result(ready ? http::status::ok : http::status::service_unavailable);
-            res.body() = ready ? R"({"status":"ready"})" : R"({"status":"draining"})";
+        if (!a.allow.empty())
+            res.set(http::field::allow, a.allow);
+        if (req.method() == http::verb::head) {
+            res.content_length(a.body.size()); // what GET would send; no body follows
         } else {
-            res.result(http::status::not_found);
-            res.body() = R"({"error":"unknown path: try /healthz, /readyz or /metrics"})";
+            res.body() = a.body;
+            res.prepare_payload();
         }
         return res;
     }
@@ -86,14 +75,14 @@ private:
     beast::flat_buffer buffer_;
     http::request<http::string_body> request_;
     http::response<http::string_body> response_;
-    status_server::probes probes_;
+    control& control_;
 };
 
 } // namespace
 
 struct status_server::impl : std::enable_shared_from_this<impl> {
-    impl(asio::io_context& io, const tcp::endpoint& endpoint, probes p)
-        : acceptor(io, endpoint, /*reuse_address=*/true), checks(std::move(p))
+    impl(asio::io_context& io, const tcp::endpoint& endpoint, control& ctl)
+        : acceptor(io, endpoint, /*reuse_address=*/true), c(ctl)
     {}
 
     void do_accept()
@@ -102,17 +91,17 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
             if (ec == asio::error::operation_aborted || !self->acceptor.is_open())
                 return;
             if (!ec)
-                std::make_shared<status_session>(std::move(socket), self->checks)->start();
+                std::make_shared<status_session>(std::move(socket), self->c)->start();
             self->do_accept();
         });
     }
 
     tcp::acceptor acceptor;
-    probes checks;
+    control& c;
 };
 
-status_server::status_server(asio::io_context& io, const tcp::endpoint& endpoint, probes p)
-    : impl_(std::make_shared<impl>(io, endpoint, std::move(p)))
+status_server::status_server(asio::io_context& io, const tcp::endpoint& endpoint, control& c)
+    : impl_(std::make_shared<impl>(io, endpoint, c))
 {}
 
 status_server::~status_server() { close(); }

@@ -589,3 +589,57 @@ TEST_CASE("admin: the server refuses to replace a file that is not a socket")
     CHECK_THROWS_AS(admin_server(io, path, c), std::runtime_error);
     CHECK(fs::is_regular_file(path));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The read-only status address: the same handler, restricted
+
+TEST_CASE("admin: read-only access answers /healthz, /readyz and /metrics like the admin socket")
+{
+    fake_control c;
+    for (const std::string_view path : {"/healthz", "/readyz", "/metrics", "/metrics?x=1"}) {
+        CAPTURE(path);
+        const auto full = handle_request(c, "GET", path, "");
+        const auto read_only = handle_request(c, "GET", path, "", access::read_only);
+        CHECK(read_only.status == 200);
+        CHECK(read_only.status == full.status);
+        CHECK(read_only.body == full.body);
+        CHECK(read_only.content_type == full.content_type);
+    }
+    c.ready_ = false;
+    CHECK(handle_request(c, "GET", "/readyz", "", access::read_only).status == 503);
+    CHECK(handle_request(c, "HEAD", "/readyz", "", access::read_only).status == 503);
+}
+
+TEST_CASE("admin: read-only access refuses every change with 405 and never calls control")
+{
+    fake_control c;
+    const std::vector<std::pair<std::string_view, std::string_view>> attempts{
+        {"PUT", "/v1/upstreams/mcp/weights"},   {"POST", "/v1/upstreams/mcp/switch"},
+        {"POST", "/v1/upstreams/mcp/rollback"}, {"POST", "/v1/upstreams/mcp/pools/blue/drain"},
+        {"POST", "/v1/upstreams/mcp/pools/blue/undrain"}, {"PUT", "/v1/upstreams/mcp/pools/blue/backends"},
+        {"POST", "/v1/reload"},                 {"DELETE", "/healthz"},
+        {"POST", "/metrics"},
+    };
+    for (const auto& [method, target] : attempts) {
+        CAPTURE(target);
+        const auto a = handle_request(c, method, target, R"({"blue":1})", access::read_only);
+        CHECK(a.status == 405);
+        CHECK(a.allow == "GET, HEAD");
+        CHECK(error_of(a) == "the status endpoint is read-only: use GET");
+    }
+    CHECK(c.calls_.empty());
+}
+
+TEST_CASE("admin: read-only access hides the admin API's other paths, even for GET")
+{
+    fake_control c;
+    for (const std::string_view path : {"/v1/status", "/v1/reload", "/v1/upstreams/mcp/weights", "/nope", "/"}) {
+        CAPTURE(path);
+        const auto a = handle_request(c, "GET", path, "", access::read_only);
+        CHECK(a.status == 404);
+        CHECK(error_of(a) == "unknown path: try /healthz, /readyz or /metrics");
+    }
+    CHECK(handle_request(c, "GET", "/v1/status", "").status == 200); // the socket still has it
+    CHECK(handle_request(c, "HEAD", "/healthz", "").status == 405);  // and keeps its own rules
+    CHECK(c.calls_.empty());
+}

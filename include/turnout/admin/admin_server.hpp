@@ -5,6 +5,7 @@
 //   POST /v1/upstreams/{u}/rollback · POST /v1/upstreams/{u}/pools/{p}/drain ·
 //   POST /v1/upstreams/{u}/pools/{p}/undrain · PUT /v1/upstreams/{u}/pools/{p}/backends ·
 //   POST /v1/reload · GET /metrics · GET /healthz · GET /readyz
+// The read-only status address (status_server) is served by the same handler (access::read_only).
 // Errors answer 4xx with {"error":"<one clear sentence>"}.
 
 #include "turnout/admin/control.hpp"
@@ -24,8 +25,15 @@ struct http_answer {
     std::string allow; // the Allow header of a 405, else empty
 };
 
+/// Who is asking. The admin socket (mode 0600) may do everything; the TCP status address may
+/// only read /healthz, /readyz and /metrics (GET or HEAD): any other method answers 405 and
+/// any other path 404, whatever the admin API has there — so control is never asked to change
+/// anything, and both endpoints answer those three paths with the same code.
+enum class access { full, read_only };
+
 /// Routes and validates one request. body is the request body (JSON where one is expected).
-http_answer handle_request(control& c, std::string_view method, std::string_view target, std::string_view body);
+http_answer handle_request(control& c, std::string_view method, std::string_view target, std::string_view body,
+                           access level = access::full);
 
 class admin_server {
 public:

@@ -352,12 +352,13 @@ export class Turnout {
 /**
  * Starts turnout on a generated config (see buildConfig) or on `opts.configText`.
  * Resolves once every listener (and the status server, if configured) logged its address.
+ * `opts.env`: variables added to (or, set to undefined, removed from) the environment.
  */
 export async function startTurnout(scope, opts = {}) {
   const bin = requireBinary(TURNOUT_BIN, 'TURNOUT_BIN');
   const text = opts.configText ?? buildConfig(opts);
   const configPath = writeConfig(scope, text);
-  const child = new Child('turnout', bin, ['-c', configPath], { cwd: path.dirname(configPath) });
+  const child = new Child('turnout', bin, ['-c', configPath], { cwd: path.dirname(configPath), env: opts.env });
   scope?.track(child, 'turnout');
   const listenCount = opts.listens ?? 1;
   const wantStatus = Boolean(opts.status);
