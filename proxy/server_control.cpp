@@ -40,7 +40,7 @@ std::string hex(std::uint64_t v)
 json::object health_status(const upstream::backend& b)
 {
     const auto r = b.report();
-    json::object h{{"probed", r.probed}, {"ejected", b.ejected()}};
+    json::object h{{"probed", r.probed}, {"ejected", b.ejected()}, {"ejections", b.ejections()}};
     if (r.probed) {
         h["last_ok"] = r.last_ok;
         h["last_probe_unix_ms"] = r.last_probe_unix_ms;
