@@ -13,7 +13,8 @@
 //     draining:    like a draining MCP server: new sessions (initialize) and /health answer 503,
 //                  existing sessions are served.
 //     error500:    every /mcp request answers 500.
-//   GET /admin/stats → {"initialize": n, "requests": n}  (/mcp requests seen, by kind)
+//   GET /admin/stats → {"initialize": n, "requests": n, "sessions": n}  (/mcp requests seen;
+//                      sessions open now)
 // A request carrying `X-Test-Status: NNN` is answered NNN with a JSON-RPC error body.
 // Every response carries `X-Backend: NAME`.
 
@@ -75,7 +76,7 @@ async function admin(req, res, pathname) {
     mode = next;
     return sendJson(res, 200, { mode });
   }
-  if (pathname === '/admin/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+  if (pathname === '/admin/stats' && req.method === 'GET') return sendJson(res, 200, { ...stats, sessions: sessions.size });
   return sendJson(res, 404, { error: 'no such admin route' });
 }
 
