@@ -137,9 +137,12 @@ public:
         if (!on_probation && failures_in_row_.fetch_add(1, std::memory_order_relaxed) + 1 < threshold)
             return;
         failures_in_row_.store(0, std::memory_order_relaxed);
-        const auto doublings = std::min<unsigned>(ejections_.fetch_add(1, std::memory_order_relaxed), 20);
+        const auto doublings = ejections_.fetch_add(1, std::memory_order_relaxed);
         const auto max = passive_backoff_max_ms_.load(std::memory_order_relaxed);
-        const auto backoff = std::min(max, passive_backoff_ms_.load(std::memory_order_relaxed) << doublings);
+        auto backoff = passive_backoff_ms_.load(std::memory_order_relaxed);
+        for (unsigned i = 0; i < doublings && backoff < max; ++i)
+            backoff *= 2;
+        backoff = std::min(backoff, max);
         ejected_until_ms_.store(now + backoff, std::memory_order_relaxed);
     }
     bool ejected() const noexcept { return ejected_at(now_ms()); }
