@@ -44,6 +44,8 @@ itest('a pool with another tool set: hashes differ, drift is flagged, switch and
   assert.match(hashBlue, /^[0-9a-f]{16}$/);
   assert.match(hashGreen, /^[0-9a-f]{16}$/);
   assert.notEqual(hashBlue, hashGreen, 'another input schema, another hash');
+  assert.equal(backendIn(st, a.addr).health.drift_from_primary, false);
+  assert.equal(backendIn(st, g.addr).health.drift_from_primary, true, 'the backend with other tools is flagged');
   const blue = poolIn(st, 'blue');
   const green = poolIn(st, 'green');
   const mixed = poolIn(st, 'mixed');
