@@ -40,7 +40,7 @@ std::string hex(std::uint64_t v)
 json::object health_status(const upstream::backend& b)
 {
     const auto r = b.report();
-    json::object h{{"probed", r.probed}, {"ejected", b.ejected()}};
+    json::object h{{"probed", r.probed}, {"ejected", b.ejected()}, {"ejections", b.ejections()}};
     if (r.probed) {
         h["last_ok"] = r.last_ok;
         h["last_probe_unix_ms"] = r.last_probe_unix_ms;
@@ -101,6 +101,13 @@ std::string label(std::string_view value)
     return out;
 }
 
+/// Whether hash differs from the primary pool's (nothing to compare with: no drift). Out of
+/// line, which also keeps GCC 12 from a false maybe-uninitialized on the optional.
+[[gnu::noinline]] bool drifts_from(std::uint64_t hash, const std::optional<std::uint64_t>& primary)
+{
+    return primary.has_value() && hash != primary.value();
+}
+
 bool has_usable_backend(const runtime::pool& p)
 {
     return std::any_of(p.backends.begin(), p.backends.end(),
@@ -148,7 +155,12 @@ json::object server::upstream_status(const runtime::upstream_state& u) const
     for (const auto& p : u.pools) {
         json::array backends;
         for (const auto& b : p.backends) {
-            backends.push_back(backend_status(*b, p.draining));
+            auto entry = backend_status(*b, p.draining);
+            // Per backend too: which ones would change the tools clients see.
+            const auto report = b->report();
+            entry["health"].as_object()["drift_from_primary"] =
+                report.tools_hash.has_value() && drifts_from(*report.tools_hash, primary_hash);
+            backends.push_back(std::move(entry));
             sessions += count(b->counters().sessions);
         }
         json::object pool{{"name", p.name},
@@ -164,7 +176,7 @@ json::object server::upstream_status(const runtime::upstream_state& u) const
         if (hash)
             pool["tools_hash"] = hex(*hash);
         pool["tools_drift"] = disagree; // its own backends disagree
-        pool["drift_from_primary"] = hash && primary_hash && *hash != *primary_hash;
+        pool["drift_from_primary"] = hash.has_value() && drifts_from(*hash, primary_hash);
         pools.push_back(std::move(pool));
     }
     json::object out{{"name", u.config.name},

@@ -1,4 +1,5 @@
 #include "turnout/config/config.hpp"
+#include "turnout/config/duration.hpp"
 
 #include <toml++/toml.h>
 
@@ -564,11 +565,14 @@ pool_config read_pool(const context& ctx, const toml::table& table)
     return pool;
 }
 
-// Returns nullopt for kind = "none": the header's contract is that an absent health config
-// means no active checks, and one test (has_value) is easier to get right than two.
-std::optional<health_config> read_health(const context& ctx, const toml::table& table)
+// Active checks land in upstream.health, left empty for kind = "none": the header's contract
+// is that an absent health config means no active checks, and one test (has_value) is easier
+// to get right than two. Passive settings are read whatever the kind.
+void read_health(const context& ctx, const toml::table& table, upstream_config& upstream)
 {
-    const table_reader r{ctx, table, "[upstream.health]", {"kind", "path", "interval", "timeout", "rise", "fall"}};
+    const table_reader r{ctx, table, "[upstream.health]",
+                         {"kind", "path", "interval", "timeout", "rise", "fall", "passive_failures", "passive_backoff",
+                          "passive_backoff_max"}};
     health_config health;
     if (const auto kind = r.get_string("kind")) {
         if (*kind == "mcp")
@@ -590,9 +594,20 @@ std::optional<health_config> read_health(const context& ctx, const toml::table& 
     health.timeout = r.get_duration("timeout", positive).value_or(health.timeout);
     health.rise = static_cast<unsigned>(r.get_integer("rise", 1, max_rise_fall).value_or(health.rise));
     health.fall = static_cast<unsigned>(r.get_integer("fall", 1, max_rise_fall).value_or(health.fall));
-    if (health.kind == health_kind::none)
-        return std::nullopt;
-    return health;
+
+    auto& passive = upstream.passive;
+    passive.failures =
+        static_cast<unsigned>(r.get_integer("passive_failures", 0, max_rise_fall).value_or(passive.failures));
+    passive.backoff = r.get_duration("passive_backoff", positive).value_or(passive.backoff);
+    // A long backoff given alone raises the default ceiling rather than contradicting it.
+    passive.backoff_max =
+        r.get_duration("passive_backoff_max", positive).value_or(std::max(passive.backoff_max, passive.backoff));
+    if (passive.backoff_max < passive.backoff)
+        r.fail_at("passive_backoff_max", "passive_backoff_max (" + format_duration(passive.backoff_max) +
+                      ") must not be shorter than passive_backoff (" + format_duration(passive.backoff) + ")");
+
+    if (health.kind != health_kind::none)
+        upstream.health = health;
 }
 
 upstream_config read_upstream(const context& ctx, const toml::table& table)
@@ -632,7 +647,7 @@ upstream_config read_upstream(const context& ctx, const toml::table& table)
     }
 
     if (const toml::table* health = r.get_table("health"))
-        upstream.health = read_health(ctx, *health);
+        read_health(ctx, *health, upstream);
     return upstream;
 }
 

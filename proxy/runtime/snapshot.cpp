@@ -114,6 +114,8 @@ void mark_in_service(const snapshot& s, upstream::backend_registry& registry)
     // of service, even for an instant (its sessions would answer 404).
     std::unordered_map<const upstream::backend*, std::uint32_t> listed; // → idle timeout (s)
     std::unordered_map<const upstream::backend*, bool> live_pool;      // in a pool not drained out
+    // Passive checks: the first upstream listing a backend decides (as for active checks).
+    std::unordered_map<const upstream::backend*, const config::passive_health_config*> passive;
     for (const auto& u : s.upstreams) {
         const auto idle_s = static_cast<std::uint32_t>(
             std::chrono::duration_cast<std::chrono::seconds>(u.config.session_idle_timeout).count());
@@ -121,12 +123,16 @@ void mark_in_service(const snapshot& s, upstream::backend_registry& registry)
             for (const auto& b : p.backends) {
                 listed[b.get()] = std::max(listed[b.get()], idle_s);
                 live_pool[b.get()] = live_pool[b.get()] || !p.drain_expired;
+                passive.try_emplace(b.get(), &u.config.passive);
             }
     }
     registry.for_each([&](upstream::backend& b) {
         const auto it = listed.find(&b);
-        if (it != listed.end())
+        if (it != listed.end()) {
             b.set_session_idle_timeout_s(it->second);
+            const auto& pc = *passive.at(&b);
+            b.set_passive(pc.failures, pc.backoff, pc.backoff_max);
+        }
         b.set_retired(it != listed.end() && !live_pool[&b]);
         b.set_in_service(it != listed.end());
     });

@@ -288,6 +288,37 @@ TEST_CASE("health kind none means no active checks")
     CHECK_FALSE(c.upstreams[0].health);
 }
 
+TEST_CASE("passive checks are on by default, also without [upstream.health]")
+{
+    const configuration c = parse(one_upstream, "conf.toml");
+    const passive_health_config& p = c.upstreams[0].passive;
+    CHECK(p.failures == 5);
+    CHECK(p.backoff == 2s);
+    CHECK(p.backoff_max == 60s);
+}
+
+TEST_CASE("passive check settings are read from [upstream.health], whatever the kind")
+{
+    const configuration c = parse(with(one_upstream, "  [upstream.health]\n  kind = \"none\"\n  passive_failures = 3\n"
+                                                     "  passive_backoff = \"250ms\"\n  passive_backoff_max = \"4s\"\n"),
+                                  "conf.toml");
+    CHECK_FALSE(c.upstreams[0].health);
+    const passive_health_config& p = c.upstreams[0].passive;
+    CHECK(p.failures == 3);
+    CHECK(p.backoff == 250ms);
+    CHECK(p.backoff_max == 4s);
+
+    const configuration off = parse(with(one_upstream, "  [upstream.health]\n  passive_failures = 0\n"), "conf.toml");
+    CHECK(off.upstreams[0].passive.failures == 0);
+    REQUIRE(off.upstreams[0].health);
+    CHECK(off.upstreams[0].health->kind == health_kind::mcp);
+
+    // A long backoff alone raises the ceiling instead of contradicting the default one.
+    const configuration slow = parse(with(one_upstream, "  [upstream.health]\n  passive_backoff = \"2m\"\n"), "conf.toml");
+    CHECK(slow.upstreams[0].passive.backoff == 2min);
+    CHECK(slow.upstreams[0].passive.backoff_max == 2min);
+}
+
 TEST_CASE("the demo config conf/turnout.toml loads")
 {
     const fs::path file = demo_config_path();
@@ -803,6 +834,16 @@ TEST_CASE("health settings are validated")
     CHECK(health("  timeout = \"0ms\"\n") == "conf.toml:12:13: upstream.health.timeout: must be greater than 0s");
     CHECK(health("  rise = 0\n") == "conf.toml:12:10: upstream.health.rise: must be between 1 and 1000");
     CHECK(health("  fall = 0\n") == "conf.toml:12:10: upstream.health.fall: must be between 1 and 1000");
+    CHECK(health("  passive_failures = -1\n") ==
+          "conf.toml:12:22: upstream.health.passive_failures: must not be negative");
+    CHECK(health("  passive_failures = \"5\"\n") ==
+          "conf.toml:12:22: upstream.health.passive_failures: expected an integer, got a string");
+    CHECK(health("  passive_backoff = \"0s\"\n") ==
+          "conf.toml:12:21: upstream.health.passive_backoff: must be greater than 0s");
+    CHECK(health("  passive_backoff = \"10s\"\n  passive_backoff_max = \"5s\"\n") ==
+          "conf.toml:13:25: upstream.health.passive_backoff_max: passive_backoff_max (5s) must not be shorter "
+          "than passive_backoff (10s)");
+    CHECK(health("  passive_backof = \"1s\"\n") == "conf.toml:12:3: unknown key 'passive_backof' in [upstream.health]");
     CHECK(health("  interval = \"2\"\n") ==
           "conf.toml:12:14: upstream.health.interval: expected a duration such as \"250ms\", \"30s\", \"5m\"");
 }

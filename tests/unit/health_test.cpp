@@ -1,4 +1,6 @@
 #include "turnout/health/health_checker.hpp"
+#include "turnout/runtime/snapshot.hpp"
+#include "turnout/upstream/backend.hpp"
 
 #include <doctest/doctest.h>
 
@@ -562,4 +564,144 @@ TEST_CASE("health: destroying the checker with probes in flight is safe")
     CHECK(std::chrono::steady_clock::now() - started < 1s);
     CHECK(!backend->report().probed); // the late result went nowhere
     CHECK(backend->healthy());
+}
+
+// ---- passive checks ------------------------------------------------------------------------
+
+namespace {
+
+upstream::backend passive_backend()
+{
+    return upstream::backend("127.0.0.1:9", tcp::endpoint(asio::ip::make_address("127.0.0.1"), 9));
+}
+
+} // namespace
+
+TEST_CASE("passive: failures in a row eject the backend for the backoff, a success resets the count")
+{
+    auto b = passive_backend();
+    b.set_passive(3, 100ms, 1000ms);
+    const std::int64_t t = 1'000'000;
+    b.record_failure(t);
+    b.record_failure(t);
+    b.record_success(); // not in a row any more
+    b.record_failure(t);
+    b.record_failure(t);
+    CHECK_FALSE(b.ejected_at(t));
+    b.record_failure(t);
+    CHECK(b.ejected_at(t));
+    CHECK(b.ejected_at(t + 99));
+    CHECK_FALSE(b.ejected_at(t + 100));
+    CHECK(b.ejections() == 1);
+}
+
+TEST_CASE("passive: the backoff doubles while the backend keeps failing, up to the maximum")
+{
+    auto b = passive_backend();
+    b.set_passive(2, 100ms, 350ms);
+    std::int64_t t = 1'000'000;
+    b.record_failure(t);
+    b.record_failure(t);
+    CHECK(b.ejected_until_ms() == t + 100);
+    // Failures of requests sent before the ejection do not lengthen it.
+    b.record_failure(t + 50);
+    CHECK(b.ejected_until_ms() == t + 100);
+    // Back on probation: one failure sends it out again, for twice as long.
+    t += 100;
+    b.record_failure(t);
+    CHECK(b.ejected_until_ms() == t + 200);
+    t += 200;
+    b.record_failure(t);
+    CHECK(b.ejected_until_ms() == t + 350); // 400 capped
+    t += 350;
+    b.record_failure(t);
+    CHECK(b.ejected_until_ms() == t + 350);
+    CHECK(b.ejections() == 4);
+    // A good answer after the backoff ends probation: the threshold counts again from zero.
+    t += 350;
+    CHECK_FALSE(b.ejected_at(t));
+    b.record_success();
+    CHECK(b.ejections() == 0);
+    b.record_failure(t);
+    CHECK_FALSE(b.ejected_at(t));
+    b.record_failure(t);
+    CHECK(b.ejected_until_ms() == t + 100);
+}
+
+TEST_CASE("passive: 0 failures turns passive checks off and lifts an ejection")
+{
+    auto b = passive_backend();
+    b.set_passive(1, 10s, 10s);
+    b.record_failure();
+    CHECK(b.ejected());
+    CHECK_FALSE(b.available());
+    b.set_passive(0, 10s, 10s);
+    CHECK_FALSE(b.ejected());
+    CHECK(b.available());
+    for (int i = 0; i < 100; ++i)
+        b.record_failure();
+    CHECK_FALSE(b.ejected());
+}
+
+TEST_CASE("passive: the defaults are 5 failures and 2 s doubling to 60 s")
+{
+    auto b = passive_backend();
+    const std::int64_t t = 1'000'000;
+    for (int i = 0; i < 4; ++i)
+        b.record_failure(t);
+    CHECK_FALSE(b.ejected_at(t));
+    b.record_failure(t);
+    CHECK(b.ejected_until_ms() == t + 2000);
+    std::int64_t now = t + 2000;
+    for (int i = 0; i < 10; ++i) {
+        b.record_failure(now);
+        now = b.ejected_until_ms();
+    }
+    b.record_failure(now);
+    CHECK(b.ejected_until_ms() == now + 60000);
+}
+
+TEST_CASE("passive: a published snapshot gives each backend its upstream's passive settings")
+{
+    const auto config = std::make_shared<const config::configuration>(config::parse(R"([[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+name = "a"
+  [[upstream.pool]]
+  name = "blue"
+  weight = 1
+  backends = ["127.0.0.1:3001"]
+  [upstream.health]
+  kind = "none"
+  passive_failures = 0
+[[upstream]]
+name = "b"
+  [[upstream.pool]]
+  name = "blue"
+  weight = 1
+  backends = ["127.0.0.1:3002"]
+  [upstream.health]
+  passive_failures = 2
+  passive_backoff = "1s"
+  passive_backoff_max = "3s"
+[[route]]
+upstream = "a"
+)",
+                                                                                    "conf.toml"));
+    upstream::backend_registry registry;
+    const auto s = runtime::build_snapshot(config, registry);
+    runtime::mark_in_service(*s, registry);
+    const auto off = registry.find("127.0.0.1:3001");
+    const auto on = registry.find("127.0.0.1:3002");
+    REQUIRE(off);
+    REQUIRE(on);
+    CHECK(off->passive_failures() == 0);
+    for (int i = 0; i < 10; ++i)
+        off->record_failure();
+    CHECK_FALSE(off->ejected());
+    CHECK(on->passive_failures() == 2);
+    const std::int64_t t = 1'000'000;
+    on->record_failure(t);
+    on->record_failure(t);
+    CHECK(on->ejected_until_ms() == t + 1000);
 }

@@ -79,6 +79,17 @@ struct health_config {
     unsigned fall = 3;
 };
 
+/// Passive checks on the traffic itself (an addition to SPEC.md, set in [upstream.health] as
+/// passive_failures, passive_backoff, passive_backoff_max): `failures` connect errors or 5xx
+/// answers in a row eject a backend from new sessions for `backoff`, doubled at each ejection
+/// that follows without a good answer in between, up to `backoff_max`. They apply whatever
+/// the active kind is, also with no [upstream.health] table at all.
+struct passive_health_config {
+    unsigned failures = 5; // 0 = passive checks off
+    duration backoff = 2s;
+    duration backoff_max = 60s;
+};
+
 struct pool_config {
     std::string name;
     std::uint32_t weight = 0;
@@ -95,6 +106,7 @@ struct upstream_config {
     duration session_idle_timeout = 30min;
     std::vector<pool_config> pools;
     std::optional<health_config> health; // absent = no active checks
+    passive_health_config passive;
 };
 
 struct route_config {

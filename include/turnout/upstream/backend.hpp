@@ -46,8 +46,7 @@ struct backend_counters {
 inline constexpr double latency_bounds[12] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                               0.1,   0.25,   0.5,   1,    2.5,   1e300};
 
-/// Passive health: this many failures in a row (connect errors, resets, 5xx, timeouts) eject
-/// a backend from new sessions for a backoff that doubles while it keeps failing.
+/// Passive health defaults (config::passive_health_config holds the configured values).
 inline constexpr unsigned passive_failure_threshold = 5;
 inline constexpr std::chrono::milliseconds passive_base_backoff{2000};
 inline constexpr std::chrono::milliseconds passive_max_backoff{60000};
@@ -99,6 +98,23 @@ public:
     /// May take new sessions.
     bool available() const noexcept { return healthy() && !draining() && !retired() && !ejected(); }
 
+    /// Passive health settings (control thread, from the upstream's configuration):
+    /// `failures` in a row eject the backend (0 = off) for `backoff`, doubled at each ejection
+    /// that follows without a good answer in between, at most `backoff_max`.
+    void set_passive(unsigned failures, std::chrono::milliseconds backoff, std::chrono::milliseconds backoff_max) noexcept
+    {
+        passive_failures_.store(failures, std::memory_order_relaxed);
+        passive_backoff_ms_.store(backoff.count(), std::memory_order_relaxed);
+        passive_backoff_max_ms_.store(backoff_max.count(), std::memory_order_relaxed);
+        if (failures == 0) {
+            // Turned off: nothing may stay ejected by a rule that no longer exists.
+            ejected_until_ms_.store(0, std::memory_order_relaxed);
+            ejections_.store(0, std::memory_order_relaxed);
+            failures_in_row_.store(0, std::memory_order_relaxed);
+        }
+    }
+    unsigned passive_failures() const noexcept { return passive_failures_.load(std::memory_order_relaxed); }
+
     // Passive health (workers, lock-free).
     void record_success() noexcept
     {
@@ -106,20 +122,37 @@ public:
         if (!ejected())
             ejections_.store(0, std::memory_order_relaxed);
     }
-    void record_failure() noexcept
+    void record_failure() noexcept { record_failure(now_ms()); }
+    void record_failure(std::int64_t now) noexcept
     {
-        if (failures_in_row_.fetch_add(1, std::memory_order_relaxed) + 1 < passive_failure_threshold)
+        const auto threshold = passive_failures_.load(std::memory_order_relaxed);
+        if (threshold == 0)
+            return;
+        const auto until = ejected_until_ms_.load(std::memory_order_relaxed);
+        if (until != 0 && now < until)
+            return; // already out: late answers of requests sent before do not lengthen it
+        // Back from an ejection with no good answer since: one more failure sends it out
+        // again, for longer, instead of letting it fail `threshold` more clients first.
+        const bool on_probation = ejections_.load(std::memory_order_relaxed) != 0;
+        if (!on_probation && failures_in_row_.fetch_add(1, std::memory_order_relaxed) + 1 < threshold)
             return;
         failures_in_row_.store(0, std::memory_order_relaxed);
-        const auto n = std::min<unsigned>(ejections_.fetch_add(1, std::memory_order_relaxed), 5);
-        const auto backoff = std::min(passive_max_backoff, passive_base_backoff * (1u << n));
-        ejected_until_ms_.store(now_ms() + backoff.count(), std::memory_order_relaxed);
+        const auto doublings = ejections_.fetch_add(1, std::memory_order_relaxed);
+        const auto max = passive_backoff_max_ms_.load(std::memory_order_relaxed);
+        auto backoff = passive_backoff_ms_.load(std::memory_order_relaxed);
+        for (unsigned i = 0; i < doublings && backoff < max; ++i)
+            backoff *= 2;
+        backoff = std::min(backoff, max);
+        ejected_until_ms_.store(now + backoff, std::memory_order_relaxed);
     }
-    bool ejected() const noexcept
+    bool ejected() const noexcept { return ejected_at(now_ms()); }
+    bool ejected_at(std::int64_t now) const noexcept
     {
         const auto until = ejected_until_ms_.load(std::memory_order_relaxed);
-        return until != 0 && now_ms() < until;
+        return until != 0 && now < until;
     }
+    /// Ejections in a row (without a good answer in between); 0 = not on probation.
+    unsigned ejections() const noexcept { return ejections_.load(std::memory_order_relaxed); }
     std::int64_t ejected_until_ms() const noexcept { return ejected_until_ms_.load(std::memory_order_relaxed); }
     static std::int64_t now_ms() noexcept
     {
@@ -152,6 +185,9 @@ private:
     std::atomic<unsigned> failures_in_row_{0};
     std::atomic<unsigned> ejections_{0};
     std::atomic<std::int64_t> ejected_until_ms_{0};
+    std::atomic<unsigned> passive_failures_{passive_failure_threshold};
+    std::atomic<std::int64_t> passive_backoff_ms_{passive_base_backoff.count()};
+    std::atomic<std::int64_t> passive_backoff_max_ms_{passive_max_backoff.count()};
     std::atomic<std::uint32_t> session_idle_timeout_s_{1800};
     std::atomic<bool> healthy_{true};
     std::atomic<bool> draining_{false};

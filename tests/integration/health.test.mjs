@@ -1,0 +1,134 @@
+// Active health checks (SPEC.md "Health", [upstream.health]; issue 5) against real MCP SDK
+// servers that fail on purpose (support/health_server.mjs): a backend that dies, one whose
+// initialize fails while /health still answers 200, one that answers 503 (as a draining MCP
+// server does) and recovers. Unhealthy backends get no new sessions; their pinned sessions keep
+// being forwarded; status shows the last probe's result and error.
+
+import assert from 'node:assert/strict';
+import { itest } from './support/harness.mjs';
+import { sessionRequest } from './support/session_helpers.mjs';
+import { admin, backendIn, metricValue, parseMetrics, status, waitAdmin } from './support/control_helpers.mjs';
+import {
+  fastHealth, healthConfig, initializeMany, sessionOn, startHealthServer, waitAllProbed, waitBackend,
+} from './support/health_helpers.mjs';
+
+async function metrics(tn) {
+  const r = await admin(tn, 'GET', '/metrics');
+  assert.equal(r.status, 200, r.text);
+  return parseMetrics(r.text);
+}
+
+itest('a backend that dies is marked unhealthy after fall probes, gets no new sessions, and status shows the last error', async (t, s) => {
+  const [a, b] = await Promise.all([
+    startHealthServer(s, { name: 'die-a' }),
+    startHealthServer(s, { name: 'die-b' }),
+  ]);
+  const tn = await s.turnout(healthConfig([{ name: 'blue', weight: 100, version: '1.0.0', backends: [a.addr, b.addr] }],
+    fastHealth({ fall: 3 })));
+  await waitAdmin(tn);
+  await waitAllProbed(tn, [a.addr, b.addr]);
+  const before = backendIn(await status(tn), b.addr);
+  assert.equal(before.health.last_ok, true);
+  assert.match(before.health.tools_hash, /^[0-9a-f]{16}$/, 'an mcp probe records the tools hash');
+  assert.equal(before.health.last_error, undefined, 'no error before any probe failed');
+
+  await b.kill();
+  const down = await waitBackend(tn, b.addr, (x) => !x.healthy, 'marked unhealthy');
+  assert.equal(down.health.last_ok, false);
+  assert.match(down.health.last_error, /refused/i, `the last error says why: ${down.health.last_error}`);
+  assert.equal(backendIn(await status(tn), a.addr).healthy, true, 'the other backend stays healthy');
+
+  const answers = await initializeMany(tn.port, 12);
+  assert.deepEqual(answers.map((x) => `${x.status} ${x.backend}`), Array(12).fill('200 die-a'),
+    'every new session goes to the healthy backend');
+
+  const m = await metrics(tn);
+  const labels = { upstream: 'mcp', pool: 'blue', version: '1.0.0' };
+  assert.equal(metricValue(m, 'turnout_backend_healthy', { ...labels, backend: b.addr }), 0);
+  assert.equal(metricValue(m, 'turnout_backend_healthy', { ...labels, backend: a.addr }), 1);
+});
+
+itest('kind = "mcp" catches a broken initialize while kind = "http" on /health says the backend is fine', async (t, s) => {
+  const broken = await startHealthServer(s, { name: 'broken-init' });
+  await broken.setMode('broken-init');
+  const pools = [{ name: 'blue', weight: 100, backends: [broken.addr] }];
+  const [mcpChecked, httpChecked] = await Promise.all([
+    s.turnout(healthConfig(pools, fastHealth({ kind: 'mcp', path: '/mcp' }))),
+    s.turnout(healthConfig(pools, fastHealth({ kind: 'http', path: '/health' }))),
+  ]);
+  await Promise.all([waitAdmin(mcpChecked), waitAdmin(httpChecked)]);
+
+  const down = await waitBackend(mcpChecked, broken.addr, (x) => !x.healthy, 'marked unhealthy by the mcp probe');
+  assert.match(down.health.last_error, /initialize answered 500/, down.health.last_error);
+  assert.equal(down.health.tools_hash, undefined, 'no tools were listed');
+
+  // The HTTP check has run at least as long and still calls it fine.
+  const fine = await waitBackend(httpChecked, broken.addr, (x) => x.health.probed, 'probed over http');
+  assert.equal(fine.healthy, true);
+  assert.equal(fine.health.last_ok, true);
+  assert.equal(fine.health.last_error, undefined);
+
+  // With its only backend unhealthy, the mcp-checked turnout has nowhere to send a new session.
+  const r = await initializeMany(mcpChecked.port, 1);
+  assert.equal(r[0].status, 503, `no healthy backend: ${JSON.stringify(r[0])}`);
+
+  // Fixed: the mcp probe passes `rise` times and the backend is healthy again.
+  await broken.setMode('ok');
+  const up = await waitBackend(mcpChecked, broken.addr, (x) => x.healthy, 'healthy again');
+  assert.equal(up.health.last_ok, true);
+  assert.match(up.health.tools_hash, /^[0-9a-f]{16}$/);
+  const again = await initializeMany(mcpChecked.port, 1);
+  assert.equal(again[0].status, 200);
+});
+
+itest('a backend answering 503 is unready: no new sessions, its pinned session is still served, healthy again after rise', async (t, s) => {
+  const [a, b] = await Promise.all([
+    startHealthServer(s, { name: 'ready-a' }),
+    startHealthServer(s, { name: 'ready-b' }),
+  ]);
+  const tn = await s.turnout(healthConfig([{ name: 'blue', weight: 100, backends: [a.addr, b.addr] }],
+    fastHealth({ rise: 3, fall: 2 })));
+  await waitAdmin(tn);
+  await waitAllProbed(tn, [a.addr, b.addr]);
+  const pinned = await sessionOn(tn.port, 'ready-b');
+
+  await b.setMode('draining');
+  const down = await waitBackend(tn, b.addr, (x) => !x.healthy, 'unready after 503 answers');
+  assert.match(down.health.last_error, /503/, down.health.last_error);
+  assert.equal(down.sessions, 1, 'its pinned session is still counted');
+
+  const answers = await initializeMany(tn.port, 12);
+  assert.deepEqual(answers.map((x) => `${x.status} ${x.backend}`), Array(12).fill('200 ready-a'),
+    'no new session goes to the unready backend');
+
+  // The pinned session is forwarded to its backend and answered there.
+  const ping = await sessionRequest(tn.port, pinned.sid);
+  assert.equal(ping.status, 200, ping.text);
+  assert.equal(ping.backend, 'ready-b');
+  assert.match(ping.text, /"result"/);
+
+  await b.setMode('ok');
+  const up = await waitBackend(tn, b.addr, (x) => x.healthy, 'healthy again after rise probes');
+  assert.equal(up.health.last_ok, true);
+  const back = await sessionOn(tn.port, 'ready-b');
+  assert.equal(back.status, 200);
+});
+
+itest('kind = "http": a /health answering 503 makes the backend unready until it answers 2xx again', async (t, s) => {
+  const [a, b] = await Promise.all([
+    startHealthServer(s, { name: 'http-a' }),
+    startHealthServer(s, { name: 'http-b' }),
+  ]);
+  const tn = await s.turnout(healthConfig([{ name: 'blue', weight: 100, backends: [a.addr, b.addr] }],
+    fastHealth({ kind: 'http', path: '/health', rise: 1, fall: 1 })));
+  await waitAdmin(tn);
+  await waitAllProbed(tn, [a.addr, b.addr]);
+  await b.setMode('draining');
+  const down = await waitBackend(tn, b.addr, (x) => !x.healthy, 'unready');
+  assert.match(down.health.last_error, /answered 503/, down.health.last_error);
+  const answers = await initializeMany(tn.port, 8);
+  assert.deepEqual(answers.map((x) => x.backend), Array(8).fill('http-a'));
+  await b.setMode('ok');
+  await waitBackend(tn, b.addr, (x) => x.healthy, 'healthy again');
+  await sessionOn(tn.port, 'http-b');
+});
