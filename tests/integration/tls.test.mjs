@@ -13,6 +13,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import {
   FAST_PROXY_DEFAULTS, fileScope, itest, run, TURNOUT_BIN, tempDir, waitUntil, withTimeout,
 } from './support/harness.mjs';
+import { backendIn, waitStatus } from './support/control_helpers.mjs';
 import { reloadTurnout } from './support/session_helpers.mjs';
 import { httpsFetch, makeTlsMaterial, tlsConnect, tlsGet } from './support/tls_helpers.mjs';
 
@@ -29,13 +30,17 @@ before(async () => {
 const q = (v) => JSON.stringify(v);
 
 /** A config with one TLS listener (cert/key paths as given, relative to the config folder). */
-function tlsConfig({ cert = 'server.pem', key = 'server.key', sni = [], backends, pool = {}, proxy = {} }) {
+function tlsConfig({ cert = 'server.pem', key = 'server.key', sni = [], backends, pool = {}, proxy = {}, health }) {
   let toml = '[proxy]\n';
   for (const [k, v] of Object.entries({ ...FAST_PROXY_DEFAULTS, ...proxy })) toml += `${k} = ${q(v)}\n`;
   toml += `\n[[listen]]\naddress = "127.0.0.1:0"\ntls_cert = ${q(cert)}\ntls_key = ${q(key)}\n`;
   for (const c of sni) toml += `  [[listen.certificate]]\n  cert = ${q(c.cert)}\n  key = ${q(c.key)}\n`;
   toml += `\n[[upstream]]\nname = "mcp"\n  [[upstream.pool]]\n  name = "blue"\n  weight = 100\n  backends = ${q(backends)}\n`;
   for (const [k, v] of Object.entries(pool)) toml += `  ${k} = ${typeof v === 'boolean' ? v : q(v)}\n`;
+  if (health) {
+    toml += '  [upstream.health]\n';
+    for (const [k, v] of Object.entries(health)) toml += `  ${k} = ${q(v)}\n`;
+  }
   toml += '\n[[route]]\npath_prefix = "/"\nupstream = "mcp"\n';
   return toml;
 }
@@ -315,3 +320,18 @@ for (const [name, pool] of [
     assert.match(tn.logs(), /certificate verify failed/);
   });
 }
+
+itest('health probes of a TLS pool speak TLS and fail on a certificate that does not verify', async (t, s) => {
+  const { p } = staged(s);
+  const be = await httpsBackend(s);
+  const health = { kind: 'http', path: '/probe', interval: '100ms', timeout: '1s', rise: 1, fall: 1 };
+  const config = (ca) => tlsConfig({ cert: p('server.pem'), key: p('server.key'), backends: [be.addr],
+    pool: { tls: true, tls_ca_file: p(ca) }, health });
+  const tn = await s.turnout({ configText: config('ca.pem') });
+  await waitUntil(() => be.seen.some((r) => r.url === '/probe'), 5000, 'a probe over TLS at the backend');
+  await waitStatus(tn, (st) => backendIn(st, be.addr).health?.last_ok === true, 5000, 'a passed probe');
+
+  await reloadTurnout(tn, config('other-ca.pem'));
+  const st = await waitStatus(tn, (x) => backendIn(x, be.addr).healthy === false, 5000, 'the backend marked down');
+  assert.match(backendIn(st, be.addr).health.last_error, /certificate|TLS/i);
+});
