@@ -210,6 +210,17 @@ itest('plain HTTP on a TLS port fails the handshake and turnout keeps serving TL
   assert.equal(res.status, 200);
 });
 
+itest('a client that never completes its handshake is closed after header_timeout', async (t, s) => {
+  const { p } = staged(s);
+  const tn = await s.turnout({ configText: tlsConfig({ cert: p('server.pem'), key: p('server.key'), backends: [mock.addr],
+    proxy: { header_timeout: '300ms' } }) });
+  const conn = await s.conn(tn.port);
+  await conn.write(Buffer.from([0x16, 0x03, 0x01])); // the start of a ClientHello record, then silence
+  await conn.waitClosed(5000);
+  const res = await tlsGet(tn.port, '/health', { ca: material.caPem, servername: 'localhost' });
+  assert.equal(res.status, 200);
+});
+
 for (const [name, mutate, pathOf, message] of [
   ['a missing certificate file', (d) => ({ cert: path.join(d, 'missing.pem'), key: path.join(d, 'server.key') }),
     (d) => path.join(d, 'missing.pem'), /cannot read: No such file or directory/],
