@@ -39,10 +39,14 @@ RESULTS=$ROOT/bench/results
 mkdir -p "$RESULTS"
 log() { printf '[bench-tls] %s\n' "$*" >&2; }
 
-scripts/install-deps.sh
+# Only the tools it needs (scripts/install-deps.sh installs them). It does not run install-deps
+# itself: that would also run `npm ci`, which empties a node_modules shared through a symlink.
 NGINX=/usr/sbin/nginx
-WRK=$(command -v wrk)
-OPENSSL=$(command -v openssl)
+WRK=$(command -v wrk || true)
+OPENSSL=$(command -v openssl || true)
+for b in "$NGINX" "$WRK" "$OPENSSL" "$(command -v curl || true)"; do
+  [[ -n $b && -x $b ]] || { echo "tls.sh: nginx, wrk, openssl or curl missing: run scripts/install-deps.sh" >&2; exit 1; }
+done
 
 if [[ ! -f $BUILD_DIR/build.ninja ]]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
