@@ -181,11 +181,16 @@ for t in turnout nginx; do
 done
 log "turnout on $TURNOUT_PORT, nginx on $NGINX_PORT, backend on $BACKEND_PORT"
 
-# connections/s from `openssl s_time` ("N connections in T real seconds").
+# connections/s of `openssl s_time`: its count ("N connections in T real seconds") over the
+# wall time measured here (s_time reports whole seconds only).
 s_time() { # PORT MODE(-new|-reuse) SECONDS
+  local t0 t1
+  t0=$(date +%s.%N)
   timeout $(($3 + 30)) "${RUN[@]}" "$OPENSSL" s_time -connect "127.0.0.1:$1" "$2" -time "$3" -www /health \
     >"$TMP/s_time.txt" 2>&1 || true
-  awk '/connections in [0-9.]+ real seconds/ { n = $1; s = $4; if (s > 0) r = n / s } END { if (r != "") printf "%.1f\n", r }' "$TMP/s_time.txt"
+  t1=$(date +%s.%N)
+  awk -v el="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
+    '/connections in [0-9.]+ real seconds/ { n = $1 } END { if (n != "" && el > 0) printf "%.1f\n", n / el }' "$TMP/s_time.txt"
 }
 wrk_https() { # PORT SECONDS -> "req/s p50_us p99_us errors"
   timeout $(($2 + 30)) "${RUN[@]}" "$WRK" -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$2"s --latency -s "$LUA" \
