@@ -36,17 +36,17 @@ public:
     /// Puts TLS with ctx over the next layer (before any byte was exchanged).
     tls_type& enable_tls(boost::asio::ssl::context& ctx)
     {
-        tls_ = std::make_unique<tls_type>(next_, ctx);
-        return *tls_;
+        tls_ = std::make_unique<tls_layer>(next_, ctx);
+        return tls_->stream;
     }
     bool is_tls() const noexcept { return tls_ != nullptr; }
-    tls_type& tls() noexcept { return *tls_; }
+    tls_type& tls() noexcept { return tls_->stream; }
 
     template <class MutableBuffers, class Handler>
     void async_read_some(const MutableBuffers& buffers, Handler&& handler)
     {
         if (tls_) [[unlikely]]
-            tls_->async_read_some(buffers, std::forward<Handler>(handler));
+            tls_->stream.async_read_some(buffers, std::forward<Handler>(handler));
         else
             next_.async_read_some(buffers, std::forward<Handler>(handler));
     }
@@ -55,7 +55,7 @@ public:
     void async_write_some(const ConstBuffers& buffers, Handler&& handler)
     {
         if (tls_) [[unlikely]]
-            tls_->async_write_some(buffers, std::forward<Handler>(handler));
+            tls_->stream.async_write_some(buffers, std::forward<Handler>(handler));
         else
             next_.async_write_some(buffers, std::forward<Handler>(handler));
     }
@@ -72,18 +72,25 @@ public:
         const auto count = std::distance(boost::asio::buffer_sequence_begin(buffers),
                                          boost::asio::buffer_sequence_end(buffers));
         if (count <= 1 || total > gather_limit)
-            return boost::asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
-        gathered_.resize(total);
-        boost::asio::buffer_copy(boost::asio::buffer(gathered_), buffers);
-        boost::asio::async_write(*tls_, boost::asio::buffer(gathered_), std::forward<Handler>(handler));
+            return boost::asio::async_write(tls_->stream, buffers, std::forward<Handler>(handler));
+        auto& gathered = tls_->gathered;
+        gathered.resize(total);
+        boost::asio::buffer_copy(boost::asio::buffer(gathered), buffers);
+        boost::asio::async_write(tls_->stream, boost::asio::buffer(gathered), std::forward<Handler>(handler));
     }
 
 private:
     static constexpr std::size_t gather_limit = 16384; // one TLS record
 
+    // Everything TLS in one allocation, so a plain connection carries one null pointer only.
+    struct tls_layer {
+        tls_layer(NextLayer& next, boost::asio::ssl::context& ctx) : stream(next, ctx) {}
+        tls_type stream;
+        std::string gathered;
+    };
+
     NextLayer next_;
-    std::unique_ptr<tls_type> tls_;
-    std::string gathered_;
+    std::unique_ptr<tls_layer> tls_;
 };
 
 /// A TCP connection, TLS or not (client connections, backend connections).
