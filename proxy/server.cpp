@@ -43,6 +43,7 @@ void check_configuration(const std::string& config_path)
     auto config = std::make_shared<const config::configuration>(config::load_file(config_path));
     upstream::backend_registry registry;
     runtime::build_snapshot(config, registry); // resolves every backend, reads key files
+    net::build_tls_contexts(*config);          // reads and matches certificates and keys
     for (const auto& l : config->listeners)
         resolve_or_throw(*config, l.address);
 }
@@ -59,7 +60,8 @@ std::uint64_t fresh_seed()
 
 server::server(std::string config_path)
     : config_path_(std::move(config_path)),
-      config_(std::make_shared<const config::configuration>(config::load_file(config_path_)))
+      config_(std::make_shared<const config::configuration>(config::load_file(config_path_))),
+      tls_(net::build_tls_contexts(*config_))
 {
     log::setup_error_log(config_->proxy.log_level);
     std::optional<session::saved_table> saved;
@@ -130,6 +132,12 @@ void server::publish(std::shared_ptr<const config::configuration> config)
     auto access_log = log::make_access_log(config->proxy.access_log);
     auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_->backends);
     next->access_log = std::move(access_log);
+    next->listen_tls = tls_.listeners;
+    for (auto& u : next->upstreams)
+        for (auto& p : u.pools)
+            for (const auto& pc : u.config.pools)
+                if (pc.name == p.name)
+                    p.tls = tls_.for_pool(pc);
     runtime::mark_in_service(*next, shared_->backends);
     if (health_)
         health_->update(*next);
@@ -196,7 +204,8 @@ int server::run()
 
 void server::bind_listeners()
 {
-    for (const auto& l : config_->listeners) {
+    for (std::size_t index = 0; index < config_->listeners.size(); ++index) {
+        const auto& l = config_->listeners[index];
         auto endpoint = resolve_or_throw(*config_, l.address);
         // The first worker binds (port 0 picks a port); the others share that exact port
         // through SO_REUSEPORT.
@@ -204,11 +213,11 @@ void server::bind_listeners()
             auto* worker = w.get();
             auto listener = std::make_shared<net::listener>(
                 worker->io(), endpoint,
-                [worker](asio::ip::tcp::socket socket) { http::serve(*worker, std::move(socket)); });
+                [worker, index](asio::ip::tcp::socket socket) { http::serve(*worker, std::move(socket), index); });
             endpoint = listener->local_endpoint();
             worker->add_listener(std::move(listener));
         }
-        spdlog::info("proxy listening on {}", net::to_string(endpoint));
+        spdlog::info("proxy listening on {}{}", net::to_string(endpoint), l.tls() ? " (TLS)" : "");
     }
 }
 
@@ -265,8 +274,13 @@ admin::result server::reload()
     spdlog::info("reloading {}", config_path_);
     service_.reloading();
     auto previous_state = state_;
+    auto previous_tls = tls_;
     try {
         auto next = std::make_shared<const config::configuration>(config::load_file(config_path_));
+        // New handshakes use the new certificates; established connections keep the context
+        // they were made with (their SSL objects hold a reference to it). A bad file fails the
+        // whole reload, so the running certificates stay.
+        tls_ = net::build_tls_contexts(*next);
         if (next->listeners.size() != config_->listeners.size() ||
             !std::equal(next->listeners.begin(), next->listeners.end(), config_->listeners.begin(),
                         [](const auto& a, const auto& b) { return a.address == b.address; }))
@@ -282,6 +296,7 @@ admin::result server::reload()
         return admin::result::ok({{"reloaded", true}});
     } catch (const std::exception& e) {
         state_ = std::move(previous_state);
+        tls_ = std::move(previous_tls);
         service_.reloaded(e.what());
         return admin::result::fail(400, e.what());
     }

@@ -7,6 +7,7 @@
 #include "turnout/admin/status_server.hpp"
 #include "turnout/config/config.hpp"
 #include "turnout/health/health_checker.hpp"
+#include "turnout/net/tls_context.hpp"
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/service/reporter.hpp"
@@ -71,6 +72,7 @@ private:
 
     std::string config_path_;
     std::shared_ptr<const config::configuration> config_;
+    net::tls_contexts tls_; // of config_; swapped whole by a reload whose files all load
     runtime::runtime_state state_;
     /// An operator changed something (now, or in a state file loaded at start): from then on
     /// the runtime state wins over the configuration's weights; before, the file rules.

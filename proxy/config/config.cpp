@@ -512,7 +512,7 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
 
 listen_config read_listen(const context& ctx, const toml::table& table)
 {
-    const table_reader r{ctx, table, "[[listen]]", {"address", "tls_cert", "tls_key"}};
+    const table_reader r{ctx, table, "[[listen]]", {"address", "tls_cert", "tls_key", "certificate"}};
     listen_config listen;
     const std::string address = r.require_string("address");
     listen.address = read_address(r, "address", address, *r.find("address"));
@@ -523,6 +523,17 @@ listen_config read_listen(const context& ctx, const toml::table& table)
         r.fail_at(has_cert ? "tls_cert" : "tls_key",
                   std::string{"is set but "} + (has_cert ? "tls_key" : "tls_cert") + " is not; TLS needs both");
     }
+    for (const auto* cert_table : r.get_tables("certificate")) {
+        const table_reader c{ctx, *cert_table, "[[listen.certificate]]", {"cert", "key"}};
+        certificate_config cert;
+        cert.cert = c.get_path("cert").value_or("");
+        cert.key = c.get_path("key").value_or("");
+        if (cert.cert.empty() || cert.key.empty())
+            ctx.fail(c.source(), "[[listen.certificate]] needs both cert and key");
+        listen.certificates.push_back(std::move(cert));
+    }
+    if (!listen.certificates.empty() && !listen.tls())
+        r.fail_at("certificate", "needs tls_cert and tls_key (the default certificate) in the same [[listen]]");
     return listen;
 }
 
@@ -544,13 +555,23 @@ void read_listeners(const context& ctx, const table_reader& root, configuration&
 
 pool_config read_pool(const context& ctx, const toml::table& table)
 {
-    const table_reader r{ctx, table, "[[upstream.pool]]", {"name", "weight", "version", "backends"}};
+    const table_reader r{ctx, table, "[[upstream.pool]]",
+                         {"name", "weight", "version", "backends", "tls", "tls_ca_file", "tls_server_name"}};
     pool_config pool;
     pool.name = r.require_string("name");
     if (!is_valid_name(pool.name))
         r.fail_at("name", std::string{name_rule});
     pool.weight = static_cast<std::uint32_t>(r.get_integer("weight", 0, max_weight).value_or(0));
     pool.version = r.get_string("version").value_or("");
+    if (const auto* node = r.find("tls")) {
+        if (!node->is_boolean())
+            r.fail_type(*node, "tls", "true or false");
+        pool.tls = node->as_boolean()->get();
+    }
+    pool.tls_ca_file = r.get_path("tls_ca_file").value_or("");
+    pool.tls_server_name = r.get_string("tls_server_name").value_or("");
+    if (!pool.tls && (!pool.tls_ca_file.empty() || !pool.tls_server_name.empty()))
+        r.fail_at(r.find("tls_ca_file") ? "tls_ca_file" : "tls_server_name", "needs tls = true in the same pool");
 
     // Empty is fine: a green pool may get its backends at run time through the admin socket.
     std::set<std::pair<std::string, std::uint16_t>> seen;

@@ -1,5 +1,8 @@
 #include "turnout/health/health_checker.hpp"
 
+#include "turnout/net/stream.hpp"
+#include "turnout/net/tls_context.hpp"
+
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -203,14 +206,20 @@ std::string lower_first(std::string text)
 class probe_op : public std::enable_shared_from_this<probe_op> {
 public:
     probe_op(asio::io_context& io, const tcp::endpoint& endpoint, std::string host_header,
-             const config::health_config& check, std::function<void(probe_result)> done)
-        : stream_(io), endpoint_(endpoint), host_(std::move(host_header)), check_(check), done_(std::move(done))
+             const config::health_config& check, std::function<void(probe_result)> done,
+             std::shared_ptr<net::tls_client_context> tls)
+        : stream_(io),
+          endpoint_(endpoint),
+          host_(std::move(host_header)),
+          check_(check),
+          done_(std::move(done)),
+          tls_(std::move(tls))
     {}
 
     void start()
     {
         started_ = clock_type::now();
-        stream_.expires_after(check_.timeout);
+        stream_.next_layer().expires_after(check_.timeout);
         step_ = check_.kind == config::health_kind::mcp ? step::initialize : step::http_get;
         do_connect();
     }
@@ -233,15 +242,33 @@ private:
     void do_connect()
     {
         buffer_.clear();
-        stream_.async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
+        stream_.next_layer().async_connect(endpoint_,
+                                           [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
     }
 
     void on_connect(beast::error_code ec)
     {
         if (ec)
             return fail_transport("connect", ec);
+        if (tls_)
+            return do_handshake();
         connected_ = true;
         do_write();
+    }
+
+    // A TLS pool is probed over TLS with its own verification: a backend whose certificate
+    // would make every request fail must not count as healthy.
+    void do_handshake()
+    {
+        auto& tls = stream_.enable_tls(tls_->context()); // fresh per connection
+        if (!tls_->prepare(tls.native_handle(), endpoint_))
+            return fail_transport("TLS setup", make_error_code(asio::error::invalid_argument));
+        tls.async_handshake(asio::ssl::stream_base::client, [self = shared_from_this()](beast::error_code ec) {
+            if (ec)
+                return self->fail_transport("TLS handshake", ec);
+            self->connected_ = true;
+            self->do_write();
+        });
     }
 
     /// Sends the current step's request, reconnecting first if the backend closed the last one.
@@ -511,15 +538,16 @@ private:
     {
         connected_ = false;
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.close();
+        stream_.next_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.next_layer().close();
     }
 
-    beast::tcp_stream stream_;
+    net::basic_stream<beast::tcp_stream> stream_;
     tcp::endpoint endpoint_;
     std::string host_;
     config::health_config check_;
     std::function<void(probe_result)> done_;
+    std::shared_ptr<net::tls_client_context> tls_;
     beast::flat_buffer buffer_;
     http::request<http::string_body> request_;
     std::optional<http::response_parser<http::string_body>> parser_;
@@ -543,8 +571,9 @@ std::int64_t unix_ms_now()
 /// slow backend is never probed twice at once) and applies rise/fall to its health.
 class probe_loop : public std::enable_shared_from_this<probe_loop> {
 public:
-    probe_loop(asio::io_context& io, std::shared_ptr<upstream::backend> backend, const config::health_config& check)
-        : io_(io), timer_(io), backend_(std::move(backend)), check_(check)
+    probe_loop(asio::io_context& io, std::shared_ptr<upstream::backend> backend, const config::health_config& check,
+               std::shared_ptr<net::tls_client_context> tls)
+        : io_(io), timer_(io), backend_(std::move(backend)), check_(check), tls_(std::move(tls))
     {}
 
     void start(config::duration first_delay) { do_wait(first_delay); }
@@ -556,7 +585,11 @@ public:
     }
 
     /// A reload may change the check; the next probe uses the new one.
-    void set_check(const config::health_config& check) { check_ = check; }
+    void set_check(const config::health_config& check, std::shared_ptr<net::tls_client_context> tls)
+    {
+        check_ = check;
+        tls_ = std::move(tls);
+    }
 
     upstream::backend& target() const { return *backend_; }
 
@@ -577,7 +610,7 @@ private:
     void do_probe()
     {
         probe(io_, backend_->endpoint(), backend_->address(), check_,
-              [self = shared_from_this()](probe_result r) { self->on_probe(std::move(r)); });
+              [self = shared_from_this()](probe_result r) { self->on_probe(std::move(r)); }, tls_);
     }
 
     void on_probe(probe_result r)
@@ -623,15 +656,17 @@ private:
     asio::steady_timer timer_;
     std::shared_ptr<upstream::backend> backend_;
     config::health_config check_;
+    std::shared_ptr<net::tls_client_context> tls_;
     bool stopped_ = false;
 };
 
 } // namespace
 
 void probe(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, std::string host_header,
-           const config::health_config& check, std::function<void(probe_result)> done)
+           const config::health_config& check, std::function<void(probe_result)> done,
+           std::shared_ptr<net::tls_client_context> tls)
 {
-    std::make_shared<probe_op>(io, endpoint, std::move(host_header), check, std::move(done))->start();
+    std::make_shared<probe_op>(io, endpoint, std::move(host_header), check, std::move(done), std::move(tls))->start();
 }
 
 std::uint64_t hash_tools(std::string_view tools_list_result_json)
@@ -683,8 +718,12 @@ void health_checker::update(const runtime::snapshot& s)
 {
     // Which backends are checked now, and with which check: the first upstream listing a
     // backend decides, so a backend shared by two upstreams is probed once.
-    std::unordered_map<const upstream::backend*, std::pair<std::shared_ptr<upstream::backend>, const config::health_config*>>
-        wanted;
+    struct want {
+        std::shared_ptr<upstream::backend> backend;
+        const config::health_config* check;
+        std::shared_ptr<net::tls_client_context> tls; // of the first pool listing it
+    };
+    std::unordered_map<const upstream::backend*, want> wanted;
     std::unordered_set<const upstream::backend*> listed;
     for (const auto& u : s.upstreams) {
         const bool checked = u.config.health && u.config.health->kind != config::health_kind::none;
@@ -692,7 +731,7 @@ void health_checker::update(const runtime::snapshot& s)
             for (const auto& b : p.backends) {
                 listed.insert(b.get());
                 if (checked)
-                    wanted.try_emplace(b.get(), b, &*u.config.health);
+                    wanted.try_emplace(b.get(), want{b, &*u.config.health, p.tls});
             }
     }
 
@@ -711,12 +750,12 @@ void health_checker::update(const runtime::snapshot& s)
     }
 
     for (const auto& [key, entry] : wanted) {
-        const auto& [backend, check] = entry;
+        const auto& [backend, check, tls] = entry;
         if (auto it = impl_->loops.find(key); it != impl_->loops.end()) {
-            it->second->set_check(*check);
+            it->second->set_check(*check, tls);
             continue;
         }
-        auto loop = std::make_shared<probe_loop>(impl_->io, backend, *check);
+        auto loop = std::make_shared<probe_loop>(impl_->io, backend, *check, tls);
         loop->start(impl_->jitter(check->interval));
         impl_->loops.emplace(key, std::move(loop));
     }

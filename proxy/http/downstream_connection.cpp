@@ -97,14 +97,15 @@ bool is_backend_failure(proxy_error e)
 
 } // namespace
 
-void serve(net::worker& w, asio::ip::tcp::socket socket)
+void serve(net::worker& w, asio::ip::tcp::socket socket, std::size_t listen_index)
 {
-    std::make_shared<downstream_connection>(w, std::move(socket))->start();
+    std::make_shared<downstream_connection>(w, std::move(socket), listen_index)->start();
 }
 
-downstream_connection::downstream_connection(net::worker& w, tcp::socket socket)
+downstream_connection::downstream_connection(net::worker& w, tcp::socket socket, std::size_t listen_index)
     : worker_(w),
       client_(std::move(socket)),
+      listen_index_(listen_index),
       timer_(w.io()),
       request_(message_parser::kind::request, {}),
       response_(message_parser::kind::response, {max_response_head, max_response_head})
@@ -116,13 +117,57 @@ void downstream_connection::start()
 {
     worker_.add(this);
     boost::system::error_code ec;
-    const auto remote = client_.remote_endpoint(ec);
+    const auto remote = client_.next_layer().remote_endpoint(ec);
     client_address_ = ec ? "-" : remote.address().to_string();
-    client_.set_option(tcp::no_delay(true), ec);
+    client_.next_layer().set_option(tcp::no_delay(true), ec);
     snapshot_ = worker_.snapshot();
-    // A fresh connection must start its request within header_timeout; silence means close.
+    // A fresh connection must start its request (or finish its TLS handshake) within
+    // header_timeout; silence means close.
     set_deadline(wait_kind::idle, snapshot_->proxy().header_timeout);
+    if (listen_index_ < snapshot_->listen_tls.size() && snapshot_->listen_tls[listen_index_])
+        return do_handshake();
     do_read_client();
+}
+
+// ---- TLS ------------------------------------------------------------------------------------
+
+void downstream_connection::do_handshake()
+{
+    tls_ = snapshot_->listen_tls[listen_index_];
+    client_.enable_tls(tls_->context())
+        .async_handshake(asio::ssl::stream_base::server,
+                         [self = shared_from_this()](boost::system::error_code ec) { self->on_handshake(ec); });
+}
+
+void downstream_connection::on_handshake(boost::system::error_code ec)
+{
+    if (closed_)
+        return;
+    if (ec) {
+        // Scanners, plain HTTP on a TLS port, old protocol versions: routine, not an incident.
+        spdlog::debug("TLS handshake with {} failed: {}", client_address_, ec.message());
+        return close();
+    }
+    do_read_client();
+}
+
+std::shared_ptr<net::tls_client_context> downstream_connection::backend_tls() const
+{
+    if (!upstream_state_ || pool_index_ >= upstream_state_->pools.size())
+        return nullptr; // a session owner listed in another upstream: plain, as before TLS
+    return upstream_state_->pools[pool_index_].tls;
+}
+
+void downstream_connection::do_upstream_handshake(void (downstream_connection::*on_done)(boost::system::error_code))
+{
+    const auto tls = backend_tls();
+    auto& stream = upstream_->stream().enable_tls(tls->context());
+    if (!tls->prepare(stream.native_handle(), backend_->endpoint()))
+        return ((*this).*on_done)(make_error_code(asio::error::invalid_argument));
+    stream.async_handshake(asio::ssl::stream_base::client,
+                           [self = shared_from_this(), on_done](boost::system::error_code ec) {
+                               ((*self).*on_done)(ec);
+                           });
 }
 
 void downstream_connection::drain()
@@ -284,7 +329,7 @@ void downstream_connection::do_send_continue()
     // turnout answers the expectation itself (as nginx does): the client's body is wanted as
     // soon as the limits above allowed it, and the backend never sees Expect.
     client_writing_ = true;
-    asio::async_write(client_, asio::buffer(continue_response),
+    client_.async_write(asio::buffer(continue_response),
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                           self->client_writing_ = false;
                           if (self->closed_)
@@ -312,7 +357,7 @@ void downstream_connection::do_connect()
     }
     tried_.push_back(backend_.get());
 
-    if (auto idle = worker_.upstream_pool().take(*backend_)) {
+    if (auto idle = worker_.upstream_pool().take(*backend_, backend_tls().get())) {
         upstream_ = std::move(idle);
         return on_upstream_ready();
     }
@@ -321,11 +366,17 @@ void downstream_connection::do_connect()
 
 void downstream_connection::connect_upstream(void (downstream_connection::*on_done)(boost::system::error_code))
 {
-    upstream_ = std::make_unique<upstream::upstream_connection>(worker_.io(), backend_);
+    auto tls = backend_tls();
+    const bool use_tls = tls != nullptr;
+    upstream_ = std::make_unique<upstream::upstream_connection>(worker_.io(), backend_, std::move(tls));
+    // The deadline covers the TLS handshake too: a backend that accepts but never answers it
+    // is as unavailable as one that never accepts.
     set_deadline(wait_kind::connect, snapshot_->proxy().connect_timeout);
     upstream_->socket().async_connect(backend_->endpoint(),
-                                      [self = shared_from_this(), on_done](boost::system::error_code ec) {
-                                          ((*self).*on_done)(ec);
+                                      [self = shared_from_this(), on_done, use_tls](boost::system::error_code ec) {
+                                          if (ec || !use_tls || self->closed_ || !self->upstream_)
+                                              return ((*self).*on_done)(ec);
+                                          self->do_upstream_handshake(on_done);
                                       });
 }
 
@@ -377,7 +428,7 @@ void downstream_connection::do_write_upstream()
     replayable_ = !request_head_sent_ && complete;
 
     upstream_writing_ = true;
-    asio::async_write(upstream_->socket(), up_bufs_,
+    upstream_->stream().async_write(up_bufs_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->on_write_upstream(ec, n);
                       });
@@ -421,7 +472,7 @@ void downstream_connection::do_read_upstream()
         up_in_.attach(worker_.take_response_buffer(), net::worker::response_buffer_size);
     up_in_.compact(); // the previous client write finished: no view into up_in_ is live
     upstream_reading_ = true;
-    upstream_->socket().async_read_some(
+    upstream_->stream().async_read_some(
         asio::buffer(up_in_.write_data(), up_in_.space()),
         [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_read_upstream(ec, n); });
 }
@@ -528,7 +579,7 @@ void downstream_connection::do_write_client()
         return on_write_client({}, 0);
 
     client_writing_ = true;
-    asio::async_write(client_, down_bufs_,
+    client_.async_write(down_bufs_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->on_write_client(ec, n);
                       });
@@ -646,7 +697,7 @@ void downstream_connection::build_upstream_head()
         forwarded_for += ", ";
     forwarded_for += client_address_;
     append_field(up_head_, "X-Forwarded-For", forwarded_for);
-    append_field(up_head_, "X-Forwarded-Proto", "http");
+    append_field(up_head_, "X-Forwarded-Proto", tls_ ? "https" : "http");
     if (!host.empty())
         append_field(up_head_, "X-Forwarded-Host", host);
     if (request_chunked_)
@@ -765,7 +816,7 @@ void downstream_connection::on_replay_connect(boost::system::error_code ec)
     set_deadline(wait_kind::response, snapshot_->proxy().response_timeout);
     request_head_sent_ = false; // the saved buffers hold the head
     upstream_writing_ = true;
-    asio::async_write(upstream_->socket(), up_bufs_,
+    upstream_->stream().async_write(up_bufs_,
                       [self = shared_from_this()](boost::system::error_code write_ec, std::size_t n) {
                           self->on_write_upstream(write_ec, n);
                       });
@@ -818,7 +869,7 @@ void downstream_connection::respond(unsigned status, std::string response)
     clear_deadline();
     client_head_ = std::move(response);
     client_writing_ = true;
-    asio::async_write(client_, asio::buffer(client_head_),
+    client_.async_write(asio::buffer(client_head_),
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->client_writing_ = false;
                           self->bytes_out_ += n;
@@ -833,10 +884,16 @@ void downstream_connection::linger_close()
 {
     if (closed_)
         return;
-    boost::system::error_code ignored;
-    client_.shutdown(tcp::socket::shutdown_send, ignored);
     lingering_ = true;
     set_deadline(wait_kind::linger, linger_timeout);
+    if (client_.is_tls()) {
+        // close_notify, then the client's (or the linger deadline: a peer that never answers
+        // close_notify must not hold the connection).
+        client_.tls().async_shutdown([self = shared_from_this()](boost::system::error_code) { self->close(); });
+        return;
+    }
+    boost::system::error_code ignored;
+    client_.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
     do_read_client();
 }
 
@@ -852,7 +909,7 @@ void downstream_connection::close()
     closed_ = true;
     boost::system::error_code ignored;
     timer_.cancel();
-    client_.close(ignored);
+    client_.next_layer().close(ignored);
     upstream_.reset();
     worker_.remove(this);
 }

@@ -23,8 +23,9 @@ bool still_open(boost::asio::ip::tcp::socket& s) noexcept
 
 } // namespace
 
-upstream_connection::upstream_connection(boost::asio::io_context& io, std::shared_ptr<backend> target)
-    : socket_(io), target_(std::move(target))
+upstream_connection::upstream_connection(boost::asio::io_context& io, std::shared_ptr<backend> target,
+                                         std::shared_ptr<const void> tls)
+    : stream_(io), target_(std::move(target)), tls_(std::move(tls))
 {
     target_->counters().connections.fetch_add(1, std::memory_order_relaxed);
 }
@@ -34,15 +35,19 @@ upstream_connection::~upstream_connection()
     target_->counters().connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::unique_ptr<upstream_connection> connection_pool::take(const backend& b)
+std::unique_ptr<upstream_connection> connection_pool::take(const backend& b, const void* tls_key)
 {
     const auto it = idle_.find(&b);
     if (it == idle_.end())
         return nullptr;
     auto& list = it->second;
-    while (!list.empty()) {
-        auto c = std::move(list.back()); // most recently used: warmest, least likely stale
-        list.pop_back();
+    // Most recently used first: warmest, least likely stale. A backend listed in a plain and
+    // a TLS pool at once is the only case where the key differs; those are skipped, not closed.
+    for (auto i = list.size(); i-- > 0;) {
+        if (list[i]->tls_key() != tls_key)
+            continue;
+        auto c = std::move(list[i]);
+        list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
         if (std::chrono::steady_clock::now() - c->idle_since < trust_window || still_open(c->socket()))
             return c;
     }

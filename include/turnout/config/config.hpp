@@ -62,10 +62,21 @@ struct proxy_config {
     std::size_t max_body_bytes = 8388608;
 };
 
+/// A certificate chain and its private key (PEM files, absolute paths).
+struct certificate_config {
+    std::string cert;
+    std::string key;
+};
+
 struct listen_config {
     host_port address;
-    std::string tls_cert; // absolute path or empty; TLS when both are set
+    std::string tls_cert; // absolute path or empty; TLS when both are set (the default certificate)
     std::string tls_key;
+    /// [[listen.certificate]]: more certificates, chosen by SNI against their own names
+    /// (subjectAltName DNS entries, else the subject CN; wildcards allowed).
+    std::vector<certificate_config> certificates;
+
+    bool tls() const noexcept { return !tls_cert.empty(); }
 };
 
 enum class health_kind { none, http, mcp };
@@ -95,6 +106,9 @@ struct pool_config {
     std::uint32_t weight = 0;
     std::string version;
     std::vector<host_port> backends;
+    bool tls = false;            // TLS to the backends, verified
+    std::string tls_ca_file;     // absolute path; empty = the system's trust store
+    std::string tls_server_name; // SNI and the name verified; empty = the backend's IP literal
 };
 
 enum class affinity_kind { table, token };

@@ -20,6 +20,10 @@
 #include <optional>
 #include <string>
 
+namespace turnout::net {
+class tls_client_context;
+} // namespace turnout::net
+
 namespace turnout::health {
 
 struct probe_result {
@@ -30,8 +34,10 @@ struct probe_result {
 };
 
 /// Runs one probe of endpoint (host_header is sent as Host) and calls done exactly once, on io.
+/// With tls, the probe speaks TLS, verified as the pool's connections are.
 void probe(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, std::string host_header,
-           const config::health_config& check, std::function<void(probe_result)> done);
+           const config::health_config& check, std::function<void(probe_result)> done,
+           std::shared_ptr<net::tls_client_context> tls = nullptr);
 
 /// Hash of a tools/list result's tools: names sorted, each with its inputSchema serialized
 /// canonically (object keys sorted). Order of tools and of keys does not matter.

@@ -12,6 +12,8 @@
 
 #include "turnout/http/message_parser.hpp"
 #include "turnout/net/io_buffer.hpp"
+#include "turnout/net/stream.hpp"
+#include "turnout/net/tls_context.hpp"
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/snapshot.hpp"
 #include "turnout/session/session_id.hpp"
@@ -35,7 +37,8 @@ public:
     using tcp = boost::asio::ip::tcp;
     using clock = std::chrono::steady_clock;
 
-    downstream_connection(net::worker& w, tcp::socket socket);
+    /// listen_index: which [[listen]] accepted it (its TLS context, if any, is in the snapshot).
+    downstream_connection(net::worker& w, tcp::socket socket, std::size_t listen_index = 0);
     ~downstream_connection() override;
 
     void start();
@@ -49,6 +52,12 @@ private:
     enum class request_phase { idle, head, routing, body, sent };
     enum class response_phase { none, head, body, done };
     enum class wait_kind { none, idle, header, connect, response, body, stream, linger };
+
+    // TLS
+    void do_handshake();
+    void on_handshake(boost::system::error_code ec);
+    void do_upstream_handshake(void (downstream_connection::*on_done)(boost::system::error_code));
+    std::shared_ptr<net::tls_client_context> backend_tls() const;
 
     // request flow
     void do_read_client();
@@ -113,7 +122,9 @@ private:
     bool response_may_have_body() const noexcept;
 
     net::worker& worker_;
-    tcp::socket client_;
+    net::socket_stream client_;
+    std::size_t listen_index_;
+    std::shared_ptr<net::tls_server_context> tls_; // of the listener, as when accepted
     std::string client_address_;
     boost::asio::steady_timer timer_;
     clock::time_point deadline_ = clock::time_point::max();
@@ -192,6 +203,6 @@ private:
 };
 
 /// Accepts a client socket on worker w: sets it up and starts its connection.
-void serve(net::worker& w, boost::asio::ip::tcp::socket socket);
+void serve(net::worker& w, boost::asio::ip::tcp::socket socket, std::size_t listen_index = 0);
 
 } // namespace turnout::http

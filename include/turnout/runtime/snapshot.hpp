@@ -18,6 +18,11 @@
 #include <string>
 #include <vector>
 
+namespace turnout::net {
+class tls_server_context;
+class tls_client_context;
+} // namespace turnout::net
+
 namespace turnout::runtime {
 
 struct pool {
@@ -28,6 +33,7 @@ struct pool {
     bool drain_expired = false; // the drain's grace is over: its sessions answer 404
     std::optional<std::int64_t> drain_deadline_ms;
     std::vector<std::shared_ptr<upstream::backend>> backends;
+    std::shared_ptr<net::tls_client_context> tls; // null: plain TCP to the backends
 };
 
 struct upstream_state {
@@ -43,6 +49,9 @@ struct snapshot {
     std::vector<upstream_state> upstreams;
     routing::router router;
     std::shared_ptr<spdlog::logger> access_log; // null when access_log = "off"
+    /// Per [[listen]] (same order as the configuration's): its TLS context, null for plain.
+    /// A reload swaps them; a connection keeps the one it was accepted with.
+    std::vector<std::shared_ptr<net::tls_server_context>> listen_tls;
 
     const config::proxy_config& proxy() const noexcept { return config->proxy; }
 };

@@ -3,6 +3,7 @@
 // for one exchange and put back when both messages ended cleanly; before reuse it is checked
 // for a close or stray bytes from the backend, so a stale connection is not handed out.
 
+#include "turnout/net/stream.hpp"
 #include "turnout/upstream/backend.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -15,15 +16,20 @@
 
 namespace turnout::upstream {
 
-/// One TCP connection to a backend. Counts itself in the backend's `connections`.
+/// One TCP connection to a backend, TLS or not. Counts itself in the backend's `connections`.
+/// tls is the TLS client context it was made with (null: plain), kept alive with it, so that
+/// the pool hands it out only for the same settings.
 class upstream_connection {
 public:
-    upstream_connection(boost::asio::io_context& io, std::shared_ptr<backend> target);
+    upstream_connection(boost::asio::io_context& io, std::shared_ptr<backend> target,
+                        std::shared_ptr<const void> tls = nullptr);
     ~upstream_connection();
     upstream_connection(const upstream_connection&) = delete;
     upstream_connection& operator=(const upstream_connection&) = delete;
 
-    boost::asio::ip::tcp::socket& socket() noexcept { return socket_; }
+    boost::asio::ip::tcp::socket& socket() noexcept { return stream_.next_layer(); }
+    net::socket_stream& stream() noexcept { return stream_; }
+    const void* tls_key() const noexcept { return tls_.get(); }
     backend& target() noexcept { return *target_; }
     const std::shared_ptr<backend>& target_ptr() const noexcept { return target_; }
 
@@ -35,8 +41,9 @@ public:
     std::chrono::steady_clock::time_point idle_since;
 
 private:
-    boost::asio::ip::tcp::socket socket_;
+    net::socket_stream stream_;
     std::shared_ptr<backend> target_;
+    std::shared_ptr<const void> tls_;
     bool reused_ = false;
 };
 
@@ -46,8 +53,8 @@ public:
         : max_idle_per_backend_(max_idle_per_backend)
     {}
 
-    /// An idle, still-open connection to b, or null.
-    std::unique_ptr<upstream_connection> take(const backend& b);
+    /// An idle, still-open connection to b made with the same TLS settings, or null.
+    std::unique_ptr<upstream_connection> take(const backend& b, const void* tls_key = nullptr);
 
     /// Keeps c for reuse (or closes it when the backend already has enough idle ones).
     void put(std::unique_ptr<upstream_connection> c);
