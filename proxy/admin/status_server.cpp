@@ -3,6 +3,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+
 namespace turnout::admin {
 namespace {
 
@@ -96,6 +98,15 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
         : acceptor(io, endpoint, /*reuse_address=*/true), checks(std::move(p))
     {}
 
+    impl(asio::io_context& io, int fd, probes p) : acceptor(io), checks(std::move(p))
+    {
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+            throw boost::system::system_error(errno, boost::system::system_category(), "getsockname");
+        acceptor.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+    }
+
     void do_accept()
     {
         acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
@@ -114,6 +125,12 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
 status_server::status_server(asio::io_context& io, const tcp::endpoint& endpoint, probes p)
     : impl_(std::make_shared<impl>(io, endpoint, std::move(p)))
 {}
+
+status_server::status_server(asio::io_context& io, int listening_fd, probes p)
+    : impl_(std::make_shared<impl>(io, listening_fd, std::move(p)))
+{}
+
+int status_server::native_handle() const { return impl_->acceptor.native_handle(); }
 
 status_server::~status_server() { close(); }
 

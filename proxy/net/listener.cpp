@@ -20,6 +20,16 @@ listener::listener(boost::asio::io_context& io, const tcp::endpoint& endpoint, o
     acceptor_.listen(boost::asio::socket_base::max_listen_connections);
 }
 
+listener::listener(boost::asio::io_context& io, int listening_fd, on_connection handler)
+    : acceptor_(io), backoff_(io), handler_(std::move(handler))
+{
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(listening_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        throw boost::system::system_error(errno, boost::system::system_category(), "getsockname");
+    acceptor_.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), listening_fd);
+}
+
 void listener::close()
 {
     boost::system::error_code ignored;
