@@ -343,6 +343,11 @@ void server::poll_drain()
     const auto open = workers_->connection_count();
     if (open == 0)
         return finish_shutdown();
+    if (successor_pid_ != 0 && std::chrono::steady_clock::now() >= next_drain_report_) {
+        // After a hand-over nobody can ask this process for its status any more: say it.
+        spdlog::info("upgrade: {} connection(s) still open here", open);
+        next_drain_report_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    }
     if (std::chrono::steady_clock::now() >= drain_deadline_ && !aborting_) {
         spdlog::warn("drain timeout: closing {} connection(s)", open);
         aborting_ = true;
@@ -365,6 +370,7 @@ void server::finish_shutdown()
     if (health_)
         health_->stop();
     drain_watch_timer_.cancel();
+    admin_grace_timer_.cancel();
     signals_.cancel();
     drain_timer_.cancel();
     expiry_timer_.cancel();

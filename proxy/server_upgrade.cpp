@@ -28,6 +28,7 @@ namespace asio = boost::asio;
 
 /// How long a successor may take from exec to serving (config, backends, binds).
 constexpr auto handover_timeout = std::chrono::seconds(10);
+constexpr auto admin_grace = std::chrono::seconds(1);
 
 std::string endpoint_of(int fd)
 {
@@ -144,9 +145,15 @@ void server::retire(pid_t successor)
     draining_ = true;
     spdlog::info("upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
                  successor, workers_->connection_count(), config::format_duration(config_->proxy.drain_timeout));
-    // close() unlinks only the socket file this process created: the successor made its own.
-    if (admin_)
-        admin_->close();
+    // New admin clients reach the successor's socket file already; those that connected to
+    // ours before it was replaced (waiting in our backlog while the hand-over ran) still get
+    // an answer within a short grace, instead of a reset. close() unlinks only the socket
+    // file this process created, never the successor's.
+    admin_grace_timer_.expires_after(admin_grace);
+    admin_grace_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && admin_)
+            admin_->close();
+    });
     if (status_)
         status_->close();
     workers_->retire();

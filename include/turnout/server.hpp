@@ -132,6 +132,8 @@ private:
     // Predecessor: the process that took over (0 = none yet), and what forwards sessions to
     // it. Forwarders are never destroyed before exit: a worker may be inside one.
     pid_t successor_pid_ = 0;
+    std::chrono::steady_clock::time_point next_drain_report_{};
+    boost::asio::steady_timer admin_grace_timer_{control_};
     std::vector<std::unique_ptr<upgrade::channel>> successor_channels_;
     std::vector<std::unique_ptr<upgrade::session_forwarder>> forwarders_;
 };

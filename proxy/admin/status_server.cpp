@@ -4,6 +4,7 @@
 #include <boost/beast/http.hpp>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace turnout::admin {
 namespace {
@@ -140,8 +141,14 @@ void status_server::start() { impl_->do_accept(); }
 
 void status_server::close()
 {
+    // release() first, as in net::listener::close(): after an upgrade the successor holds
+    // the same socket, so close() alone would leave it registered in this reactor.
     beast::error_code ignored;
-    impl_->acceptor.close(ignored);
+    if (!impl_->acceptor.is_open())
+        return;
+    const int fd = impl_->acceptor.release(ignored);
+    if (fd >= 0)
+        ::close(fd);
 }
 
 } // namespace turnout::admin

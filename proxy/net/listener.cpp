@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace turnout::net {
 
@@ -34,7 +35,15 @@ void listener::close()
 {
     boost::system::error_code ignored;
     backoff_.cancel();
-    acceptor_.close(ignored);
+    if (!acceptor_.is_open())
+        return;
+    // Not acceptor_.close(): Asio then skips EPOLL_CTL_DEL, trusting close() to drop the
+    // registration — which the kernel does only once no process holds the socket. After an
+    // upgrade the successor holds it, and its new connections would keep waking this
+    // process's reactor on a freed registration. release() deregisters first.
+    const int fd = acceptor_.release(ignored);
+    if (fd >= 0)
+        ::close(fd);
 }
 
 void listener::do_accept()
