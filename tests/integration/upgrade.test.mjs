@@ -213,6 +213,9 @@ itest('SIGUSR2 upgrades the same way; a second upgrade goes to the new process',
   }, 10000, 'the new process to answer the admin socket');
   stopLater(s, st.pid);
   assert.equal((await whoami(c.client)).server, c.owner);
+  // The old process, still serving this client's stream, refuses a second hand-over.
+  tn.child.signal('SIGUSR2');
+  await tn.child.waitForMatches(/upgrade \(SIGUSR2\) refused: this process already handed over to pid (\d+)/, { timeout: 5000 });
   await c.client.close();
   const exit = await withTimeout(oldExit, 15000, 'the old process to exit');
   assert.equal(exit.code, 0, JSON.stringify(exit));
