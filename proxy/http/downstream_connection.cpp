@@ -98,7 +98,10 @@ bool is_backend_failure(proxy_error e)
 
 void serve(net::worker& w, asio::ip::tcp::socket socket)
 {
-    std::make_shared<downstream_connection>(w, std::move(socket))->start();
+    auto c = std::make_shared<downstream_connection>(w, std::move(socket));
+    c->start();
+    if (w.draining())
+        c->retire(); // accepted as the listeners closed: one answer, then Connection: close
 }
 
 downstream_connection::downstream_connection(net::worker& w, tcp::socket socket)

@@ -55,8 +55,15 @@ void listener::do_accept()
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket socket)
 {
-    if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open())
+    if (ec == boost::asio::error::operation_aborted)
         return;
+    if (!acceptor_.is_open()) {
+        // Accepted just before the listener closed (drain, upgrade): the kernel completed the
+        // handshake and the client is sending — serve it rather than reset it.
+        if (!ec)
+            handler_(std::move(socket));
+        return;
+    }
     if (ec) {
         // EMFILE and friends: retrying at once would spin. Back off briefly.
         spdlog::warn("accept on {}: {}", acceptor_.local_endpoint().port(), ec.message());
