@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { before } from 'node:test';
 import { RawConn, fileScope, itest, sleep, waitUntil, withTimeout } from './support/harness.mjs';
-import { sessionRequest, sseClient, whoami, initializeBody } from './support/session_helpers.mjs';
+import { initialize, initializeBody, sessionRequest, sseClient, whoami } from './support/session_helpers.mjs';
 import { startSessionServer } from './support/session_helpers.mjs';
 import {
   assertStreamsDeliver, ctl, keepBusy, liveSession, status, upstreamIn, waitAdmin, waitStatus,
@@ -106,7 +106,17 @@ itest('upgrade under load: no failed request, old streams end on the old process
   const busy = keepBusy(live, { pauseMs: 2, scope: s });
   await sleep(300);
 
+  // New sessions keep arriving, each on a connection of its own, while the hand-over runs:
+  // whichever process accepted them, they must route to their owners afterwards.
+  let bursting = true;
+  const burst = [];
+  const burstLoop = Promise.all([0, 1, 2].map(async () => {
+    while (bursting) burst.push(await initialize(tn.port));
+  }));
   const up = await ctl(tn, ['upgrade']);
+  await sleep(100);
+  bursting = false;
+  await withTimeout(burstLoop, 10000, 'the initialize burst to finish');
   assert.equal(up.code, 0, up.stderr);
   const m = /^upgraded: pid (\d+) serves now/.exec(up.stdout);
   assert.ok(m, up.stdout);
@@ -126,6 +136,13 @@ itest('upgrade under load: no failed request, old streams end on the old process
   const learned = [];
   for (const c of held) learned.push(await rawInitialize(c));
   for (const l of learned) assert.equal(l.closing, 'close', 'the old process ends keep-alive after the hand-over');
+  assert.ok(burst.length >= 3, `only ${burst.length} sessions initialized during the upgrade`);
+  for (const b of burst) assert.equal(b.status, 200, `initialize during the upgrade: ${b.status} ${b.text}`);
+  for (const b of burst) {
+    const r = await sessionRequest(tn.port, b.sid);
+    assert.equal(r.status, 200, `session ${b.sid} of ${b.backend}, created during the upgrade: ${r.text}`);
+    assert.equal(r.backend, b.backend);
+  }
   for (const l of learned) {
     const r = await sessionRequest(tn.port, l.sid);
     assert.equal(r.status, 200, `session ${l.sid} of ${l.owner} through the new process: ${r.text}`);
