@@ -49,12 +49,14 @@ std::string endpoint_of(int fd)
 admin::result server::upgrade(const std::optional<std::string>& binary)
 {
     if (successor_pid_ != 0)
-        return admin::result::fail(409, "this process already handed over to pid " + std::to_string(successor_pid_));
+        return admin::result::fail(409, "this process already handed over to pid " +
+                                            std::to_string(successor_pid_));
     if (draining_)
         return admin::result::fail(409, "turnout is shutting down");
     const std::string path = binary.value_or(launch_.binary);
-    struct stat st{};
-    if (path.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0)
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        ::access(path.c_str(), X_OK) != 0)
         return admin::result::fail(400, "'" + path + "' is not an executable file");
 
     int ends[2];
@@ -65,7 +67,8 @@ admin::result server::upgrade(const std::optional<std::string>& binary)
     ::close(ends[1]);
     if (pid < 0) {
         ::close(ends[0]);
-        return admin::result::fail(500, std::string("upgrade: cannot start a process: ") + std::strerror(spawn_errno));
+        return admin::result::fail(500, std::string("upgrade: cannot start a process: ") +
+                                            std::strerror(spawn_errno));
     }
     spdlog::info("upgrade: started {} as pid {}", path, pid);
 
@@ -82,11 +85,12 @@ admin::result server::upgrade(const std::optional<std::string>& binary)
         }
         successor_channels_.pop_back(); // no forwarder touches it after stop()
         const bool killed_by_us = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-        const auto why = killed_by_us ? "did not take over: " + error
-                                      : upgrade::describe_exit(status) + " before taking over (its log says why)";
+        const auto why = killed_by_us
+                             ? "did not take over: " + error
+                             : upgrade::describe_exit(status) + " before taking over (its log says why)";
         spdlog::error("upgrade: the new process {} {}; this one keeps serving", pid, why);
-        return admin::result::fail(500, "upgrade failed: the new process (pid " + std::to_string(pid) + ") " + why +
-                                            "; the running one keeps serving");
+        return admin::result::fail(500, "upgrade failed: the new process (pid " + std::to_string(pid) + ") " +
+                                            why + "; the running one keeps serving");
     }
     successor_pid_ = pid;
     // After this answer is on its way: the admin socket's file belongs to the successor now.
@@ -104,16 +108,19 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
     if (!h)
         return "it opened with '" + std::string(upgrade::name_of(m)) + "' instead of 'hello'";
     if (h->version != upgrade::protocol_version)
-        return "it speaks hand-over protocol version " + std::to_string(h->version) + ", this process version " +
-               std::to_string(upgrade::protocol_version);
+        return "it speaks hand-over protocol version " + std::to_string(h->version) +
+               ", this process version " + std::to_string(upgrade::protocol_version);
 
     auto handed = own_listeners_;
     if (status_ && config_->proxy.status_address)
-        handed.push_back({upgrade::listener_kind::status, config_->proxy.status_address->text, status_->native_handle()});
+        handed.push_back(
+            {upgrade::listener_kind::status, config_->proxy.status_address->text, status_->native_handle()});
     for (const auto& l : handed)
-        if (auto e = ch.send(upgrade::listener{l.kind, l.address, endpoint_of(l.fd)}, until, l.fd); !e.empty())
+        if (auto e = ch.send(upgrade::listener{l.kind, l.address, endpoint_of(l.fd)}, until, l.fd);
+            !e.empty())
             return e;
-    if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(handed.size())}, until); !e.empty())
+    if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(handed.size())}, until);
+        !e.empty())
         return e;
 
     // From here every session learned or forgotten reaches the successor: first the table as
@@ -125,13 +132,14 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
     const auto e = forwarder->send_first(
         [&] {
             sent = shared_->sessions.size();
-            return upgrade::encode(
-                upgrade::sessions{session::encode_table(shared_->sessions, shared_->backends, shared_->now_s())});
+            return upgrade::encode(upgrade::sessions{
+                session::encode_table(shared_->sessions, shared_->backends, shared_->now_s())});
         },
         until);
     if (!e.empty())
         return e;
-    spdlog::info("upgrade: handed {} listening socket(s) and {} session(s) to pid {}", handed.size(), sent, successor);
+    spdlog::info("upgrade: handed {} listening socket(s) and {} session(s) to pid {}", handed.size(), sent,
+                 successor);
 
     if (auto r = ch.receive(m, until); !r.empty())
         return r;
@@ -143,8 +151,9 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
 void server::retire(pid_t successor)
 {
     draining_ = true;
-    spdlog::info("upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
-                 successor, workers_->connection_count(), config::format_duration(config_->proxy.drain_timeout));
+    spdlog::info(
+        "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
+        successor, workers_->connection_count(), config::format_duration(config_->proxy.drain_timeout));
     // New admin clients reach the successor's socket file already; those that connected to
     // ours before it was replaced (waiting in our backlog while the hand-over ran) still get
     // an answer within a short grace, instead of a reset. close() unlinks only the socket
@@ -181,12 +190,13 @@ std::optional<session::saved_table> server::take_over()
             inherited_.push_back({l->kind, l->address, fd});
         } else if (const auto* d = std::get_if<upgrade::listeners_done>(&m)) {
             if (d->count != inherited_.size())
-                fail(std::to_string(d->count) + " listening sockets announced, " + std::to_string(inherited_.size()) +
-                     " received");
+                fail(std::to_string(d->count) + " listening sockets announced, " +
+                     std::to_string(inherited_.size()) + " received");
         } else if (const auto* s = std::get_if<upgrade::sessions>(&m)) {
             auto table = session::decode_table(s->table, "the handed-over session table");
-            spdlog::info("upgrade: received {} listening socket(s) and {} session(s) from the running process",
-                         inherited_.size(), table.sessions.size());
+            spdlog::info(
+                "upgrade: received {} listening socket(s) and {} session(s) from the running process",
+                inherited_.size(), table.sessions.size());
             return table;
         } else {
             fail("unexpected '" + std::string(upgrade::name_of(m)) + "' from the running process");
@@ -241,21 +251,24 @@ void server::do_read_predecessor()
         if (status == upgrade::decoder::status::need_more)
             break;
         if (status == upgrade::decoder::status::error) {
-            spdlog::error("upgrade: {}; no more sessions from the previous process", predecessor_->incoming().error());
+            spdlog::error("upgrade: {}; no more sessions from the previous process",
+                          predecessor_->incoming().error());
             predecessor_watch_.close();
             return;
         }
         apply_from_predecessor(m);
     }
-    predecessor_watch_.async_wait(asio::posix::descriptor_base::wait_read, [this](boost::system::error_code ec) {
+    predecessor_watch_.async_wait(asio::posix::descriptor_base::wait_read, [this](
+                                                                               boost::system::error_code ec) {
         if (ec)
             return;
         if (!predecessor_->read_available()) {
             upgrade::message last;
             while (predecessor_->incoming().next(last) == upgrade::decoder::status::message)
                 apply_from_predecessor(last);
-            spdlog::info("upgrade: the previous process is done; {} session change(s) came from it while it drained",
-                         sessions_from_predecessor_);
+            spdlog::info(
+                "upgrade: the previous process is done; {} session change(s) came from it while it drained",
+                sessions_from_predecessor_);
             predecessor_watch_.close();
             return;
         }

@@ -22,7 +22,8 @@ constexpr std::size_t max_fds_per_read = 16;
 bool wait_for(int fd, short events, deadline until)
 {
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             return false;
         pollfd p{fd, events, 0};
@@ -34,7 +35,10 @@ bool wait_for(int fd, short events, deadline until)
     }
 }
 
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string errno_text(const char* what)
+{
+    return std::string(what) + ": " + std::strerror(errno);
+}
 
 } // namespace
 
@@ -178,7 +182,10 @@ void session_forwarder::learned(const session::session_key& key, session::backen
     enqueue(upgrade::learned{key, b->address()});
 }
 
-void session_forwarder::forgot(const session::session_key& key) { enqueue(upgrade::forgot{key}); }
+void session_forwarder::forgot(const session::session_key& key)
+{
+    enqueue(upgrade::forgot{key});
+}
 
 void session_forwarder::enqueue(const message& m)
 {
@@ -202,7 +209,7 @@ void session_forwarder::write_pending()
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return; // flush() or the next delta tries again
+            return;      // flush() or the next delta tries again
         stopped_ = true; // the successor is gone: nobody to tell
         pending_.clear();
     }

@@ -6,8 +6,7 @@
 namespace turnout::upgrade {
 namespace {
 
-template <class T>
-void put(std::string& out, T value)
+template <class T> void put(std::string& out, T value)
 {
     // The protocol is little-endian; so is every machine turnout runs on (x86-64, arm64).
     char bytes[sizeof(T)];
@@ -32,8 +31,7 @@ class payload_reader {
 public:
     explicit payload_reader(std::string_view payload) : data_(payload) {}
 
-    template <class T>
-    T get()
+    template <class T> T get()
     {
         T value{};
         if (data_.size() - pos_ < sizeof(T)) {

@@ -55,7 +55,10 @@ std::vector<message> decode_all(const std::string& bytes, std::size_t piece)
     return out;
 }
 
-bool same(const message& a, const message& b) { return encode(a) == encode(b); }
+bool same(const message& a, const message& b)
+{
+    return encode(a) == encode(b);
+}
 
 std::string frame(std::uint32_t length, std::uint8_t type, std::string_view payload)
 {
@@ -119,7 +122,10 @@ TEST_CASE("handover: malformed frames are clear errors and the decoder stays fai
     // Longer than its type allows: trailing bytes.
     CHECK(decode_one(frame(1 + 9, 5, std::string(9, 'x'))) == decoder::status::error);
     // A text field whose length runs past the frame.
-    CHECK(decode_one(frame(1 + 16 + 2 + 3, 6, std::string(16, 'k') + std::string("\xff\x00" "abc", 5))) == decoder::status::error);
+    CHECK(decode_one(frame(1 + 16 + 2 + 3, 6,
+                           std::string(16, 'k') + std::string("\xff\x00"
+                                                              "abc",
+                                                              5))) == decoder::status::error);
     // A listener of an unknown kind.
     CHECK(decode_one(frame(1 + 1 + 2 + 2, 2, std::string("\x07\0\0\0\0", 5))) == decoder::status::error);
     // Unknown type, empty frame, absurd length.
@@ -223,7 +229,8 @@ TEST_CASE("handover: a listening socket passes over the channel and deltas follo
     const auto early = table.key_of("early");
     table.insert(early, b->id(), 1);
     CHECK(forwarder
-              .send_first([&] { return encode(sessions{turnout::session::encode_table(table, registry, 1)}); }, until)
+              .send_first(
+                  [&] { return encode(sessions{turnout::session::encode_table(table, registry, 1)}); }, until)
               .empty());
     const auto late = table.key_of("late");
     table.insert(late, b->id(), 2);
@@ -233,7 +240,8 @@ TEST_CASE("handover: a listening socket passes over the channel and deltas follo
     forwarder.flush();
 
     std::vector<message> got_messages;
-    while (got_messages.size() < 4 && new_side.receive(m, std::chrono::steady_clock::now() + std::chrono::seconds(2)).empty())
+    while (got_messages.size() < 4 &&
+           new_side.receive(m, std::chrono::steady_clock::now() + std::chrono::seconds(2)).empty())
         got_messages.push_back(m);
     REQUIRE(got_messages.size() == 4);
     CHECK(std::holds_alternative<learned>(got_messages[0])); // early, before the snapshot was made

@@ -61,7 +61,10 @@ private:
 /// queue that flush() (control thread) and later calls empty.
 class session_forwarder final : public session::session_observer {
 public:
-    session_forwarder(channel& ch, const upstream::backend_registry& registry) : channel_(ch), registry_(registry) {}
+    session_forwarder(channel& ch, const upstream::backend_registry& registry)
+        : channel_(ch), registry_(registry)
+    {
+    }
 
     void learned(const session::session_key& key, session::backend_id owner) override;
     void forgot(const session::session_key& key) override;
