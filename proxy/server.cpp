@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <unistd.h>
 #include <random>
 #include <thread>
 
@@ -58,14 +59,17 @@ std::uint64_t fresh_seed()
 
 } // namespace
 
-server::server(std::string config_path)
+server::server(std::string config_path, launch_info launch)
     : config_path_(std::move(config_path)),
       config_(std::make_shared<const config::configuration>(config::load_file(config_path_))),
       tls_(net::build_tls_contexts(*config_))
 {
+    launch_ = std::move(launch);
     log::setup_error_log(config_->proxy.log_level);
     std::optional<session::saved_table> saved;
-    if (!config_->proxy.state_file.empty()) {
+    if (launch_.upgrade_fd >= 0) {
+        saved = take_over(); // the running table, not the (older) file
+    } else if (!config_->proxy.state_file.empty()) {
         try {
             saved = session::load_table(session::session_file_for(config_->proxy.state_file));
         } catch (const std::exception& e) {
@@ -93,6 +97,7 @@ server::server(std::string config_path)
 
 server::~server()
 {
+    close_unadopted();
     if (workers_) {
         workers_->abort_all();
         workers_->stop();
@@ -166,7 +171,8 @@ void server::do_expire_sessions()
 
 void server::save_sessions()
 {
-    if (config_->proxy.state_file.empty())
+    // After a hand-over the successor owns the table (and saves it when it stops).
+    if (config_->proxy.state_file.empty() || successor_pid_ != 0)
         return;
     const auto path = session::session_file_for(config_->proxy.state_file);
     try {
@@ -184,8 +190,10 @@ int server::run()
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
     signals_.add(SIGHUP);
+    signals_.add(SIGUSR2);
     bind_listeners();
     start_status_server();
+    close_unadopted();
     start_admin_server();
     health_ = std::make_unique<health::health_checker>(control_, *shared_);
     health_->update(*shared_->snapshots.load());
@@ -193,8 +201,11 @@ int server::run()
     do_expire_sessions();
     do_watch_drains();
     workers_->start();
-    spdlog::info("turnout {} running with {} worker(s)", version(), workers_->size());
-    service_.ready([this] { return service::count_live(*workers_, *shared_); });
+    spdlog::info("turnout {} running with {} worker(s) as pid {}", version(), workers_->size(), ::getpid());
+    // A successor names itself the service's main process (MAINPID=) with its READY=1.
+    service_.ready([this] { return service::count_live(*workers_, *shared_); }, predecessor_ != nullptr);
+    if (predecessor_)
+        announce_ready();
     control_.run();
     workers_->join();
     save_sessions();
@@ -206,6 +217,28 @@ void server::bind_listeners()
 {
     for (std::size_t index = 0; index < config_->listeners.size(); ++index) {
         const auto& l = config_->listeners[index];
+        const auto handed = adopt(upgrade::listener_kind::proxy, l.address.text);
+        if (!handed.empty()) {
+            // Every handed-over socket keeps accepting, on some worker: closing one would
+            // drop the connections waiting in its queue. Workers beyond them bind afresh.
+            std::optional<asio::ip::tcp::endpoint> bound;
+            const auto n = std::max(handed.size(), workers_->size());
+            for (std::size_t i = 0; i < n; ++i) {
+                auto* worker = &(*workers_)[i % workers_->size()];
+                auto handler = [worker, index](asio::ip::tcp::socket socket) {
+                    http::serve(*worker, std::move(socket), index);
+                };
+                auto listener = i < handed.size()
+                                    ? std::make_shared<net::listener>(worker->io(), handed[i], handler)
+                                    : std::make_shared<net::listener>(worker->io(), *bound, handler);
+                bound = listener->local_endpoint();
+                own_listeners_.push_back({upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
+                worker->add_listener(std::move(listener));
+            }
+            spdlog::info("proxy listening on {}{} ({} socket(s) taken over)", net::to_string(*bound), l.tls() ? " (TLS)" : "",
+                         handed.size());
+            continue;
+        }
         auto endpoint = resolve_or_throw(*config_, l.address);
         // The first worker binds (port 0 picks a port); the others share that exact port
         // through SO_REUSEPORT.
@@ -215,6 +248,7 @@ void server::bind_listeners()
                 worker->io(), endpoint,
                 [worker, index](asio::ip::tcp::socket socket) { http::serve(*worker, std::move(socket), index); });
             endpoint = listener->local_endpoint();
+            own_listeners_.push_back({upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
             worker->add_listener(std::move(listener));
         }
         spdlog::info("proxy listening on {}{}", net::to_string(endpoint), l.tls() ? " (TLS)" : "");
@@ -225,8 +259,15 @@ void server::start_status_server()
 {
     if (!config_->proxy.status_address)
         return;
-    const auto endpoint = resolve_or_throw(*config_, *config_->proxy.status_address);
-    status_ = std::make_unique<admin::status_server>(control_, endpoint, *this);
+    const auto handed = adopt(upgrade::listener_kind::status, config_->proxy.status_address->text);
+    if (!handed.empty()) {
+        status_ = std::make_unique<admin::status_server>(control_, handed.front(), *this);
+        for (std::size_t i = 1; i < handed.size(); ++i)
+            ::close(handed[i]);
+    } else {
+        const auto endpoint = resolve_or_throw(*config_, *config_->proxy.status_address);
+        status_ = std::make_unique<admin::status_server>(control_, endpoint, *this);
+    }
     status_->start();
     spdlog::info("status listening on {}", net::to_string(status_->local_endpoint()));
 }
@@ -254,6 +295,11 @@ void server::on_signal(int signal_number)
 {
     if (signal_number == SIGHUP)
         return on_reload_signal();
+    if (signal_number == SIGUSR2) {
+        if (const auto r = upgrade(std::nullopt); r.status != 200)
+            spdlog::error("upgrade (SIGUSR2) refused: {}", r.error);
+        return;
+    }
     if (draining_) {
         // A second stop signal: stop waiting for streams.
         spdlog::warn("second stop signal: closing every connection now");
@@ -315,9 +361,16 @@ void server::begin_shutdown()
 
 void server::poll_drain()
 {
+    for (auto& f : forwarders_)
+        f->flush(); // deltas the socket could not take at once
     const auto open = workers_->connection_count();
     if (open == 0)
         return finish_shutdown();
+    if (successor_pid_ != 0 && std::chrono::steady_clock::now() >= next_drain_report_) {
+        // After a hand-over nobody can ask this process for its status any more: say it.
+        spdlog::info("upgrade: {} connection(s) still open here", open);
+        next_drain_report_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    }
     if (std::chrono::steady_clock::now() >= drain_deadline_ && !aborting_) {
         spdlog::warn("drain timeout: closing {} connection(s)", open);
         aborting_ = true;
@@ -341,6 +394,7 @@ void server::finish_shutdown()
     if (health_)
         health_->stop();
     drain_watch_timer_.cancel();
+    admin_grace_timer_.cancel();
     signals_.cancel();
     drain_timer_.cancel();
     expiry_timer_.cancel();

@@ -17,6 +17,8 @@
 #include <iterator>
 #include <map>
 
+#include <unistd.h>
+
 namespace turnout {
 namespace {
 
@@ -201,6 +203,7 @@ json::object server::status() const
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
     return {{"version", std::string(version())},
             {"uptime_s", uptime.count()},
+            {"pid", static_cast<std::int64_t>(::getpid())},
             {"draining", draining_.load()},
             {"connections", workers_ ? workers_->connection_count() : 0},
             {"session_table", shared_->sessions.size()},

@@ -11,22 +11,36 @@
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/service/reporter.hpp"
+#include "turnout/session/session_store.hpp"
+#include "turnout/upgrade/channel.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <optional>
+#include <vector>
 #include <set>
 #include <memory>
 #include <string>
 
 namespace turnout {
 
+/// How the process was started, for an upgrade to start its successor the same way.
+struct launch_info {
+    std::vector<std::string> argv; // as given to main
+    std::string binary;            // argv[0] made absolute: the default binary of an upgrade
+    int upgrade_fd = -1;           // the successor's end of the hand-over (TURNOUT_UPGRADE_FD)
+};
+
 class server final : public admin::control {
 public:
     /// Loads and validates the configuration; throws config::config_error.
-    explicit server(std::string config_path);
+    /// With launch.upgrade_fd set, takes the listeners and the session table over from the
+    /// process at the other end (and throws std::runtime_error when that fails).
+    explicit server(std::string config_path, launch_info launch = {});
     ~server();
 
     /// Binds, serves until SIGTERM/SIGINT and the drain that follows; returns the exit code.
@@ -46,8 +60,25 @@ public:
     admin::result set_backends(std::string_view upstream, std::string_view pool,
                                const std::vector<std::string>& addresses) override;
     admin::result reload() override;
+    admin::result upgrade(const std::optional<std::string>& binary) override;
 
 private:
+    // zero-downtime upgrade (server_upgrade.cpp)
+    struct inherited_listener {
+        upgrade::listener_kind kind;
+        std::string address;
+        int fd;
+    };
+    std::optional<session::saved_table> take_over();
+    /// Inherited fds for address of kind (removed from inherited_), in the order sent.
+    std::vector<int> adopt(upgrade::listener_kind kind, const std::string& address);
+    void close_unadopted();
+    void announce_ready();
+    void do_read_predecessor();
+    void apply_from_predecessor(const upgrade::message& m);
+    std::string hand_over(pid_t successor, upgrade::channel& ch);
+    void retire(pid_t successor);
+
     void bind_listeners();
     void start_status_server();
     void do_wait_signal();
@@ -93,6 +124,22 @@ private:
     std::unique_ptr<health::health_checker> health_;
     std::atomic<bool> draining_{false};
     bool aborting_ = false;
+
+    launch_info launch_;
+    // Successor: the listeners handed over, until adopted; the channel to the predecessor.
+    std::vector<inherited_listener> inherited_;
+    // Every listening socket with the configuration address it serves, to hand over.
+    std::vector<inherited_listener> own_listeners_;
+    std::unique_ptr<upgrade::channel> predecessor_;
+    boost::asio::posix::stream_descriptor predecessor_watch_{control_};
+    std::uint64_t sessions_from_predecessor_ = 0;
+    // Predecessor: the process that took over (0 = none yet), and what forwards sessions to
+    // it. Forwarders are never destroyed before exit: a worker may be inside one.
+    pid_t successor_pid_ = 0;
+    std::chrono::steady_clock::time_point next_drain_report_{};
+    boost::asio::steady_timer admin_grace_timer_{control_};
+    std::vector<std::unique_ptr<upgrade::channel>> successor_channels_;
+    std::vector<std::unique_ptr<upgrade::session_forwarder>> forwarders_;
 };
 
 /// Validates a configuration the way `turnout -t` does: parse, check, resolve backends.

@@ -227,6 +227,29 @@ http_answer put_backends(control& c, std::string_view upstream, std::string_view
     return from_result(c.set_backends(upstream, pool, addresses));
 }
 
+http_answer post_upgrade(control& c, std::string_view body)
+{
+    // No body (or {}) means the binary this process was started from.
+    std::optional<std::string> binary;
+    if (!is_blank(body)) {
+        auto parsed = parse_body(body);
+        if (parsed.error)
+            return *parsed.error;
+        const auto* object = parsed.value.if_object();
+        if (!object)
+            return bad_request(R"(upgrade: expected a body such as {"binary":"/usr/sbin/turnout"}, or none)");
+        if (auto unknown = reject_unknown_fields(*object, "upgrade", {"binary"}))
+            return *unknown;
+        if (const auto* b = object->if_contains("binary")) {
+            const auto* text = b->if_string();
+            if (!text || text->empty())
+                return bad_request(R"(upgrade: "binary" must be the path of a turnout executable)");
+            binary = std::string(*text);
+        }
+    }
+    return from_result(c.upgrade(binary));
+}
+
 http_answer get_readyz(const control& c)
 {
     const bool ready = c.ready();
@@ -271,6 +294,8 @@ const std::vector<route>& routes()
          [](control& c, const captures& a, std::string_view body) { return put_backends(c, a[0], a[1], body); }},
         {"POST", "/v1/reload",
          [](control& c, const captures&, std::string_view) { return from_result(c.reload()); }},
+        {"POST", "/v1/upgrade",
+         [](control& c, const captures&, std::string_view body) { return post_upgrade(c, body); }},
         {"GET", "/metrics", [](control& c, const captures&, std::string_view) { return get_metrics(c); }, true},
         {"GET", "/healthz",
          [](control&, const captures&, std::string_view) {

@@ -5,6 +5,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 namespace turnout::admin {
 namespace {
 
@@ -85,6 +88,15 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
         : acceptor(io, endpoint, /*reuse_address=*/true), c(ctl)
     {}
 
+    impl(asio::io_context& io, int fd, control& ctl) : acceptor(io), c(ctl)
+    {
+        sockaddr_storage address{};
+        socklen_t length = sizeof address;
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+            throw boost::system::system_error(errno, boost::system::system_category(), "getsockname");
+        acceptor.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+    }
+
     void do_accept()
     {
         acceptor.async_accept([self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
@@ -104,6 +116,12 @@ status_server::status_server(asio::io_context& io, const tcp::endpoint& endpoint
     : impl_(std::make_shared<impl>(io, endpoint, c))
 {}
 
+status_server::status_server(asio::io_context& io, int listening_fd, control& c)
+    : impl_(std::make_shared<impl>(io, listening_fd, c))
+{}
+
+int status_server::native_handle() const { return impl_->acceptor.native_handle(); }
+
 status_server::~status_server() { close(); }
 
 tcp::endpoint status_server::local_endpoint() const { return impl_->acceptor.local_endpoint(); }
@@ -112,8 +130,14 @@ void status_server::start() { impl_->do_accept(); }
 
 void status_server::close()
 {
+    // release() first, as in net::listener::close(): after an upgrade the successor holds
+    // the same socket, so close() alone would leave it registered in this reactor.
     beast::error_code ignored;
-    impl_->acceptor.close(ignored);
+    if (!impl_->acceptor.is_open())
+        return;
+    const int fd = impl_->acceptor.release(ignored);
+    if (fd >= 0)
+        ::close(fd);
 }
 
 } // namespace turnout::admin

@@ -811,8 +811,9 @@ int run_reload(const context& ctx)
     return confirm(ctx, r, "reloaded");
 }
 
-// The server may not serve upgrades yet: a missing route is reported as exactly that, never
-// as a success.
+// The server answers once the new process serves (with its pid), or with why it failed (the
+// old process keeps serving then). An older server without the route is reported as such,
+// never as a success.
 int run_upgrade(const context& ctx)
 {
     json::object body;
@@ -824,9 +825,17 @@ int run_upgrade(const context& ctx)
     }
     const reply r = ctx.client.request(http::verb::post, "/v1/upgrade", json::serialize(body));
     if (r.status == 404 || r.status == 405 || r.status == 501)
-        throw failure("upgrade: not supported by this turnout yet");
+        throw failure("upgrade: not supported by this turnout");
     expect_success(r);
-    return confirm(ctx, r, "upgrade started");
+    std::string line = "upgraded";
+    try {
+        const auto body = json::parse(r.body);
+        if (const auto* pid = body.is_object() ? body.as_object().if_contains("pid") : nullptr; pid && pid->is_int64())
+            line += ": pid " + std::to_string(pid->as_int64()) + " serves now; the old process drains and exits";
+    } catch (const std::exception&) {
+        // a body without the pid still means success
+    }
+    return confirm(ctx, r, line);
 }
 
 int dispatch(const context& ctx)

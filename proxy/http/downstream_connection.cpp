@@ -99,7 +99,10 @@ bool is_backend_failure(proxy_error e)
 
 void serve(net::worker& w, asio::ip::tcp::socket socket, std::size_t listen_index)
 {
-    std::make_shared<downstream_connection>(w, std::move(socket), listen_index)->start();
+    auto c = std::make_shared<downstream_connection>(w, std::move(socket), listen_index);
+    c->start();
+    if (w.draining())
+        c->retire(); // accepted as the listeners closed: one answer, then Connection: close
 }
 
 downstream_connection::downstream_connection(net::worker& w, tcp::socket socket, std::size_t listen_index)
@@ -179,6 +182,14 @@ void downstream_connection::drain()
 }
 
 void downstream_connection::abort() { close(); }
+
+void downstream_connection::retire()
+{
+    // Only what is still to be said changes: a response head already sent promised
+    // keep-alive, so the connection stays until its next exchange (answered with
+    // Connection: close), its client closes it, or it idles out.
+    retiring_ = true;
+}
 
 bool downstream_connection::close_stream_from(const std::vector<const upstream::backend*>& targets,
                                               clock::time_point at)
@@ -304,7 +315,7 @@ void downstream_connection::on_request_head()
     if (request_.content_length() && *request_.content_length() > proxy.max_body_bytes)
         return respond_error(proxy_error::body_too_large);
 
-    keep_alive_ = request_.keep_alive() && !draining_;
+    keep_alive_ = request_.keep_alive() && !draining_ && !retiring_;
     const auto route = snapshot_->router.match(host.value_or(""), routing::target_path(head.target()));
     if (!route)
         return respond_error(proxy_error::no_route);
@@ -759,7 +770,7 @@ void downstream_connection::build_client_head()
             response_chunked_out_ = true;
         }
     }
-    if (draining_ || req_phase_ != request_phase::sent)
+    if (draining_ || retiring_ || req_phase_ != request_phase::sent)
         keep_alive_ = false;
     if (!keep_alive_)
         client_head_ += "Connection: close\r\n";

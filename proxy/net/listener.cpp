@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace turnout::net {
 
@@ -20,11 +21,29 @@ listener::listener(boost::asio::io_context& io, const tcp::endpoint& endpoint, o
     acceptor_.listen(boost::asio::socket_base::max_listen_connections);
 }
 
+listener::listener(boost::asio::io_context& io, int listening_fd, on_connection handler)
+    : acceptor_(io), backoff_(io), handler_(std::move(handler))
+{
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(listening_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        throw boost::system::system_error(errno, boost::system::system_category(), "getsockname");
+    acceptor_.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), listening_fd);
+}
+
 void listener::close()
 {
     boost::system::error_code ignored;
     backoff_.cancel();
-    acceptor_.close(ignored);
+    if (!acceptor_.is_open())
+        return;
+    // Not acceptor_.close(): Asio then skips EPOLL_CTL_DEL, trusting close() to drop the
+    // registration — which the kernel does only once no process holds the socket. After an
+    // upgrade the successor holds it, and its new connections would keep waking this
+    // process's reactor on a freed registration. release() deregisters first.
+    const int fd = acceptor_.release(ignored);
+    if (fd >= 0)
+        ::close(fd);
 }
 
 void listener::do_accept()
@@ -36,8 +55,15 @@ void listener::do_accept()
 
 void listener::on_accept(boost::system::error_code ec, tcp::socket socket)
 {
-    if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open())
+    if (ec == boost::asio::error::operation_aborted)
         return;
+    if (!acceptor_.is_open()) {
+        // Accepted just before the listener closed (drain, upgrade): the kernel completed the
+        // handshake and the client is sending — serve it rather than reset it.
+        if (!ec)
+            handler_(std::move(socket));
+        return;
+    }
     if (ec) {
         // EMFILE and friends: retrying at once would spin. Back off briefly.
         spdlog::warn("accept on {}: {}", acceptor_.local_endpoint().port(), ec.message());

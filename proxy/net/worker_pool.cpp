@@ -102,6 +102,27 @@ void worker::begin_drain()
     });
 }
 
+void worker::retire()
+{
+    boost::asio::post(io_, [this] {
+        draining_ = true;
+        for (auto& l : listeners_)
+            l->close(); // the kernel socket lives on in the successor, its queue included
+        const std::vector<connection_handle*> open(connections_.begin(), connections_.end());
+        for (auto* c : open)
+            if (connections_.contains(c))
+                c->retire();
+    });
+}
+
+std::vector<int> worker::listener_fds() const
+{
+    std::vector<int> fds;
+    for (const auto& l : listeners_)
+        fds.push_back(l->native_handle());
+    return fds;
+}
+
 void worker::abort_all()
 {
     boost::asio::post(io_, [this] {
@@ -162,6 +183,12 @@ void worker_pool::begin_drain()
 {
     for (auto& w : workers_)
         w->begin_drain();
+}
+
+void worker_pool::retire()
+{
+    for (auto& w : workers_)
+        w->retire();
 }
 
 void worker_pool::abort_all()

@@ -94,6 +94,11 @@ std::string session_file_for(const std::string& state_file) { return state_file 
 void save_table(const std::string& path, const session_table& table, const upstream::backend_registry& registry,
                 std::uint32_t now_s)
 {
+    write_atomically(path, encode_table(table, registry, now_s));
+}
+
+std::string encode_table(const session_table& table, const upstream::backend_registry& registry, std::uint32_t now_s)
+{
     // Owners become indexes into a list of addresses written once.
     std::map<backend_id, std::uint32_t> owner_index;
     std::vector<std::string> owners;
@@ -123,7 +128,7 @@ void save_table(const std::string& path, const session_table& table, const upstr
     }
     put(out, count);
     out += entries;
-    write_atomically(path, out);
+    return out;
 }
 
 std::optional<saved_table> load_table(const std::string& path)
@@ -132,6 +137,11 @@ std::optional<saved_table> load_table(const std::string& path)
     if (!in)
         return std::nullopt;
     const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return decode_table(data, path);
+}
+
+saved_table decode_table(const std::string& data, const std::string& path)
+{
     if (data.size() < sizeof magic || std::memcmp(data.data(), magic, sizeof magic) != 0)
         throw std::runtime_error(path + ": not a saved session table");
 
@@ -143,7 +153,10 @@ std::optional<saved_table> load_table(const std::string& path)
     const auto now = wall_seconds();
     const auto downtime = static_cast<std::uint32_t>(now > saved_at ? std::min<std::uint64_t>(now - saved_at, 1u << 30) : 0);
 
-    std::vector<std::string> owners(r.get<std::uint32_t>());
+    const auto owner_count = r.get<std::uint32_t>();
+    if (owner_count > data.size() / 2)
+        throw std::runtime_error(path + ": saved session table is damaged (bad owner count)");
+    std::vector<std::string> owners(owner_count);
     for (auto& address : owners)
         address = r.get_string(r.get<std::uint16_t>());
     const auto count = r.get<std::uint64_t>();

@@ -253,6 +253,8 @@ void session_table::insert(const session_key& key, backend_id owner, std::uint32
     const session_entry entry{canonical(key), now, owner, 0};
     // A re-pin keeps the session's open streams: they still protect it from expiry.
     pin(on_count_, shard_of(entry.key), entry, true);
+    if (auto* o = observer_.load(std::memory_order_seq_cst))
+        o->learned(entry.key, owner);
 }
 
 void session_table::restore(const session_entry& entry)
@@ -277,6 +279,8 @@ bool session_table::erase(const session_key& k) noexcept
     }
     if (on_count_)
         on_count_(owner, -1);
+    if (auto* o = observer_.load(std::memory_order_seq_cst))
+        o->forgot(key);
     return true;
 }
 

@@ -79,6 +79,12 @@ public:
             throw std::runtime_error("boom");
         return next_;
     }
+    result upgrade(const std::optional<std::string>& binary) override
+    {
+        record("upgrade");
+        binary_ = binary;
+        return next_;
+    }
 
     bool ready_ = true;
     bool throw_ = false;
@@ -89,6 +95,7 @@ public:
     bool force_ = false;
     std::optional<turnout::config::duration> timeout_;
     std::vector<std::string> addresses_;
+    std::optional<std::string> binary_;
 
 private:
     void record(std::string_view name, std::string_view upstream = {}, std::string_view pool = {})
@@ -450,6 +457,32 @@ TEST_CASE("admin: POST reload")
     fake_control c;
     CHECK(handle_request(c, "POST", "/v1/reload", "").status == 200);
     CHECK(c.calls_ == std::vector<std::string>{"reload"});
+}
+
+TEST_CASE("admin: POST upgrade takes an optional binary and answers the new pid")
+{
+    fake_control c;
+    c.next_ = result::ok({{"pid", 4321}});
+    auto a = handle_request(c, "POST", "/v1/upgrade", "");
+    CHECK(a.status == 200);
+    CHECK(json::parse(a.body).as_object().at("pid").as_int64() == 4321);
+    CHECK(!c.binary_);
+    a = handle_request(c, "POST", "/v1/upgrade", R"({"binary":"/opt/turnout/bin/turnout"})");
+    CHECK(a.status == 200);
+    CHECK(c.binary_ == std::optional<std::string>("/opt/turnout/bin/turnout"));
+    CHECK(c.calls_ == std::vector<std::string>{"upgrade", "upgrade"});
+
+    CHECK(handle_request(c, "GET", "/v1/upgrade", "").allow == "POST");
+    CHECK(handle_request(c, "POST", "/v1/upgrade", R"({"binary":7})").status == 400);
+    CHECK(handle_request(c, "POST", "/v1/upgrade", R"({"binary":""})").status == 400);
+    CHECK(handle_request(c, "POST", "/v1/upgrade", R"({"path":"/x"})").status == 400);
+    CHECK(handle_request(c, "POST", "/v1/upgrade", R"(["/x"])").status == 400);
+    CHECK(c.calls_.size() == 2); // refused shapes never reach the process
+
+    c.next_ = result::fail(409, "an upgrade is already running");
+    a = handle_request(c, "POST", "/v1/upgrade", "{}");
+    CHECK(a.status == 409);
+    CHECK(json::parse(a.body).as_object().at("error").as_string() == "an upgrade is already running");
 }
 
 // ---------------------------------------------------------------------------------------------

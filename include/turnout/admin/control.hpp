@@ -49,6 +49,11 @@ public:
     virtual result set_backends(std::string_view upstream, std::string_view pool,
                                 const std::vector<std::string>& addresses) = 0;
     virtual result reload() = 0;
+    /// Zero-downtime upgrade: start binary (nullopt = the one this process runs), hand it the
+    /// listeners and the session table, answer {"pid":N} once it serves, then drain and exit.
+    /// 409 while the process drains or already handed over, 400 for a path that is not an
+    /// executable file, 500 when the new process failed (this one keeps serving).
+    virtual result upgrade(const std::optional<std::string>& binary) = 0;
 };
 
 } // namespace turnout::admin

@@ -17,9 +17,12 @@ class status_server {
 public:
     /// Binds and listens; throws boost::system::system_error.
     status_server(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& endpoint, control& c);
+    /// Serves on a socket that is already listening (handed over by an upgrade).
+    status_server(boost::asio::io_context& io, int listening_fd, control& c);
     ~status_server();
 
     boost::asio::ip::tcp::endpoint local_endpoint() const;
+    int native_handle() const;
     void start();
     void close();
 

@@ -46,6 +46,7 @@ public:
     // net::connection_handle
     void drain() override;
     void abort() override;
+    void retire() override;
     bool close_stream_from(const std::vector<const upstream::backend*>& targets, clock::time_point at) override;
 
 private:
@@ -192,6 +193,7 @@ private:
     bool accounted_ = false;
     bool keep_alive_ = true;     // the client connection survives this exchange
     bool draining_ = false;
+    bool retiring_ = false; // upgrade: the successor takes new connections
     bool closed_ = false;
     bool failed_ = false;    // an error answer is going out; the flows stop
     bool lingering_ = false; // answered and half-closed; discarding input until the client closes

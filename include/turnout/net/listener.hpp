@@ -19,8 +19,13 @@ public:
 
     /// Opens, binds (SO_REUSEADDR, SO_REUSEPORT) and listens. Throws boost::system::system_error.
     listener(boost::asio::io_context& io, const tcp::endpoint& endpoint, on_connection handler);
+    /// Adopts a socket that is already bound and listening (handed over by the process this
+    /// one upgrades). Throws boost::system::system_error.
+    listener(boost::asio::io_context& io, int listening_fd, on_connection handler);
 
     tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+    /// The kernel socket, for handing it to a successor (it stays open here until close()).
+    int native_handle() { return acceptor_.native_handle(); }
 
     void start() { do_accept(); }
     void close();

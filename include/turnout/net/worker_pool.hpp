@@ -29,6 +29,10 @@ public:
     virtual void drain() = 0;
     /// Close now.
     virtual void abort() = 0;
+    /// The process handed its listeners to a successor: answer the next response with
+    /// `Connection: close`, and leave an idle keep-alive connection to its client (closing
+    /// it from here would race with a request the client is sending on it).
+    virtual void retire() = 0;
     /// If this connection is streaming a response from one of targets, close it at `at`
     /// (drain deadline: streams end spread over a window, not all at once).
     virtual bool close_stream_from(const std::vector<const upstream::backend*>& targets,
@@ -66,10 +70,13 @@ public:
     void give_response_buffer(std::unique_ptr<char[]> buffer);
 
     void add_listener(std::shared_ptr<listener> l);
+    /// The listening sockets' fds (to hand to a successor). Valid until begin_drain/retire.
+    std::vector<int> listener_fds() const;
 
     // From the control thread.
     void start();
     void begin_drain(); // stop accepting; connections finish their exchange and close
+    void retire();      // stop accepting; connections end as their clients let them (upgrade)
     void abort_all();   // close every client connection now
     /// Closes the streams served by targets, each at a random moment within window.
     void close_streams(std::vector<const upstream::backend*> targets, std::chrono::milliseconds window);
@@ -111,6 +118,7 @@ public:
 
     void start();
     void begin_drain();
+    void retire();
     void abort_all();
     void close_streams(const std::vector<const upstream::backend*>& targets, std::chrono::milliseconds window);
     void stop();

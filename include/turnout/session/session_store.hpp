@@ -28,6 +28,12 @@ struct saved_table {
 /// "<state_file>.sessions".
 std::string session_file_for(const std::string& state_file);
 
+/// The saved-table bytes of table (what save_table writes; also what an upgrade hands over).
+std::string encode_table(const session_table& table, const upstream::backend_registry& registry, std::uint32_t now_s);
+
+/// Decodes encode_table's bytes; name appears in errors. Throws std::runtime_error when damaged.
+saved_table decode_table(const std::string& data, const std::string& name);
+
 /// Writes the table atomically (temp file, fsync, rename). Throws std::runtime_error.
 void save_table(const std::string& path, const session_table& table,
                 const upstream::backend_registry& registry, std::uint32_t now_s);

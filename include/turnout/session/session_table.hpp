@@ -4,6 +4,7 @@
 // fixed-size (24 bytes, no heap allocation per session whatever the id's length) and the id
 // itself is never stored; sharded with one lock per shard, so workers rarely meet.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -30,6 +31,18 @@ struct session_entry {
     std::uint32_t last_use = 0; // seconds, on the caller's clock
     backend_id owner = 0;
     std::uint16_t streams = 0; // open SSE streams of this session
+};
+
+/// Told of every session pinned (insert) or forgotten (erase) one by one, after the table
+/// released its lock; bulk removals (expiry, erase_owner) are not reported. Used to forward
+/// sessions to a successor process during an upgrade.
+class session_observer {
+public:
+    virtual void learned(const session_key& key, backend_id owner) = 0;
+    virtual void forgot(const session_key& key) = 0;
+
+protected:
+    ~session_observer() = default;
 };
 
 class session_table {
@@ -75,12 +88,17 @@ public:
     /// Adds entries as they are (loading a saved table); keys must come from the same seed.
     void restore(const session_entry& entry);
 
+    /// Starts (or, with nullptr, stops) reporting inserts and erases to o, which must outlive
+    /// every call in progress (in practice: the process).
+    void observe(session_observer* o) noexcept { observer_.store(o, std::memory_order_seq_cst); }
+
 private:
     struct shard;
     shard& shard_of(const session_key& key) noexcept;
 
     std::uint64_t seed_;
     count_hook on_count_;
+    std::atomic<session_observer*> observer_{nullptr};
     std::vector<std::unique_ptr<shard>> shards_;
     unsigned shard_mask_;
 };

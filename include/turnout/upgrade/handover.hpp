@@ -1,0 +1,116 @@
+#pragma once
+// The hand-over protocol between a running turnout (the predecessor) and the new process it
+// started for a zero-downtime upgrade (the successor), over an AF_UNIX stream socketpair.
+//
+// Every message is one frame: u32 length (little-endian, of what follows), u8 type, payload.
+// Listening sockets travel as SCM_RIGHTS ancillary data of their `listener` frame; the
+// session table travels in session_store's format, hash seed included, so hashes, rendezvous
+// choices and tokens agree in both processes.
+//
+//   successor                      predecessor
+//   hello{version, pid}       ──►
+//                             ◄──  listener{kind, address, endpoint} + fd   (one per acceptor)
+//                             ◄──  listeners_done{count}
+//                             ◄──  sessions{table}
+//   ready{pid}                ──►                         (successor serves; predecessor drains)
+//                             ◄──  learned{key, owner} / forgot{key}   (until the predecessor exits)
+//
+// This header is pure encoding: no I/O, so every torn or hostile byte sequence can be tested.
+
+#include "turnout/session/session_table.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace turnout::upgrade {
+
+/// Bumped on any incompatible change; a successor speaking another version is refused.
+constexpr std::uint32_t protocol_version = 1;
+
+/// Frames above this are refused as damaged (a session table of ~40 M entries still fits).
+constexpr std::uint32_t max_frame_bytes = 1u << 30;
+
+enum class message_type : std::uint8_t {
+    hello = 1,
+    listener = 2,
+    listeners_done = 3,
+    sessions = 4,
+    ready = 5,
+    learned = 6,
+    forgot = 7,
+};
+
+enum class listener_kind : std::uint8_t { proxy = 0, status = 1 };
+
+struct hello {
+    std::uint32_t version = protocol_version;
+    std::int32_t pid = 0;
+};
+
+/// One listening socket; its fd is attached to the frame. address is the configuration's
+/// text (how the successor matches it to its own [[listen]]), endpoint the bound ip:port.
+struct listener {
+    listener_kind kind = listener_kind::proxy;
+    std::string address;
+    std::string endpoint;
+};
+
+struct listeners_done {
+    std::uint32_t count = 0;
+};
+
+/// The session table in session_store's encoding.
+struct sessions {
+    std::string table;
+};
+
+struct ready {
+    std::int32_t pid = 0;
+};
+
+/// A session the predecessor pinned (or re-pinned) after the snapshot; owner is the backend's
+/// address (backend ids are per process).
+struct learned {
+    session::session_key key;
+    std::string owner;
+};
+
+/// A session the predecessor forgot (DELETE, backend 404) after the snapshot.
+struct forgot {
+    session::session_key key;
+};
+
+using message = std::variant<hello, listener, listeners_done, sessions, ready, learned, forgot>;
+
+/// The frame of m, ready to write.
+std::string encode(const message& m);
+
+/// A human name for logs and errors ("hello", "ready", ...).
+std::string_view name_of(const message& m);
+
+/// Splits a byte stream into messages. Bytes may arrive in any pieces; a frame that is too
+/// large, of an unknown type, or whose payload does not match its type is an error, after
+/// which the decoder stays failed (the stream cannot be resynchronised).
+class decoder {
+public:
+    enum class status { message, need_more, error };
+
+    void feed(std::string_view bytes) { buffer_.append(bytes); }
+
+    /// The next whole message into out; need_more when the buffer holds only part of one.
+    status next(message& out);
+
+    /// Why next() answered error.
+    const std::string& error() const noexcept { return error_; }
+    /// Bytes received and not yet decoded (a torn frame at end of stream shows here).
+    std::size_t pending() const noexcept { return buffer_.size() - pos_; }
+
+private:
+    std::string buffer_;
+    std::size_t pos_ = 0;
+    std::string error_;
+};
+
+} // namespace turnout::upgrade

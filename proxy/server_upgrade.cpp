@@ -1,0 +1,297 @@
+// Zero-downtime upgrade (SPEC: `turnoutctl upgrade`, SIGUSR2). The running process (the
+// predecessor) starts the new binary with one end of a socketpair, hands it every listening
+// socket and the session table, and once the new process (the successor) serves, stops
+// accepting and drains: its open streams run to their end here, while every session it still
+// learns is forwarded. The protocol is in upgrade/handover.hpp.
+
+#include "turnout/server.hpp"
+
+#include "turnout/net/endpoint.hpp"
+#include "turnout/session/session_store.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace turnout {
+namespace {
+
+namespace asio = boost::asio;
+
+/// How long a successor may take from exec to serving (config, backends, binds).
+constexpr auto handover_timeout = std::chrono::seconds(10);
+constexpr auto admin_grace = std::chrono::seconds(1);
+
+std::string endpoint_of(int fd)
+{
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        return {};
+    asio::ip::tcp::endpoint e;
+    std::memcpy(e.data(), &address, std::min<std::size_t>(length, sizeof(sockaddr_in6)));
+    e.resize(length);
+    return net::to_string(e);
+}
+
+} // namespace
+
+// ---- predecessor ----------------------------------------------------------------------------
+
+admin::result server::upgrade(const std::optional<std::string>& binary)
+{
+    if (successor_pid_ != 0)
+        return admin::result::fail(409, "this process already handed over to pid " +
+                                            std::to_string(successor_pid_));
+    if (draining_)
+        return admin::result::fail(409, "turnout is shutting down");
+    const std::string path = binary.value_or(launch_.binary);
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        ::access(path.c_str(), X_OK) != 0)
+        return admin::result::fail(400, "'" + path + "' is not an executable file");
+
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0)
+        return admin::result::fail(500, std::string("upgrade: socketpair: ") + std::strerror(errno));
+    const pid_t pid = upgrade::spawn_successor(path, launch_.argv, ends[1]);
+    const int spawn_errno = errno;
+    ::close(ends[1]);
+    if (pid < 0) {
+        ::close(ends[0]);
+        return admin::result::fail(500, std::string("upgrade: cannot start a process: ") +
+                                            std::strerror(spawn_errno));
+    }
+    spdlog::info("upgrade: started {} as pid {}", path, pid);
+
+    successor_channels_.push_back(std::make_unique<upgrade::channel>(ends[0]));
+    const auto error = hand_over(pid, *successor_channels_.back());
+    if (!error.empty()) {
+        // Back to serving alone: nothing was given up yet (our acceptors still accept).
+        shared_->sessions.observe(nullptr);
+        if (!forwarders_.empty())
+            forwarders_.back()->stop();
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        successor_channels_.pop_back(); // no forwarder touches it after stop()
+        const bool killed_by_us = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        const auto why = killed_by_us
+                             ? "did not take over: " + error
+                             : upgrade::describe_exit(status) + " before taking over (its log says why)";
+        spdlog::error("upgrade: the new process {} {}; this one keeps serving", pid, why);
+        return admin::result::fail(500, "upgrade failed: the new process (pid " + std::to_string(pid) + ") " +
+                                            why + "; the running one keeps serving");
+    }
+    successor_pid_ = pid;
+    // After this answer is on its way: the admin socket's file belongs to the successor now.
+    asio::post(control_, [this, pid] { retire(pid); });
+    return admin::result::ok({{"pid", static_cast<std::int64_t>(pid)}});
+}
+
+std::string server::hand_over(pid_t successor, upgrade::channel& ch)
+{
+    const auto until = std::chrono::steady_clock::now() + handover_timeout;
+    upgrade::message m;
+    if (auto e = ch.receive(m, until); !e.empty())
+        return e;
+    const auto* h = std::get_if<upgrade::hello>(&m);
+    if (!h)
+        return "it opened with '" + std::string(upgrade::name_of(m)) + "' instead of 'hello'";
+    if (h->version != upgrade::protocol_version)
+        return "it speaks hand-over protocol version " + std::to_string(h->version) +
+               ", this process version " + std::to_string(upgrade::protocol_version);
+
+    auto handed = own_listeners_;
+    if (status_ && config_->proxy.status_address)
+        handed.push_back(
+            {upgrade::listener_kind::status, config_->proxy.status_address->text, status_->native_handle()});
+    for (const auto& l : handed)
+        if (auto e = ch.send(upgrade::listener{l.kind, l.address, endpoint_of(l.fd)}, until, l.fd);
+            !e.empty())
+            return e;
+    if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(handed.size())}, until);
+        !e.empty())
+        return e;
+
+    // From here every session learned or forgotten reaches the successor: first the table as
+    // it is, then each change after it, in order.
+    forwarders_.push_back(std::make_unique<upgrade::session_forwarder>(ch, shared_->backends));
+    auto* forwarder = forwarders_.back().get();
+    shared_->sessions.observe(forwarder);
+    std::size_t sent = 0;
+    const auto e = forwarder->send_first(
+        [&] {
+            sent = shared_->sessions.size();
+            return upgrade::encode(upgrade::sessions{
+                session::encode_table(shared_->sessions, shared_->backends, shared_->now_s())});
+        },
+        until);
+    if (!e.empty())
+        return e;
+    spdlog::info("upgrade: handed {} listening socket(s) and {} session(s) to pid {}", handed.size(), sent,
+                 successor);
+
+    if (auto r = ch.receive(m, until); !r.empty())
+        return r;
+    if (!std::holds_alternative<upgrade::ready>(m))
+        return "it sent '" + std::string(upgrade::name_of(m)) + "' instead of 'ready'";
+    return {};
+}
+
+void server::retire(pid_t successor)
+{
+    // The successor is the service's main process now: this one must not tell the service
+    // manager it is stopping (under NotifyAccess=all that would stop the whole service).
+    service_.hand_over();
+    draining_ = true;
+    spdlog::info(
+        "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
+        successor, workers_->connection_count(), config::format_duration(config_->proxy.drain_timeout));
+    // New admin clients reach the successor's socket file already; those that connected to
+    // ours before it was replaced (waiting in our backlog while the hand-over ran) still get
+    // an answer within a short grace, instead of a reset. close() unlinks only the socket
+    // file this process created, never the successor's.
+    admin_grace_timer_.expires_after(admin_grace);
+    admin_grace_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && admin_)
+            admin_->close();
+    });
+    if (status_)
+        status_->close();
+    workers_->retire();
+    drain_deadline_ = std::chrono::steady_clock::now() + config_->proxy.drain_timeout;
+    poll_drain();
+}
+
+// ---- successor ------------------------------------------------------------------------------
+
+std::optional<session::saved_table> server::take_over()
+{
+    predecessor_ = std::make_unique<upgrade::channel>(launch_.upgrade_fd);
+    const auto until = std::chrono::steady_clock::now() + handover_timeout;
+    const auto fail = [](const std::string& why) { throw std::runtime_error("upgrade: " + why); };
+    if (auto e = predecessor_->send(upgrade::hello{upgrade::protocol_version, ::getpid()}, until); !e.empty())
+        fail(e);
+    for (;;) {
+        upgrade::message m;
+        if (auto e = predecessor_->receive(m, until); !e.empty())
+            fail(e);
+        if (const auto* l = std::get_if<upgrade::listener>(&m)) {
+            const int fd = predecessor_->take_fd();
+            if (fd < 0)
+                fail("the listener of " + l->address + " arrived without its socket");
+            inherited_.push_back({l->kind, l->address, fd});
+        } else if (const auto* d = std::get_if<upgrade::listeners_done>(&m)) {
+            if (d->count != inherited_.size())
+                fail(std::to_string(d->count) + " listening sockets announced, " +
+                     std::to_string(inherited_.size()) + " received");
+        } else if (const auto* s = std::get_if<upgrade::sessions>(&m)) {
+            auto table = session::decode_table(s->table, "the handed-over session table");
+            spdlog::info(
+                "upgrade: received {} listening socket(s) and {} session(s) from the running process",
+                inherited_.size(), table.sessions.size());
+            return table;
+        } else {
+            fail("unexpected '" + std::string(upgrade::name_of(m)) + "' from the running process");
+        }
+    }
+}
+
+std::vector<int> server::adopt(upgrade::listener_kind kind, const std::string& address)
+{
+    std::vector<int> fds;
+    std::erase_if(inherited_, [&](const inherited_listener& l) {
+        if (l.kind != kind || l.address != address)
+            return false;
+        fds.push_back(l.fd);
+        return true;
+    });
+    return fds;
+}
+
+void server::close_unadopted()
+{
+    // Addresses the new configuration no longer listens on.
+    for (const auto& l : inherited_) {
+        spdlog::info("upgrade: {} is not in the configuration any more: closing its socket", l.address);
+        ::close(l.fd);
+    }
+    inherited_.clear();
+}
+
+void server::announce_ready()
+{
+    const auto until = std::chrono::steady_clock::now() + handover_timeout;
+    if (auto e = predecessor_->send(upgrade::ready{::getpid()}, until); !e.empty()) {
+        spdlog::error("upgrade: cannot tell the running process that this one serves: {}", e);
+        return;
+    }
+    boost::system::error_code ec;
+    predecessor_watch_.assign(::dup(predecessor_->fd()), ec);
+    if (ec) {
+        spdlog::error("upgrade: cannot watch the previous process: {}", ec.message());
+        return;
+    }
+    do_read_predecessor();
+}
+
+void server::do_read_predecessor()
+{
+    // Messages may already wait in the decoder (they came with the session table).
+    upgrade::message m;
+    for (;;) {
+        const auto status = predecessor_->incoming().next(m);
+        if (status == upgrade::decoder::status::need_more)
+            break;
+        if (status == upgrade::decoder::status::error) {
+            spdlog::error("upgrade: {}; no more sessions from the previous process",
+                          predecessor_->incoming().error());
+            predecessor_watch_.close();
+            return;
+        }
+        apply_from_predecessor(m);
+    }
+    predecessor_watch_.async_wait(asio::posix::descriptor_base::wait_read, [this](
+                                                                               boost::system::error_code ec) {
+        if (ec)
+            return;
+        if (!predecessor_->read_available()) {
+            upgrade::message last;
+            while (predecessor_->incoming().next(last) == upgrade::decoder::status::message)
+                apply_from_predecessor(last);
+            spdlog::info(
+                "upgrade: the previous process is done; {} session change(s) came from it while it drained",
+                sessions_from_predecessor_);
+            predecessor_watch_.close();
+            return;
+        }
+        do_read_predecessor();
+    });
+}
+
+void server::apply_from_predecessor(const upgrade::message& m)
+{
+    if (const auto* l = std::get_if<upgrade::learned>(&m)) {
+        ++sessions_from_predecessor_;
+        const auto b = shared_->backends.find(l->owner);
+        if (b && b->in_service())
+            shared_->sessions.insert(l->key, b->id(), shared_->now_s());
+    } else if (const auto* f = std::get_if<upgrade::forgot>(&m)) {
+        ++sessions_from_predecessor_;
+        shared_->sessions.erase(f->key);
+    } else {
+        spdlog::warn("upgrade: ignoring an unexpected '{}' from the previous process", upgrade::name_of(m));
+    }
+}
+
+} // namespace turnout

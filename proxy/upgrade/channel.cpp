@@ -1,0 +1,297 @@
+#include "turnout/upgrade/channel.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace turnout::upgrade {
+namespace {
+
+constexpr std::size_t max_fds_per_read = 16;
+
+/// poll() for events on fd until `until`; false on timeout.
+bool wait_for(int fd, short events, deadline until)
+{
+    for (;;) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            return false;
+        pollfd p{fd, events, 0};
+        const int n = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+        if (n > 0)
+            return true;
+        if (n < 0 && errno != EINTR)
+            return true; // let the following read/write report the error
+    }
+}
+
+std::string errno_text(const char* what)
+{
+    return std::string(what) + ": " + std::strerror(errno);
+}
+
+} // namespace
+
+channel::channel(int fd) : fd_(fd)
+{
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if (flags >= 0)
+        ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    ::fcntl(fd_, F_SETFD, FD_CLOEXEC);
+}
+
+channel::~channel()
+{
+    for (const int fd : received_fds_)
+        ::close(fd);
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+std::string channel::send(const message& m, deadline until, int passed_fd)
+{
+    const auto frame = encode(m);
+    if (passed_fd < 0)
+        return send_bytes(frame, until);
+    // The fd rides on the frame's first bytes; the rest goes as ordinary bytes.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{const_cast<char*>(frame.data()), frame.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    auto* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &passed_fd, sizeof(int));
+    for (;;) {
+        const auto n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+        if (n >= 0)
+            return send_bytes(std::string_view(frame).substr(static_cast<std::size_t>(n)), until);
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno_text("sending a listening socket");
+        if (!wait_for(fd_, POLLOUT, until))
+            return "timed out sending a listening socket";
+    }
+}
+
+std::string channel::send_bytes(std::string_view bytes, deadline until)
+{
+    while (!bytes.empty()) {
+        const auto n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n >= 0) {
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno_text("writing to the other process");
+        if (!wait_for(fd_, POLLOUT, until))
+            return "timed out writing to the other process";
+    }
+    return {};
+}
+
+bool channel::read_available()
+{
+    char buffer[16384];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+    for (;;) {
+        iovec iov{buffer, sizeof buffer};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const auto n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        }
+        for (auto* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (std::size_t i = 0; i < count; ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                received_fds_.push_back(fd);
+            }
+        }
+        if (n == 0)
+            return false; // the peer closed its end
+        decoder_.feed(std::string_view(buffer, static_cast<std::size_t>(n)));
+        if (static_cast<std::size_t>(n) < sizeof buffer)
+            return true;
+    }
+}
+
+std::string channel::receive(message& out, deadline until)
+{
+    for (;;) {
+        switch (decoder_.next(out)) {
+        case decoder::status::message:
+            return {};
+        case decoder::status::error:
+            return decoder_.error();
+        case decoder::status::need_more:
+            break;
+        }
+        if (!wait_for(fd_, POLLIN, until))
+            return "timed out waiting for the other process";
+        if (!read_available()) {
+            if (decoder_.pending() > 0)
+                return "the other process closed the channel in the middle of a message";
+            return "the other process closed the channel";
+        }
+    }
+}
+
+int channel::take_fd()
+{
+    if (received_fds_.empty())
+        return -1;
+    const int fd = received_fds_.front();
+    received_fds_.pop_front();
+    return fd;
+}
+
+// ---- forwarding -----------------------------------------------------------------------------
+
+void session_forwarder::learned(const session::session_key& key, session::backend_id owner)
+{
+    const auto* b = registry_.get(owner);
+    if (!b)
+        return;
+    enqueue(upgrade::learned{key, b->address()});
+}
+
+void session_forwarder::forgot(const session::session_key& key)
+{
+    enqueue(upgrade::forgot{key});
+}
+
+void session_forwarder::enqueue(const message& m)
+{
+    auto frame = encode(m);
+    std::lock_guard lock(mutex_);
+    if (stopped_)
+        return;
+    pending_ += frame;
+    ++forwarded_;
+    write_pending();
+}
+
+void session_forwarder::write_pending()
+{
+    while (!pending_.empty() && !stopped_) {
+        const auto n = ::send(channel_.fd(), pending_.data(), pending_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            pending_.erase(0, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;      // flush() or the next delta tries again
+        stopped_ = true; // the successor is gone: nobody to tell
+        pending_.clear();
+    }
+}
+
+std::string session_forwarder::send_first(const std::function<std::string()>& make, deadline until)
+{
+    std::lock_guard lock(mutex_);
+    auto error = channel_.send_bytes(make(), until);
+    if (!error.empty())
+        stopped_ = true;
+    return error;
+}
+
+void session_forwarder::flush()
+{
+    std::lock_guard lock(mutex_);
+    write_pending();
+}
+
+void session_forwarder::stop()
+{
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    pending_.clear();
+}
+
+std::uint64_t session_forwarder::forwarded() const
+{
+    std::lock_guard lock(mutex_);
+    return forwarded_;
+}
+
+// ---- the successor process ------------------------------------------------------------------
+
+pid_t spawn_successor(const std::string& binary, const std::vector<std::string>& argv, int child_fd)
+{
+    // Everything the child needs is built before fork: between fork and exec a threaded
+    // process may only make async-signal-safe calls.
+    static char assignment[] = "TURNOUT_UPGRADE_FD=3";
+    const std::string_view name(fd_variable);
+    std::vector<char*> envp;
+    for (char** e = environ; e && *e; ++e)
+        if (std::string_view(*e).substr(0, name.size() + 1) != std::string(name) + "=")
+            envp.push_back(*e);
+    envp.push_back(assignment);
+    envp.push_back(nullptr);
+    std::vector<std::string> args = argv;
+    if (args.empty())
+        args.push_back(binary);
+    args[0] = binary;
+    std::vector<char*> arg_ptrs;
+    for (auto& a : args)
+        arg_ptrs.push_back(a.data());
+    arg_ptrs.push_back(nullptr);
+
+    const pid_t pid = ::fork();
+    if (pid != 0)
+        return pid;
+    // Child. Asio opens sockets without CLOEXEC: without the close_range below the new
+    // process would hold every client connection of this one open.
+    if (child_fd == 3) {
+        ::fcntl(3, F_SETFD, 0);
+    } else if (::dup2(child_fd, 3) < 0) {
+        ::_exit(127);
+    }
+    ::close_range(4, ~0u, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execve(binary.c_str(), arg_ptrs.data(), envp.data());
+    ::_exit(127);
+}
+
+std::string describe_exit(int wait_status)
+{
+    if (WIFEXITED(wait_status))
+        return "exited with status " + std::to_string(WEXITSTATUS(wait_status));
+    if (WIFSIGNALED(wait_status))
+        return "was killed by signal " + std::to_string(WTERMSIG(wait_status));
+    return "stopped";
+}
+
+} // namespace turnout::upgrade

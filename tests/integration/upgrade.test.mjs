@@ -1,0 +1,250 @@
+// Zero-downtime upgrade (SPEC.md "Binaries": `turnoutctl upgrade [--binary PATH]`; issue 6):
+// a new turnout process takes over the listening sockets and the session table; the old one
+// stops accepting, serves its open streams to their end, forwards the sessions it still
+// learns, and exits 0. Real SDK clients and servers on both transports, continuous load.
+
+import assert from 'node:assert/strict';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { before } from 'node:test';
+import { RawConn, fileScope, itest, sleep, waitUntil, withTimeout } from './support/harness.mjs';
+import { initialize, initializeBody, sessionRequest, sseClient, whoami } from './support/session_helpers.mjs';
+import { startSessionServer } from './support/session_helpers.mjs';
+import {
+  assertStreamsDeliver, ctl, keepBusy, liveSession, status, upstreamIn, waitAdmin, waitStatus,
+} from './support/control_helpers.mjs';
+
+const shared = fileScope();
+let sdk; // three SDK servers (Streamable HTTP; whoami, announce)
+let legacy; // one session server (the 2024-11-05 HTTP+SSE transport on /sse + /messages)
+
+before(async () => {
+  [sdk, legacy] = await Promise.all([
+    Promise.all([0, 1, 2].map((i) => shared.sdkServer({ name: `up-sdk${i}` }))),
+    startSessionServer(shared, { name: 'up-legacy' }),
+  ]);
+});
+
+function config(extra = {}) {
+  return {
+    status: true,
+    proxy: { drain_timeout: '30s', idle_timeout: '30s', access_log: 'off', ...extra },
+    upstreams: [
+      { name: 'mcp', pools: [{ name: 'blue', weight: 100, backends: sdk.map((b) => b.addr) }] },
+      { name: 'legacy', pools: [{ name: 'blue', weight: 100, backends: [legacy.addr] }] },
+    ],
+    routes: [{ path_prefix: '/mcp', upstream: 'mcp' }, { path_prefix: '/', upstream: 'legacy' }],
+  };
+}
+
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The successor is a child of the old process, not of the test: stop it by its pid. */
+function stopLater(s, pid) {
+  s.defer(async () => {
+    if (!alive(pid)) return;
+    process.kill(pid, 'SIGTERM');
+    await waitUntil(() => !alive(pid), 5000, `pid ${pid} to exit`).catch(() => process.kill(pid, 'SIGKILL'));
+  });
+}
+
+/**
+ * Resolves with {code, signal} when turnout's process exits. Not Child.waitExit(): that waits
+ * for the output pipes to close too, and the successor inherits them.
+ */
+function exitOf(tn) {
+  return new Promise((resolve) => {
+    if (tn.child.proc.exitCode !== null || tn.child.proc.signalCode !== null) {
+      resolve({ code: tn.child.proc.exitCode, signal: tn.child.proc.signalCode });
+      return;
+    }
+    tn.child.proc.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+const totalStreams = (st) => upstreamIn(st).pools.flatMap((p) => p.backends).reduce((n, b) => n + b.streams, 0);
+
+/** A keep-alive connection that the old process accepted (one exchange done on it). */
+async function oldConnection(port) {
+  const c = await RawConn.open(port);
+  c.write('GET /health HTTP/1.1\r\nHost: t\r\n\r\n');
+  const res = await c.readResponse();
+  assert.equal(res.get('connection'), undefined, 'keep-alive before the upgrade');
+  return c;
+}
+
+/** initialize on a raw connection; {sid, owner, closing}. */
+async function rawInitialize(c) {
+  const body = initializeBody();
+  c.write(`POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n` +
+    `Accept: application/json, text/event-stream\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const res = await c.readResponse({ method: 'POST' });
+  assert.equal(res.status, 200, res.text());
+  return { sid: res.get('mcp-session-id'), owner: res.get('x-backend'), closing: res.get('connection') };
+}
+
+itest('upgrade under load: no failed request, old streams end on the old process, sessions follow', { timeout: 90000 }, async (t, s) => {
+  const tn = await s.turnout(config());
+  const oldExit = exitOf(tn);
+  const oldPid = tn.pid;
+  assert.equal((await status(tn)).pid, oldPid, 'status names the serving pid');
+
+  // Load: SDK sessions calling tools back to back, each with its GET stream open; a legacy
+  // SSE session; and raw keep-alive connections accepted by the old process.
+  const live = [];
+  for (let i = 0; i < 4; i++) live.push(await liveSession(s, tn.port, `up-load-${i}`));
+  const old = await sseClient(s, tn.port, { name: 'up-legacy-client' });
+  const oldLegacy = await whoami(old.client);
+  const held = [];
+  for (let i = 0; i < 6; i++) held.push(await oldConnection(tn.port));
+  const busy = keepBusy(live, { pauseMs: 2, scope: s });
+  await sleep(300);
+
+  // New sessions keep arriving, each on a connection of its own, while the hand-over runs:
+  // whichever process accepted them, they must route to their owners afterwards.
+  let bursting = true;
+  const burst = [];
+  const burstLoop = Promise.all([0, 1, 2].map(async () => {
+    while (bursting) burst.push(await initialize(tn.port));
+  }));
+  const up = await ctl(tn, ['upgrade']);
+  await sleep(100);
+  bursting = false;
+  await withTimeout(burstLoop, 10000, 'the initialize burst to finish');
+  assert.equal(up.code, 0, up.stderr);
+  const m = /^upgraded: pid (\d+) serves now/.exec(up.stdout);
+  assert.ok(m, up.stdout);
+  const newPid = Number(m[1]);
+  stopLater(s, newPid);
+  assert.notEqual(newPid, oldPid);
+  assert.ok(alive(oldPid), 'the old process keeps running while its streams are open');
+
+  // The admin socket is the new process's now.
+  const st = await status(tn);
+  assert.equal(st.pid, newPid);
+  assert.equal(st.draining, false);
+
+  // Sessions the old process learns after the hand-over (initialize on connections it had
+  // accepted before) reach the new one: requests on fresh connections go to their owners.
+  // Unknown ids would be hashed over three backends: six right by chance is (1/3)^6.
+  const learned = [];
+  for (const c of held) learned.push(await rawInitialize(c));
+  for (const l of learned) assert.equal(l.closing, 'close', 'the old process ends keep-alive after the hand-over');
+  assert.ok(burst.length >= 3, `only ${burst.length} sessions initialized during the upgrade`);
+  for (const b of burst) assert.equal(b.status, 200, `initialize during the upgrade: ${b.status} ${b.text}`);
+  for (const b of burst) {
+    const r = await sessionRequest(tn.port, b.sid);
+    assert.equal(r.status, 200, `session ${b.sid} of ${b.backend}, created during the upgrade: ${r.text}`);
+    assert.equal(r.backend, b.backend);
+  }
+  for (const l of learned) {
+    const r = await sessionRequest(tn.port, l.sid);
+    assert.equal(r.status, 200, `session ${l.sid} of ${l.owner} through the new process: ${r.text}`);
+    assert.equal(r.backend, l.owner);
+  }
+
+  // Old streams keep delivering: the SDK servers' notifications arrive over the GET streams
+  // the old process holds, and the legacy session's answers over its SSE stream.
+  await assertStreamsDeliver(live, assert);
+  assert.deepEqual(await whoami(old.client), oldLegacy);
+
+  await sleep(500);
+  const { calls, failures } = await busy.stop();
+  assert.deepEqual(failures, []);
+  assert.ok(calls > 20, `only ${calls} calls`);
+  assert.deepEqual(old.errors.map(String), []);
+  for (const c of live) assert.deepEqual(c.errors.map(String), []);
+
+  // With the load stopped (tool answers are short SSE streams too), the new process holds no
+  // stream: the GET streams and the legacy stream are all still on the old one.
+  await waitStatus(tn, (x) => totalStreams(x) === 0, 5000, 'no stream on the new process');
+  assert.ok(alive(oldPid));
+  // A new session lands on the new process (its GET stream is counted there).
+  const fresh = await liveSession(s, tn.port, 'up-fresh');
+  await waitStatus(tn, (x) => totalStreams(x) === 1, 5000, 'the new session\'s GET stream on the new process');
+
+  // The old process exits 0 once its last stream ended (the clients close them).
+  assert.ok(alive(oldPid));
+  for (const c of [...live, old]) await c.client.close();
+  for (const c of held) c.destroy();
+  const exit = await withTimeout(oldExit, 15000, 'the old process to exit after its last stream');
+  assert.equal(exit.code, 0, JSON.stringify(exit));
+
+  // Everything still works through the new process, sessions from before included.
+  assert.equal((await whoami(fresh.client)).server, fresh.owner);
+  for (const l of learned) assert.equal((await sessionRequest(tn.port, l.sid)).backend, l.owner);
+  assert.equal((await status(tn)).pid, newPid);
+});
+
+itest('a failed upgrade leaves the old process serving; turnoutctl exits 1 with one line', { timeout: 40000 }, async (t, s) => {
+  const tn = await s.turnout(config());
+  const c = await liveSession(s, tn.port, 'up-fail');
+
+  let r = await ctl(tn, ['upgrade', '--binary', '/bin/false']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^upgrade failed: the new process \(pid \d+\) exited with status 1 before taking over/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+
+  r = await ctl(tn, ['upgrade', '--binary', '/nonexistent/turnout']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, "'/nonexistent/turnout' is not an executable file\n");
+
+  // A configuration made invalid before the upgrade: the new process refuses to start.
+  const good = readFileSync(tn.configPath, 'utf8');
+  writeFileSync(tn.configPath, `${good}\n[proxy.bogus]\n`);
+  r = await ctl(tn, ['upgrade']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^upgrade failed: .* exited with status 1 before taking over/);
+  writeFileSync(tn.configPath, good);
+
+  // Still the same process, still serving the same session, still accepting.
+  assert.equal((await status(tn)).pid, tn.pid);
+  assert.equal((await whoami(c.client)).server, c.owner);
+  const other = await liveSession(s, tn.port, 'up-fail-2');
+  assert.equal((await whoami(other.client)).server, other.owner);
+
+  // And a later upgrade works.
+  r = await ctl(tn, ['upgrade']);
+  assert.equal(r.code, 0, r.stderr);
+  const newPid = Number(/pid (\d+)/.exec(r.stdout)[1]);
+  stopLater(s, newPid);
+  assert.equal((await status(tn)).pid, newPid);
+  assert.equal((await whoami(c.client)).server, c.owner);
+});
+
+itest('SIGUSR2 upgrades the same way; a second upgrade goes to the new process', { timeout: 40000 }, async (t, s) => {
+  const tn = await s.turnout(config());
+  const oldExit = exitOf(tn);
+  const c = await liveSession(s, tn.port, 'up-usr2');
+  tn.child.signal('SIGUSR2');
+  // Polls may meet the old admin socket as it is given up: only an answer counts.
+  const st = await waitUntil(async () => {
+    const x = await status(tn).catch(() => null);
+    return x && x.pid !== tn.pid ? x : null;
+  }, 10000, 'the new process to answer the admin socket');
+  stopLater(s, st.pid);
+  assert.equal((await whoami(c.client)).server, c.owner);
+  // The old process, still serving this client's stream, refuses a second hand-over.
+  tn.child.signal('SIGUSR2');
+  await tn.child.waitForMatches(/upgrade \(SIGUSR2\) refused: this process already handed over to pid (\d+)/, { timeout: 5000 });
+  await c.client.close();
+  const exit = await withTimeout(oldExit, 15000, 'the old process to exit');
+  assert.equal(exit.code, 0, JSON.stringify(exit));
+
+  // The successor can itself be upgraded; the session table goes along again.
+  const again = await ctl(tn, ['upgrade']);
+  assert.equal(again.code, 0, again.stderr);
+  const third = Number(/pid (\d+)/.exec(again.stdout)[1]);
+  stopLater(s, third);
+  assert.notEqual(third, st.pid);
+  await waitUntil(() => !alive(st.pid), 10000, `the second process (pid ${st.pid}) to exit`);
+  const st3 = await waitAdmin(tn);
+  assert.equal(st3.pid, third);
+  assert.ok(upstreamIn(st3).sessions >= 1, JSON.stringify(st3));
+});
