@@ -1,10 +1,50 @@
 #include "turnout/session/session_table.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <memory>
+#include <new>
 #include <utility>
+
+// Concurrency design
+//
+// Writers (insert, erase, growth, expiry, stream counts) take their shard's mutex. Readers
+// (find) take nothing: a shard has a sequence counter, odd while a writer moves or replaces
+// entries, and a reader accepts what it read only if the counter was even and unchanged across
+// the read (a seqlock). Every slot field is a std::atomic accessed with relaxed loads and
+// stores, so racing reads are not data races; the fences follow Boehm ("Can seqlocks get along
+// with programming language memory models?", 2012): the writer's release fence after making
+// the counter odd pairs with the reader's acquire fence before re-reading it, so a reader that
+// saw any of a writer's stores also sees the counter changed. On x86 none of this is more than
+// a plain load or store, so two cores looking up sessions share the shard's cache lines
+// instead of bouncing a lock between them.
+//
+// Growth: a reader may still be reading a slot array that a writer has just replaced. Slot
+// arrays are therefore anonymous mappings of their own, and a replaced one is not unmapped but
+// handed back to the kernel with madvise(MADV_DONTNEED): its pages are freed (they no longer
+// count in memory, which is what the ≤ 64 bytes per session budget is about) while the
+// addresses stay readable (as zeros) until the table is destroyed. A late reader thus reads
+// zeros or stale slots, never unmapped memory, and its sequence check sends it back to the new
+// array. This needs no epoch or hazard bookkeeping on the read path (which would cost a store
+// and a full fence per lookup) and no cooperation from the worker threads; the cost is address
+// space only: a shard's retired arrays add up to less than its live one, and a shard never
+// shrinks, so they are at most log2(capacity) mappings per shard.
+//
+// Last use: a lookup writes the session's last use only when it differs from the current
+// second, so a busy session costs one cache-line write per second, not one per lookup. That
+// store is made without the lock; a writer could be moving the entry at that instant and carry
+// the old value along. A full fence between the store and a last look at the counter settles
+// it (Boehm's store-then-check argument for seq_cst fences, matched by the writer's seq_cst
+// fence when it opens a section): either the writer's copy sees the store, or the reader sees
+// the counter moved and repeats the touch under the lock. (The stray store may then have given
+// another session that took the slot a newer last use: it lives one idle timeout longer, which
+// is harmless; a store into a retired array's freed page is dropped again.) The fence is paid
+// only by lookups that write, at most once per session per second.
 
 namespace turnout::session {
 
@@ -16,6 +56,12 @@ namespace {
 constexpr std::size_t initial_capacity = 16; // slots per shard; a power of two
 constexpr std::uint16_t max_streams = 0xFFFF;
 constexpr std::size_t npos = static_cast<std::size_t>(-1);
+// Optimistic reads of a shard before waiting for its lock: a writer's section lasts a few
+// stores (a growth, rarely, a whole rehash), so a reader that keeps meeting writers is better
+// off queueing on the mutex than spinning.
+constexpr unsigned read_attempts = 4;
+
+constexpr auto relaxed = std::memory_order_relaxed;
 
 // The empty slot is the all-zero key, so no real key may be {0,0}. XXH3 yields it with
 // probability 2^-128, but keys also come from callers (restore, tests): map it the same way
@@ -27,10 +73,100 @@ constexpr session_key canonical(session_key key) noexcept
     return key;
 }
 
-constexpr bool is_empty(const session_entry& e) noexcept
+/// A session_entry as lock-free readers may see it: every field atomic, owner and stream count
+/// in one word (the owner is what readers need; streams change under the lock only).
+struct slot {
+    std::atomic<std::uint64_t> low;
+    std::atomic<std::uint64_t> high;
+    std::atomic<std::uint32_t> last_use;
+    std::atomic<std::uint32_t> owner_streams; // owner in bits 0-15, streams in bits 16-31
+
+    session_key key() const noexcept { return {low.load(relaxed), high.load(relaxed)}; }
+    bool empty() const noexcept { return (low.load(relaxed) | high.load(relaxed)) == 0; }
+    backend_id owner() const noexcept { return static_cast<backend_id>(owner_streams.load(relaxed)); }
+    std::uint16_t streams() const noexcept
+    {
+        return static_cast<std::uint16_t>(owner_streams.load(relaxed) >> 16);
+    }
+    void set(backend_id owner, std::uint16_t streams) noexcept
+    {
+        owner_streams.store(std::uint32_t{owner} | std::uint32_t{streams} << 16, relaxed);
+    }
+    session_entry get() const noexcept { return {key(), last_use.load(relaxed), owner(), streams()}; }
+    void put(const session_entry& e) noexcept
+    {
+        low.store(e.key.low, relaxed);
+        high.store(e.key.high, relaxed);
+        last_use.store(e.last_use, relaxed);
+        set(e.owner, e.streams);
+    }
+};
+static_assert(sizeof(slot) == sizeof(session_entry), "a slot must cost what an entry does");
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free && std::atomic<std::uint32_t>::is_always_lock_free);
+
+std::size_t page_size() noexcept
 {
-    return (e.key.low | e.key.high) == 0;
+    static const auto size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return size;
 }
+
+std::size_t mapped_bytes(std::size_t capacity) noexcept
+{
+    const auto page = page_size();
+    return (capacity * sizeof(slot) + page - 1) / page * page;
+}
+
+/// A new zeroed slot array in a mapping of its own (see "Growth" above).
+slot* map_slots(std::size_t capacity)
+{
+    void* p = ::mmap(nullptr, mapped_bytes(capacity), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        throw std::bad_alloc();
+    return std::uninitialized_value_construct_n(static_cast<slot*>(p), capacity), static_cast<slot*>(p);
+}
+
+/// Frees the pages of [p, p + bytes) and leaves the addresses readable as zeros.
+void drop_pages(void* p, std::size_t bytes) noexcept
+{
+    ::madvise(p, bytes, MADV_DONTNEED);
+}
+
+/// A slot array and its index mask, as readers load it: one word, so that a reader never pairs
+/// an array with another array's mask (which could index past its end). Mappings are
+/// page-aligned, so the low bits of the address hold log2(capacity).
+struct slot_view {
+    slot* slots = nullptr;
+    std::size_t mask = 0;
+
+    static std::uintptr_t encode(slot* slots, std::size_t capacity) noexcept
+    {
+        return reinterpret_cast<std::uintptr_t>(slots) | static_cast<std::uintptr_t>(std::countr_zero(capacity));
+    }
+    static slot_view decode(std::uintptr_t word) noexcept
+    {
+        constexpr std::uintptr_t log_bits = 63;
+        return {reinterpret_cast<slot*>(word & ~log_bits), (std::size_t{1} << (word & log_bits)) - 1};
+    }
+
+    std::size_t home(const session_key& key) const noexcept { return key.low & mask; }
+
+    /// Slot of key, or npos. Robin Hood probing: the home slot is key.low & mask (the shard was
+    /// picked from key.high, so the two choices use independent bits), and an entry closer to
+    /// its home than we are to ours means key would have taken its place: key is absent. Safe
+    /// on a torn array (a reader's view during a write): indices stay masked and the probe
+    /// stops after one lap; the caller's sequence check discards the answer.
+    std::size_t locate(const session_key& key) const noexcept
+    {
+        for (std::size_t i = home(key), dist = 0; dist <= mask; i = (i + 1) & mask, ++dist) {
+            const auto k = slots[i].key();
+            if (k == key)
+                return i;
+            if ((k.low | k.high) == 0 || ((i - (k.low & mask)) & mask) < dist)
+                return npos;
+        }
+        return npos;
+    }
+};
 
 bool idle(const session_entry& e, std::uint32_t now, std::uint32_t timeout) noexcept
 {
@@ -55,66 +191,80 @@ void tally(removal_tally& t, backend_id owner)
 
 } // namespace
 
-// One open-addressing table with Robin Hood probing: the home slot is key.low & mask (the
-// shard was picked from key.high, so the two choices use independent bits). Robin Hood keeps
-// probe sequences short at a high load factor and lets a miss stop early; deletion shifts the
-// following entries back, so there are no tombstones and no periodic rehash.
-// Aligned to a cache line so that two workers on different shards never share one.
+// One open-addressing table with Robin Hood probing, which keeps probe sequences short at a
+// high load factor and lets a miss stop early; deletion shifts the following entries back, so
+// there are no tombstones and no periodic rehash. Aligned to a cache line so that two workers
+// on different shards never share one.
 //
-// A std::mutex, not a spinlock: a test-and-set spinlock measured faster with one thread but
-// no faster with two, and a worker preempted while holding it (this runs on shared 2-core
-// machines; a growth rehashes a whole shard) would leave the others spinning a timeslice.
+// A std::mutex for writers, not a spinlock: a worker preempted while holding it (this runs on
+// shared 2-core machines; a growth rehashes a whole shard) would leave the others spinning a
+// timeslice. Readers never touch it.
 struct alignas(64) session_table::shard {
     std::mutex mutex;
-    std::vector<session_entry> slots = std::vector<session_entry>(initial_capacity);
+    std::atomic<std::uint32_t> seq{0};    // odd while a writer moves or replaces entries
+    std::atomic<std::uintptr_t> table{0}; // slot_view::encode of the live array, for readers
+    // The writer's own view of the live array (under mutex).
+    slot_view live;
     std::size_t size = 0;
+    std::vector<std::pair<slot*, std::size_t>> retired; // emptied arrays (capacity), see above
 
-    std::size_t mask() const noexcept { return slots.size() - 1; }
-    std::size_t home(const session_key& key) const noexcept { return key.low & mask(); }
-    std::size_t distance(const session_entry& e, std::size_t i) const noexcept
+    shard() : live{map_slots(initial_capacity), initial_capacity - 1}
     {
-        return (i - home(e.key)) & mask();
+        table.store(slot_view::encode(live.slots, initial_capacity), std::memory_order_release);
     }
+    ~shard()
+    {
+        ::munmap(live.slots, mapped_bytes(live.mask + 1));
+        for (const auto& [slots, capacity] : retired)
+            ::munmap(slots, mapped_bytes(capacity));
+    }
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
 
-    /// Slot of key, or npos.
-    std::size_t locate(const session_key& key) const noexcept
+    /// The live array as a reader sees it. Acquire: the array's construction (and contents
+    /// placed before publication) happen before the reader's loads.
+    slot_view view() const noexcept { return slot_view::decode(table.load(std::memory_order_acquire)); }
+
+    std::size_t capacity() const noexcept { return live.mask + 1; }
+    std::size_t locate(const session_key& key) const noexcept { return live.locate(key); }
+    slot& at(std::size_t i) noexcept { return live.slots[i]; }
+
+    /// Opens a writer's section (mutex held): readers that overlap it will retry. The seq_cst
+    /// fence (a release fence, and more) orders the odd counter before the section's loads
+    /// too, which the readers' last-use store relies on.
+    void begin_write() noexcept
     {
-        const auto m = mask();
-        for (std::size_t i = home(key), dist = 0;; i = (i + 1) & m, ++dist) {
-            const auto& e = slots[i];
-            if (e.key == key)
-                return i;
-            // An entry closer to its home than we are to ours means key would have taken
-            // this slot: it is not in the table.
-            if (is_empty(e) || distance(e, i) < dist)
-                return npos;
-        }
+        seq.store(seq.load(relaxed) + 1, relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
     }
+    void end_write() noexcept { seq.store(seq.load(relaxed) + 1, std::memory_order_release); }
 
     /// Places an entry whose key is not in the table; the table must have a free slot.
     void place(session_entry entry) noexcept
     {
-        const auto m = mask();
-        for (std::size_t i = home(entry.key), dist = 0;; i = (i + 1) & m, ++dist) {
-            auto& e = slots[i];
-            if (is_empty(e)) {
-                e = entry;
+        const auto m = live.mask;
+        for (std::size_t i = live.home(entry.key), dist = 0;; i = (i + 1) & m, ++dist) {
+            auto& e = live.slots[i];
+            if (e.empty()) {
+                e.put(entry);
                 return;
             }
             // Take from the rich: the resident nearer its home yields the slot and moves on.
-            if (const auto d = distance(e, i); d < dist) {
-                std::swap(e, entry);
+            if (const auto d = (i - live.home(e.key())) & m; d < dist) {
+                const auto resident = e.get();
+                e.put(entry);
+                entry = resident;
                 dist = d;
             }
         }
     }
 
-    /// Adds a new key, growing first if needed.
+    /// Adds a new key, growing first if needed (inside a write section).
     void add(const session_entry& entry)
     {
         // Grow ×2 beyond a load of 0.8: Robin Hood probes stay short there, and right after a
         // growth (load 0.4) a session costs at most 24 / 0.4 = 60 bytes, within the budget.
-        if ((size + 1) * 5 > slots.size() * 4)
+        if ((size + 1) * 5 > capacity() * 4)
             grow();
         place(entry);
         ++size;
@@ -122,54 +272,90 @@ struct alignas(64) session_table::shard {
 
     void grow()
     {
-        std::vector<session_entry> old(slots.size() * 2);
-        old.swap(slots);
-        for (const auto& e : old)
-            if (!is_empty(e))
-                place(e);
+        const auto old = live;
+        const auto capacity = (old.mask + 1) * 2;
+        retired.reserve(retired.size() + 1); // the only step that may throw after the mapping
+        live = slot_view{map_slots(capacity), capacity - 1};
+        for (std::size_t i = 0; i <= old.mask; ++i)
+            if (!old.slots[i].empty())
+                place(old.slots[i].get());
+        table.store(slot_view::encode(live.slots, capacity), std::memory_order_release);
+        drop_pages(old.slots, mapped_bytes(old.mask + 1));
+        retired.emplace_back(old.slots, old.mask + 1);
     }
 
-    /// Removes the entry at i by shifting the rest of its run back one slot.
+    /// Whether p lies in an array that growth retired (so a store there dirtied a freed page).
+    bool in_retired(const void* p) const noexcept
+    {
+        const auto a = reinterpret_cast<std::uintptr_t>(p);
+        return std::any_of(retired.begin(), retired.end(), [a](const auto& r) {
+            const auto begin = reinterpret_cast<std::uintptr_t>(r.first);
+            return a >= begin && a < begin + r.second * sizeof(slot);
+        });
+    }
+
+    /// Removes the entry at i by shifting the rest of its run back one slot (inside a write
+    /// section).
     void remove_at(std::size_t i) noexcept
     {
-        const auto m = mask();
-        for (auto next = (i + 1) & m; !is_empty(slots[next]) && distance(slots[next], next) > 0;
+        const auto m = live.mask;
+        for (auto next = (i + 1) & m; !at(next).empty() && ((next - live.home(at(next).key())) & m) > 0;
              next = (next + 1) & m) {
-            slots[i] = slots[next];
+            at(i).put(at(next).get());
             i = next;
         }
-        slots[i] = session_entry{};
+        at(i).put(session_entry{});
         --size;
     }
 
-    /// Removes every entry for which pred holds, tallying the owners.
+    /// Removes every entry for which pred holds, tallying the owners. One write section per
+    /// removal, so that readers of this shard are held back for a few stores, not a whole pass.
     template <class Pred> std::size_t remove_if(Pred pred, removal_tally& removed)
     {
         std::size_t count = 0;
-        for (std::size_t i = 0; i < slots.size();) {
-            auto& e = slots[i];
-            if (is_empty(e) || !pred(e)) {
+        for (std::size_t i = 0; i < capacity();) {
+            const auto e = at(i).get();
+            if ((e.key.low | e.key.high) == 0 || !pred(e)) {
                 ++i;
                 continue;
             }
             tally(removed, e.owner);
+            begin_write();
             remove_at(i); // the next entry of the run is now at i: look at i again
+            end_write();
             ++count;
         }
         return count;
+    }
+
+    /// Sets key's last use under the lock, after a lock-free store may have been lost to a
+    /// writer moving the entry. stray is where that store went: if it was an array that growth
+    /// has since emptied, the store brought a freed page back, which is dropped again.
+    void touch_locked(const session_key& key, std::uint32_t now, const void* stray) noexcept
+    {
+        std::lock_guard lock(mutex);
+        if (const auto i = locate(key); i != npos)
+            at(i).last_use.store(now, relaxed);
+        if (in_retired(stray)) {
+            const auto page = page_size();
+            const auto a = reinterpret_cast<std::uintptr_t>(stray) / page * page;
+            drop_pages(reinterpret_cast<void*>(a), page);
+        }
     }
 };
 
 namespace {
 
-/// Runs fn on key's entry under the shard's lock. Returns whether key was there.
-template <class Shard, class Fn> bool with_entry(Shard& s, const session_key& key, Fn fn) noexcept
+/// Runs fn on key's slot under the shard's lock. Returns whether key was there. For changes of
+/// single fields in place (stream counts, last use): readers see each field whole, old or new,
+/// so no write section is needed.
+template <class Shard, class Fn> bool with_slot(Shard& s, const session_key& key, Fn fn) noexcept
 {
     std::lock_guard lock(s.mutex);
     const auto i = s.locate(key);
     if (i == npos)
         return false;
-    fn(s.slots[i]);
+    fn(s.at(i));
     return true;
 }
 
@@ -182,12 +368,17 @@ void pin(const session_table::count_hook& on_count, Shard& s, session_entry entr
     std::optional<backend_id> previous;
     {
         std::lock_guard lock(s.mutex);
+        s.begin_write();
+        struct closer {
+            Shard& s;
+            ~closer() { s.end_write(); } // also if growth throws
+        } close{s};
         if (const auto i = s.locate(entry.key); i != npos) {
-            auto& slot = s.slots[i];
-            previous = slot.owner;
+            auto& slot = s.at(i);
+            previous = slot.owner();
             if (keep_streams)
-                entry.streams = slot.streams;
-            slot = entry;
+                entry.streams = slot.streams();
+            slot.put(entry);
         } else {
             s.add(entry);
         }
@@ -237,13 +428,41 @@ session_table::shard& session_table::shard_of(const session_key& key) noexcept
 std::optional<backend_id> session_table::find(const session_key& k, std::uint32_t now) noexcept
 {
     const auto key = canonical(k);
-    std::optional<backend_id> owner;
-    with_entry(shard_of(key), key, [&](session_entry& e) {
+    auto& s = shard_of(key);
+    for (unsigned attempt = 0; attempt < read_attempts; ++attempt) {
+        const auto seq = s.seq.load(std::memory_order_acquire);
+        if (seq & 1)
+            continue; // a writer is in the shard
+        const auto view = s.view();
+        const auto i = view.locate(key);
+        std::uint32_t owner_streams = 0;
+        std::uint32_t last_use = now;
+        if (i != npos) {
+            owner_streams = view.slots[i].owner_streams.load(relaxed);
+            last_use = view.slots[i].last_use.load(relaxed);
+        }
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (s.seq.load(relaxed) != seq)
+            continue; // overlapped a write: what was read may be torn
+        if (i == npos)
+            return std::nullopt;
         // A busy session is found many times a second: storing the same second again would
         // only dirty its cache line, to be written back to memory for nothing.
-        if (e.last_use != now)
-            e.last_use = now;
-        owner = e.owner;
+        if (last_use != now) {
+            auto& stored = view.slots[i].last_use;
+            stored.store(now, relaxed);
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if (s.seq.load(relaxed) != seq)
+                s.touch_locked(key, now, &stored);
+        }
+        return static_cast<backend_id>(owner_streams);
+    }
+    // Writers kept the shard busy: wait for them.
+    std::optional<backend_id> owner;
+    with_slot(s, key, [&](slot& e) {
+        if (e.last_use.load(relaxed) != now)
+            e.last_use.store(now, relaxed);
+        owner = e.owner();
     });
     return owner;
 }
@@ -274,8 +493,10 @@ bool session_table::erase(const session_key& k) noexcept
         const auto i = s.locate(key);
         if (i == npos)
             return false;
-        owner = s.slots[i].owner;
+        owner = s.at(i).owner();
+        s.begin_write();
         s.remove_at(i);
+        s.end_write();
     }
     if (on_count_)
         on_count_(owner, -1);
@@ -287,20 +508,20 @@ bool session_table::erase(const session_key& k) noexcept
 bool session_table::open_stream(const session_key& k, std::uint32_t now) noexcept
 {
     const auto key = canonical(k);
-    return with_entry(shard_of(key), key, [now](session_entry& e) {
-        if (e.streams < max_streams)
-            ++e.streams;
-        e.last_use = now;
+    return with_slot(shard_of(key), key, [now](slot& e) {
+        if (const auto n = e.streams(); n < max_streams)
+            e.set(e.owner(), static_cast<std::uint16_t>(n + 1));
+        e.last_use.store(now, relaxed);
     });
 }
 
 bool session_table::close_stream(const session_key& k, std::uint32_t now) noexcept
 {
     const auto key = canonical(k);
-    return with_entry(shard_of(key), key, [now](session_entry& e) {
-        if (e.streams > 0)
-            --e.streams;
-        e.last_use = now;
+    return with_slot(shard_of(key), key, [now](slot& e) {
+        if (const auto n = e.streams(); n > 0)
+            e.set(e.owner(), static_cast<std::uint16_t>(n - 1));
+        e.last_use.store(now, relaxed);
     });
 }
 
@@ -354,10 +575,11 @@ std::size_t session_table::size() const noexcept
 
 std::size_t session_table::memory_bytes() const noexcept
 {
+    // Retired arrays hold no pages (see "Growth"): only their bookkeeping counts.
     std::size_t n = sizeof(*this) + shards_.capacity() * sizeof(shards_[0]);
     for (const auto& s : shards_) {
         std::lock_guard lock(s->mutex);
-        n += sizeof(shard) + s->slots.capacity() * sizeof(session_entry);
+        n += sizeof(shard) + mapped_bytes(s->capacity()) + s->retired.capacity() * sizeof(s->retired[0]);
     }
     return n;
 }
@@ -366,8 +588,8 @@ void session_table::for_each(const std::function<void(const session_entry&)>& vi
 {
     for (const auto& s : shards_) {
         std::lock_guard lock(s->mutex);
-        for (const auto& e : s->slots)
-            if (!is_empty(e))
+        for (std::size_t i = 0; i < s->capacity(); ++i)
+            if (const auto e = s->live.slots[i].get(); (e.key.low | e.key.high) != 0)
                 visit(e);
     }
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -400,4 +401,164 @@ TEST_CASE("session table: two threads with disjoint keys lose nothing")
         }
         CHECK(found == kept);
     }
+}
+
+// Keys whose home slot is `home` in any shard of up to 2^20 slots (home = low & mask): they
+// stay in one probe run however much the shard grows. n < 2^40.
+session_key run_key(std::uint64_t home, std::uint64_t n)
+{
+    return session_key{home + (n << 20), 0};
+}
+
+// The lock-free read path: finds run while a writer inserts, erases, grows and shifts runs in
+// the same shard. Every answer must be one the table held at some instant: stable keys always
+// found with their owner, keys never inserted never found, churning keys found with their own
+// owner or not at all. To make readers meet writers often, one long probe run is kept where
+// every insert or erase of a churning key shifts all the stable keys of the run.
+TEST_CASE("session table: concurrent finds during inserts, erases and growth")
+{
+    constexpr int run_stable = 60;   // home 101: displaced by every churning key of home 100
+    constexpr int hashed_stable = 1'000;
+    constexpr int strangers = 200;   // half in the run, half hashed
+    constexpr int churn = 40'000;    // growths from 16 to 64k slots
+    constexpr int reader_rounds_max = 2'000; // bound, whatever the writer's pace
+    session_table table(seed, {}, 1);
+
+    std::vector<session_key> stable_keys, stranger_keys;
+    for (int i = 0; i < run_stable; ++i)
+        stable_keys.push_back(run_key(101, 1 + i));
+    for (int i = 0; i < hashed_stable; ++i)
+        stable_keys.push_back(table.key_of(id_of(i, "stable-")));
+    for (int i = 0; i < strangers / 2; ++i) {
+        stranger_keys.push_back(run_key(101, 100'000 + i));
+        stranger_keys.push_back(table.key_of(id_of(i, "stranger-")));
+    }
+    const auto stable_owner = [](std::size_t i) { return static_cast<backend_id>(i % 5); };
+    for (std::size_t i = 0; i < stable_keys.size(); ++i)
+        table.insert(stable_keys[i], stable_owner(i), 1);
+
+    constexpr backend_id churn_owner = 50;
+    std::atomic<bool> writing{true};
+    std::atomic<int> stable_wrong{0}, stranger_found{0}, churn_wrong{0}, rounds_during_writes{0};
+    const auto reader = [&] {
+        for (int round = 0; round < reader_rounds_max; ++round) {
+            const bool during = writing.load();
+            int sw = 0, sf = 0, cw = 0;
+            for (std::size_t i = 0; i < stable_keys.size(); ++i)
+                sw += table.find(stable_keys[i], 5) != stable_owner(i);
+            for (const auto& key : stranger_keys)
+                sf += table.find(key, 5).has_value();
+            for (int j = 0; j < 64; ++j) {
+                const auto owner = table.find(run_key(100, 1'000 + j), 5);
+                cw += owner.has_value() && *owner != churn_owner;
+            }
+            stable_wrong += sw;
+            stranger_found += sf;
+            churn_wrong += cw;
+            if (!during)
+                break;
+            ++rounds_during_writes;
+        }
+    };
+    std::thread r1(reader), r2(reader);
+    // The writer: churning keys in the run (each insert shifts the stable ones forward, each
+    // erase back), re-pins, hashed keys that make the shard grow, and stream counts in place.
+    for (int j = 0; j < churn; ++j) {
+        const auto in_run = run_key(100, 1'000 + j % 64);
+        table.insert(in_run, churn_owner, 5);
+        if (j % 2 == 0)
+            table.erase(in_run);
+        table.insert(in_run, churn_owner, 5); // inserted again or re-pinned
+        table.erase(run_key(100, 1'000 + (j + 32) % 64));
+        table.insert(table.key_of(id_of(j, "churn-")), churn_owner, 5);
+        if (j % 5 == 0) {
+            table.open_stream(stable_keys[j % stable_keys.size()], 5);
+            table.close_stream(stable_keys[j % stable_keys.size()], 5);
+        }
+    }
+    table.erase_owner(churn_owner); // and removal in bulk
+    writing = false;
+    r1.join();
+    r2.join();
+
+    CHECK(stable_wrong.load() == 0);
+    CHECK(stranger_found.load() == 0);
+    CHECK(churn_wrong.load() == 0);
+    MESSAGE("reader rounds during writes: " << rounds_during_writes.load());
+    // And the table is whole afterwards.
+    CHECK(table.size() == stable_keys.size());
+    for (std::size_t i = 0; i < stable_keys.size(); ++i)
+        CHECK(table.find(stable_keys[i], 6) == stable_owner(i));
+}
+
+// A lookup writes a session's last use without the lock. A writer moving that entry at the
+// same instant (a growth, a shift after an erase) must not lose the store: after each round of
+// touches, every touched session shows that round's time.
+TEST_CASE("session table: last-use touches racing with growth and shifts are not lost")
+{
+    constexpr int run_stable = 60; // shifted by every insert and erase of the writer's run keys
+    constexpr int hashed_stable = 500;
+    constexpr int rounds = 300;
+    constexpr backend_id stable_owner = 7;
+    session_table table(seed, {}, 1);
+    std::vector<session_key> keys;
+    for (int i = 0; i < run_stable; ++i)
+        keys.push_back(run_key(201, 1 + i));
+    for (int i = 0; i < hashed_stable; ++i)
+        keys.push_back(table.key_of(id_of(i, "touched-")));
+    for (const auto& key : keys)
+        table.insert(key, stable_owner, 1);
+    std::atomic<bool> touching{true};
+    std::thread writer([&] {
+        // Shifts the run and grows the shard, bounded in count.
+        for (int j = 0; j < 200'000 && touching.load(); ++j) {
+            const auto in_run = run_key(200, 1'000 + j % 16);
+            table.insert(in_run, 1, 1);
+            table.erase(run_key(200, 1'000 + (j + 8) % 16));
+            if (j % 4 == 0)
+                table.insert(table.key_of(id_of(j, "mover-")), 1, 1);
+        }
+    });
+    int stale = 0, missing = 0;
+    for (int round = 0; round < rounds; ++round) {
+        const auto now = static_cast<std::uint32_t>(10 + round);
+        for (const auto& key : keys)
+            missing += table.find(key, now) != stable_owner;
+        table.for_each([&](const session_entry& e) {
+            if (e.owner == stable_owner)
+                stale += e.last_use != now;
+        });
+    }
+    touching = false;
+    writer.join();
+    CHECK(missing == 0);
+    CHECK(stale == 0);
+}
+/// The process's resident memory in bytes (VmRSS), or 0 if unreadable.
+std::size_t resident_bytes()
+{
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+        if (line.rfind("VmRSS:", 0) == 0)
+            return std::stoul(line.substr(6)) * 1024;
+    return 0;
+}
+
+TEST_CASE("session table: slot arrays retired by growth give their memory back")
+{
+    // One shard grown to 2^19 slots (12 MiB live): the arrays it outgrew (16 to 2^18 slots)
+    // add up to as much again, and must neither stay resident nor count in memory_bytes.
+    constexpr int n = 300'000;
+    constexpr std::size_t live = (std::size_t{1} << 19) * 24;
+    const auto before = resident_bytes();
+    REQUIRE(before > 0);
+    session_table table(seed, {}, 1);
+    for (int i = 0; i < n; ++i)
+        table.insert(table.key_of(id_of(i)), 1, 1);
+    const auto grown = resident_bytes() - before;
+    CAPTURE(grown);
+    CHECK(grown >= live * 9 / 10);
+    CHECK(grown < live * 3 / 2);
+    CHECK(table.memory_bytes() >= live);
+    CHECK(table.memory_bytes() < live + 64 * 1024);
 }

@@ -10,6 +10,8 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 using turnout::session::is_valid_session_id;
 using turnout::session::token_codec;
@@ -232,4 +234,129 @@ TEST_CASE("token_codec from_file reports errors with the path and the line")
     const std::string error = error_of(short_key.path());
     CHECK(error.starts_with(short_key.path() + ":4: "));
     CHECK(error.find("16 bytes") != std::string::npos);
+}
+
+// --- compact tokens (version 2) and ids too long for one ------------------------------------
+
+namespace {
+
+const std::string visible_ascii = [] {
+    std::string s;
+    for (char c = 0x21; c <= 0x7E; ++c)
+        s += c;
+    return s;
+}();
+
+std::string random_id(std::mt19937& rng, std::size_t size, std::string_view chars)
+{
+    std::string id;
+    for (std::size_t i = 0; i < size; ++i)
+        id += chars[rng() % chars.size()];
+    return id;
+}
+
+} // namespace
+
+TEST_CASE("token_codec packs ids and IP addresses: a UUID behind IPv4 takes 86 characters")
+{
+    const token_codec codec{{old_secret}};
+    // Version 1 carried both as text: 108 characters for the same id and address.
+    const std::string token = codec.seal(session_id, "127.0.0.1:3001");
+    CHECK(token.size() == 86);
+    const auto opened = codec.open(token);
+    REQUIRE(opened);
+    CHECK(opened->original_id == session_id);
+    CHECK(opened->backend_address == "127.0.0.1:3001");
+}
+
+TEST_CASE("token_codec round trips every id form and address form exactly")
+{
+    const token_codec codec{{old_secret}};
+    std::mt19937 rng(7);
+    const std::vector<std::string> addresses = {
+        "127.0.0.1:3001", "[::1]:8080", "[2001:db8::42]:443", "backend.internal:9000",
+        "127.0.0.1:03001", // a leading zero: binary would not render it back, so kept as text
+        "[::ffff:1.2.3.4]:1", "10.0.0.1:65535", "10.0.0.1:0"};
+    const std::vector<std::string_view> alphabets = {"0123456789abcdef",
+                                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                                                     visible_ascii, "0123456789ABCDEF"};
+    int checked = 0;
+    for (const auto& address : addresses) {
+        for (const auto chars : alphabets) {
+            for (std::size_t size : {1, 2, 3, 4, 5, 31, 32, 36, 100, 141, 150, 200, 255, 256}) {
+                const auto id = random_id(rng, size, chars);
+                const auto token = codec.seal(id, address);
+                const auto opened = codec.open(token);
+                REQUIRE(opened);
+                CHECK(opened->original_id == id);
+                CHECK(opened->backend_address == address);
+                ++checked;
+            }
+        }
+    }
+    CHECK(checked == 8 * 4 * 14);
+}
+
+TEST_CASE("token_codec tokens stay valid session ids for every id up to 256 bytes")
+{
+    // Version 1 went past 256 characters from a 142-byte id behind a 20-byte address.
+    const token_codec codec{{old_secret}};
+    std::mt19937 rng(11);
+    const std::string long_host = std::string(200, 'h') + ".example:8080";
+    for (const auto& address : {std::string(address), std::string("[2001:db8::42]:443"), long_host}) {
+        for (const std::string_view chars : {std::string_view(visible_ascii), std::string_view("0123456789abcdef")}) {
+            for (std::size_t size = 1; size <= 256; ++size) {
+                const auto id = random_id(rng, size, chars);
+                const auto token = codec.seal(id, address);
+                CAPTURE(size);
+                CHECK(token.size() <= 256);
+                CHECK(is_valid_session_id(token));
+                const auto opened = codec.open(token);
+                REQUIRE(opened);
+                CHECK(opened->original_id == id);
+                CHECK(opened->backend_address == address);
+            }
+        }
+    }
+}
+
+TEST_CASE("token_codec keeps ids too long for a token in this process, oldest out first")
+{
+    const token_codec codec{{old_secret}};
+    std::mt19937 rng(13);
+    const auto first_id = random_id(rng, 256, visible_ascii);
+    const auto first = codec.seal(first_id, address);
+    CHECK(first.size() == 62); // version, nonce, form, handle, tag
+    REQUIRE(codec.open(first));
+    CHECK(codec.open(first)->original_id == first_id);
+    // Another codec of the same key (a reload) still opens it: the ids are kept per process.
+    const token_codec reloaded{{old_secret}};
+    REQUIRE(reloaded.open(first));
+    CHECK(reloaded.open(first)->backend_address == address);
+
+    // 16384 ids are kept: after that many more, the first is gone and opens to nothing (404).
+    std::string last, last_id;
+    for (int i = 0; i < 16'384; ++i) {
+        last_id = random_id(rng, 200, visible_ascii);
+        last = codec.seal(last_id, address);
+    }
+    CHECK_FALSE(codec.open(first));
+    REQUIRE(codec.open(last));
+    CHECK(codec.open(last)->original_id == last_id);
+    // A short id never goes through the registry: it opens in any process.
+    CHECK(codec.seal(session_id, address).size() < 256);
+}
+
+TEST_CASE("token_codec still opens version 1 tokens (sealed before the compact layout)")
+{
+    // Sealed by the version 1 code with old_secret: session_id behind "10.200.300.400:65535".
+    const std::string v1 = "Acane2dFwI7BWGfeHxbLxmdLxkhfN871x0AXUxXH5V8b5KSUAGgQr6FK77SyuHBXWuwZHG5v_GUlIwclwK0boWbI7uhZuuVHABRCkQP3qbPMDNpp1Ek";
+    const token_codec codec{{old_secret}};
+    const auto opened = codec.open(v1);
+    REQUIRE(opened);
+    CHECK(opened->original_id == session_id);
+    CHECK(opened->backend_address == address);
+    std::string altered = v1;
+    altered[40] = altered[40] == 'A' ? 'B' : 'A';
+    CHECK_FALSE(codec.open(altered));
 }

@@ -2,7 +2,9 @@
 // Which backend owns each live MCP session. The only shared mutable structure on the request
 // path: keyed by the 128-bit XXH3 hash (seeded per process) of the session id, so entries are
 // fixed-size (24 bytes, no heap allocation per session whatever the id's length) and the id
-// itself is never stored; sharded with one lock per shard, so workers rarely meet.
+// itself is never stored; sharded, one lock per shard for writers. Lookups take no lock: they
+// read optimistically under a per-shard sequence counter (a seqlock) and write nothing but a
+// session's coarse last use, at most once per second (see session_table.cpp).
 
 #include <atomic>
 #include <cstddef>
@@ -59,7 +61,8 @@ public:
     std::uint64_t seed() const noexcept { return seed_; }
     session_key key_of(std::string_view session_id) const noexcept;
 
-    /// The owner of key, touching its last use. nullopt when unknown.
+    /// The owner of key, touching its last use. nullopt when unknown. Lock-free unless a writer
+    /// keeps the key's shard busy across a few attempts; then it waits for the shard's lock.
     std::optional<backend_id> find(const session_key& key, std::uint32_t now) noexcept;
 
     /// Pins key to owner (a new session, or a re-pin of a known one).
