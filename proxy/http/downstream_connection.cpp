@@ -586,6 +586,12 @@ void downstream_connection::do_write_client()
         if (resp_phase_ == response_phase::done && response_chunked_out_)
             down_bufs_.emplace_back(asio::buffer(last_chunk));
     }
+    if (resp_phase_ == response_phase::done && !interim_pending_) {
+        // Counted before the last bytes leave, not when the write completes: a client reading
+        // status or /metrics right after its answer must find this exchange in them.
+        end_accounting(false);
+        record_outcome();
+    }
     if (down_bufs_.empty())
         return on_write_client({}, 0);
 
@@ -651,7 +657,7 @@ void downstream_connection::finish_exchange()
     status_ = 0;
     backend_.reset();
     upstream_state_ = nullptr;
-    logged_ = false;
+    logged_ = outcome_recorded_ = false;
     sid_source_ = session_source::none;
     sid_known_ = pinned_ = false;
     sid_client_.clear();
@@ -877,6 +883,7 @@ void downstream_connection::respond(unsigned status, std::string response)
     keep_alive_ = false;
     upstream_.reset();
     end_accounting(false);
+    record_outcome(); // before the answer leaves, as in do_write_client
     clear_deadline();
     client_head_ = std::move(response);
     client_writing_ = true;
@@ -1237,6 +1244,9 @@ void downstream_connection::scan_for_jsonrpc_error()
 
 void downstream_connection::record_outcome()
 {
+    if (outcome_recorded_)
+        return;
+    outcome_recorded_ = true;
     if (!backend_ || upstream_started_ < started_ || status_ < 100 || status_ > 599 || status_ == 499)
         return;
     auto& c = backend_->counters();

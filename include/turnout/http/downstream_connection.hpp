@@ -198,6 +198,7 @@ private:
     bool failed_ = false;    // an error answer is going out; the flows stop
     bool lingering_ = false; // answered and half-closed; discarding input until the client closes
     bool logged_ = false;
+    bool outcome_recorded_ = false; // status class and latency counted for this exchange
     unsigned status_ = 0;
     std::uint64_t bytes_out_ = 0;
     clock::time_point started_;
