@@ -170,7 +170,8 @@ busy_now() {
   awk -v t="$((t1 - t0))" -v b="$((b1 - b0))" 'BEGIN { printf "%.0f\n", (t > 0 ? 100 * b / t : 0) }'
 }
 wait_quiet() {
-  local i busy
+  local i busy=0
+  ((QUIET_WAIT > 0)) || return 0
   for ((i = 0; i < QUIET_WAIT; i++)); do
     busy=$(busy_now)
     ((busy < QUIET_BUSY)) && return 0
@@ -179,6 +180,8 @@ wait_quiet() {
   log "still busy (${busy}%) after ${QUIET_WAIT}s; measuring anyway (see the 'other load' column)"
 }
 OURS=()
+# utime+stime (jiffies) of one target's serving process (nginx: its worker).
+proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/${RSSPID[$1]}/stat" 2>/dev/null || echo 0; }
 measure_start() { read -r M_T0 M_B0 < <(cpu_sample); M_O0=$(($(our_proc_ticks) + $(child_ticks))); }
 # Share of all cores used by processes other than ours during the run, in %.
 measure_end() {
@@ -189,7 +192,7 @@ measure_end() {
     'BEGIN { f = t > 0 ? 100 * (b - o) / t : 0; if (f < 0) f = 0; printf "%.0f\n", f }'
 }
 
-declare -A URL PID RSSPID FAILED RPS P50 P99 ERRS FOREIGN MEM_IDLE MEM_LOAD MEM_FDS MEM_RPS MEM_ERRS MEM_HWM
+declare -A URL PID RSSPID FAILED RPS P50 P99 CPU ERRS FOREIGN MEM_IDLE MEM_LOAD MEM_FDS MEM_RPS MEM_ERRS MEM_HWM
 TARGETS=(turnout nginx haproxy backend)
 PROXIES=(turnout nginx haproxy)
 declare -A LABEL=([turnout]=turnout [nginx]=nginx [haproxy]=HAProxy [backend]="backend (direct)")
@@ -400,7 +403,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
     out=$TMP/wrk-$t-$r.txt
     rc=0
     measure_start
+    ticks0=$(proc_ticks "$t")
     run_wrk "$out" "$CONNECTIONS" "$DURATION" "${URL[$t]}" || rc=$?
+    ticks1=$(proc_ticks "$t")
     foreign=$(measure_end)
     FOREIGN[$t]+="$foreign "
     { echo "=== $t round $r: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -s bench/jsonrpc_post.lua ${URL[$t]}/mcp (exit $rc)"
@@ -408,6 +413,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
     if parsed=$(parse_wrk "$out"); then
       read -r rps p50 p99 s c rd w to <<<"$parsed"
       RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
+      # CPU time the target spent per request: steadier than req/s on a shared machine,
+      # since it does not depend on how the cores were shared with wrk and the backend.
+      CPU[$t]+="$(awk -v d="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v n="$rps" -v s="$DURATION" \
+        'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / (n * s) : 0) }') "
       add_errors "$t" "$s $c $rd $w $to"
       log "round $r $t: $rps req/s, p50 ${p50}us, p99 ${p99}us, non-2xx $s, socket errors c$c r$rd w$w t$to; other load ${foreign}%"
     else
@@ -469,8 +478,9 @@ FOREIGN_MED=$(median <<<"$ALL_FOREIGN")
 FOREIGN_MAX=$(tr ' ' '\n' <<<"$ALL_FOREIGN" | awk 'NF && $1 > m { m = $1 } END { print m + 0 }')
 for t in "${TARGETS[@]}"; do f=${FOREIGN[$t]:-–}; FOREIGN[$t]=${f% }; done
 
-declare -A MED_RPS MED_P50 MED_P99
+declare -A MED_RPS MED_P50 MED_P99 MED_CPU
 for t in "${TARGETS[@]}"; do
+  MED_CPU[$t]=$(median <<<"${CPU[$t]:-}")
   MED_RPS[$t]=$(median <<<"${RPS[$t]:-}")
   MED_P50[$t]=$(median <<<"${P50[$t]:-}")
   MED_P99[$t]=$(median <<<"${P99[$t]:-}")
@@ -512,11 +522,11 @@ REPORT=$TMP/report.md
   echo "are totals. RSS (VmRSS; nginx: its worker) idle after start, and with $MEM_CONNECTIONS keep-alive"
   echo "connections busy (\`wrk -c$MEM_CONNECTIONS -d${MEM_DURATION}s\`, read at $((MEM_DURATION - 1))s)."
   echo
-  echo "| target | req/s | p50 | p99 | errors | RSS idle | RSS @ $MEM_CONNECTIONS conns | per conn |"
-  echo "|---|---:|---:|---:|---|---:|---:|---:|"
+  echo "| target | req/s | p50 | p99 | CPU µs/req | errors | RSS idle | RSS @ $MEM_CONNECTIONS conns | per conn |"
+  echo "|---|---:|---:|---:|---:|---|---:|---:|---:|"
   for t in "${TARGETS[@]}"; do
     if [[ -z ${RPS[$t]:-} ]]; then
-      echo "| ${LABEL[$t]} | FAILED: ${FAILED[$t]:-no result} | | | | | | |"
+      echo "| ${LABEL[$t]} | FAILED: ${FAILED[$t]:-no result} | | | | | | | |"
       continue
     fi
     if [[ $t == backend ]]; then
@@ -529,13 +539,13 @@ REPORT=$TMP/report.md
       fi
       mem="| $(fmt_mib "${MEM_IDLE[$t]:-}") | $(fmt_mib "${MEM_LOAD[$t]:-}") | $per"
     fi
-    echo "| ${LABEL[$t]} | $(fmt_int "${MED_RPS[$t]}") | $(fmt_ms "${MED_P50[$t]}") | $(fmt_ms "${MED_P99[$t]}") | $(errors_text "${ERRS[$t]:-}") $mem |"
+    echo "| ${LABEL[$t]} | $(fmt_int "${MED_RPS[$t]}") | $(fmt_ms "${MED_P50[$t]}") | $(fmt_ms "${MED_P99[$t]}") | ${MED_CPU[$t]:-–} | $(errors_text "${ERRS[$t]:-}") $mem |"
   done
   echo
-  echo "| ratio | throughput (higher is better) | p99 (lower is better) |"
-  echo "|---|---:|---:|"
-  echo "| turnout / nginx | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[nginx]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[nginx]}") |"
-  echo "| turnout / HAProxy | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[haproxy]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[haproxy]}") |"
+  echo "| ratio | throughput (higher is better) | p99 (lower is better) | CPU per request (lower is better) |"
+  echo "|---|---:|---:|---:|"
+  echo "| turnout / nginx | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[nginx]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[nginx]}") | $(ratio "${MED_CPU[turnout]}" "${MED_CPU[nginx]}") |"
+  echo "| turnout / HAProxy | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[haproxy]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[haproxy]}") | $(ratio "${MED_CPU[turnout]}" "${MED_CPU[haproxy]}") |"
   echo
   echo "<details><summary>Per round, and the $MEM_CONNECTIONS-connection run</summary>"
   echo
