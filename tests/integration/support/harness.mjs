@@ -351,7 +351,7 @@ export class Turnout {
 
 /**
  * Starts turnout on a generated config (see buildConfig) or on `opts.configText`.
- * Resolves once every listener (and the status server, if configured) logged its address.
+ * Resolves once every listener (and the status server and admin socket, if configured) logged its address.
  * `opts.env`: variables added to (or, set to undefined, removed from) the environment.
  */
 export async function startTurnout(scope, opts = {}) {
@@ -370,6 +370,9 @@ export async function startTurnout(scope, opts = {}) {
       const [m] = await child.waitForMatches(STATUS_RE, { count: 1, timeout: opts.startTimeout ?? 10000 });
       status = { host: m[1], port: Number(m[2]) };
     }
+    // The admin socket comes up after the listeners: a test's first admin call must not race it.
+    if (/^\s*admin_socket\s*=/m.test(text))
+      await child.waitForMatches(/admin socket at /, { count: 1, timeout: opts.startTimeout ?? 10000 });
     return new Turnout(child, configPath, listens, status);
   } catch (err) {
     err.message += `\n--- config ${configPath} ---\n${text}`;
