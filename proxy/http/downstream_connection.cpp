@@ -17,7 +17,10 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-constexpr std::size_t client_buffer_size = 4096;
+// Request heads accumulate in the parser's own storage, so this only bounds one read: MCP
+// requests are a few hundred bytes, and every busy connection holds one (nginx reads heads
+// through 1 KiB).
+constexpr std::size_t client_buffer_size = 2048;
 constexpr std::size_t max_response_head = 65536;
 constexpr auto linger_timeout = 2s;
 

@@ -101,7 +101,10 @@ itest('drain with a 2s deadline: no new sessions, live ones work during grace; t
   let st = await status(tn);
   assert.equal(poolIn(st, 'blue').draining, true);
   assert.equal(backendIn(st, a.addr).draining, true);
-  assert.equal(backendIn(st, a.addr).streams, 11, 'all blue streams open during grace');
+  // The live sessions keep calling tools meanwhile, and an SDK call answered as an SSE
+  // response is a stream while it runs: at most one per live session on top of the 11.
+  const graceStreams = backendIn(st, a.addr).streams;
+  assert.ok(graceStreams >= 11 && graceStreams <= 11 + live.length, `all blue streams open during grace: ${graceStreams}`);
   assert.equal(backendIn(st, a.addr).sessions, 11);
   const m = (await admin(tn, 'GET', '/metrics')).text;
   assert.match(m, /^turnout_pool_draining\{upstream="mcp",pool="blue"\} 1$/m);

@@ -65,7 +65,9 @@ public:
 
     /// Read buffers for backend responses, recycled: a connection holds one only while it
     /// reads a response, so idle keep-alive clients cost no buffer (worker thread only).
-    static constexpr std::size_t response_buffer_size = 8192;
+    /// One page, as nginx's proxy_buffer_size: a JSON-RPC answer or an SSE event fits, and
+    /// larger bodies stream through it.
+    static constexpr std::size_t response_buffer_size = 4096;
     std::unique_ptr<char[]> take_response_buffer();
     void give_response_buffer(std::unique_ptr<char[]> buffer);
 
