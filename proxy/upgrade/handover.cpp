@@ -1,5 +1,6 @@
 #include "turnout/upgrade/handover.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -121,6 +122,19 @@ std::optional<message> parse(message_type type, std::string_view payload)
     case message_type::forgot:
         m = forgot{r.get_key()};
         break;
+    case message_type::touched: {
+        // The count is checked against the payload before anything is reserved: a hostile
+        // count cannot make the reader allocate.
+        const auto count = r.get<std::uint32_t>();
+        if (count > max_touched_keys || payload.size() != 4 + std::size_t{count} * 16)
+            return std::nullopt;
+        touched t;
+        t.keys.reserve(count);
+        for (std::uint32_t i = 0; i < count; ++i)
+            t.keys.push_back(r.get_key());
+        m = std::move(t);
+        break;
+    }
     default:
         return std::nullopt;
     }
@@ -151,6 +165,12 @@ struct payload_writer {
         put_text(out, l.owner);
     }
     void operator()(const forgot& f) const { put_key(out, f.key); }
+    void operator()(const touched& t) const
+    {
+        put(out, static_cast<std::uint32_t>(t.keys.size()));
+        for (const auto& key : t.keys)
+            put_key(out, key);
+    }
 };
 
 message_type type_of(const message& m)
@@ -160,6 +180,21 @@ message_type type_of(const message& m)
 }
 
 } // namespace
+
+std::uint32_t successor_version(const char* announced) noexcept
+{
+    if (!announced || !*announced)
+        return 1;
+    std::uint64_t v = 0;
+    for (const char* c = announced; *c; ++c) {
+        if (*c < '0' || *c > '9' || v > 0xFFFFFFFFu)
+            return 1;
+        v = v * 10 + static_cast<std::uint64_t>(*c - '0');
+    }
+    if (v < min_protocol_version)
+        return 0;
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(v, protocol_version));
+}
 
 std::string encode(const message& m)
 {
@@ -174,7 +209,7 @@ std::string encode(const message& m)
 std::string_view name_of(const message& m)
 {
     static constexpr std::string_view names[] = {"hello", "listener", "listeners_done", "sessions",
-                                                 "ready", "learned",  "forgot"};
+                                                 "ready", "learned",  "forgot",   "touched"};
     return names[m.index()];
 }
 
