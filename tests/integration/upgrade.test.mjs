@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { before } from 'node:test';
-import { RawConn, fileScope, itest, sleep, waitUntil, withTimeout } from './support/harness.mjs';
+import path from 'node:path';
+import {
+  RawConn, TURNOUT_BIN, fileScope, itest, sleep, tempDir, waitUntil, withTimeout,
+} from './support/harness.mjs';
 import { initialize, initializeBody, pingBody, sessionRequest, sseClient, whoami } from './support/session_helpers.mjs';
 import { startSessionServer } from './support/session_helpers.mjs';
 import {
@@ -325,7 +328,12 @@ itest('sessions still in use on the old process do not expire in the new one; id
 
 itest('an upgrade under a service watchdog: the new process announces itself and pings, the old one goes quiet', { timeout: 40000 }, async (t, s) => {
   const sink = await startNotifySink(s);
-  const tn = await s.turnout({ ...config(), env: { NOTIFY_SOCKET: sink.name, WATCHDOG_USEC: '400000' } });
+  // As systemd starts it: WATCHDOG_PID names the process it started. A shell that sets it to
+  // its own pid, then becomes turnout (exec keeps the pid; argv[0] is the real binary, which
+  // the upgrade starts again).
+  const wrapper = path.join(tempDir(s), 'turnout-watched.sh');
+  writeFileSync(wrapper, `#!/bin/sh\nexport WATCHDOG_PID=$$\nexec '${TURNOUT_BIN}' "$@"\n`, { mode: 0o755 });
+  const tn = await s.turnout({ ...config(), bin: wrapper, env: { NOTIFY_SOCKET: sink.name, WATCHDOG_USEC: '400000' } });
   const oldExit = exitOf(tn);
   const ready = await sink.waitFor((f) => f.READY === '1', { what: 'READY=1' });
   const c = await liveSession(s, tn.port, 'up-watchdog'); // keeps the old process draining a while
