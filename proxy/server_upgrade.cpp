@@ -203,7 +203,7 @@ std::optional<session::saved_table> server::take_over()
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
     const auto fail = [](const std::string& why) { throw std::runtime_error("upgrade: " + why); };
     // The version the predecessor named in our environment, or 1 from one that names none.
-    const auto version = upgrade::successor_version(std::getenv(upgrade::version_variable));
+    const auto version = upgrade::successor_version(std::getenv(upgrade::version_variable), ::getppid());
     if (version == 0)
         fail(std::string("the running process speaks hand-over protocol version ") +
              std::getenv(upgrade::version_variable) + ", this one " +

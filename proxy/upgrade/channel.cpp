@@ -285,7 +285,7 @@ successor_environment::successor_environment(char** parent, pid_t self)
 {
     // Appended, not `std::string(..) + ".."`: GCC 12 warns (wrongly) about the latter here.
     fd_assignment_.append(fd_variable).append("=3");
-    version_assignment_.append(version_variable).append("=").append(std::to_string(protocol_version));
+    version_assignment_.append(version_variable).append("=").append(announced_version(self));
     // Watched by the service manager's watchdog: then so is whoever takes over from us.
     watchdog_ =
         service::parse_watchdog(value_of(parent, "WATCHDOG_USEC"), value_of(parent, "WATCHDOG_PID"), self)

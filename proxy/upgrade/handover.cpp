@@ -181,19 +181,42 @@ message_type type_of(const message& m)
 
 } // namespace
 
-std::uint32_t successor_version(const char* announced) noexcept
+namespace {
+
+/// Digits up to `stop` (or the end) into out; false when there are none, or others, or too many.
+bool parse_number(const char*& c, char stop, std::uint64_t& out) noexcept
 {
-    if (!announced || !*announced)
-        return 1;
-    std::uint64_t v = 0;
-    for (const char* c = announced; *c; ++c) {
-        if (*c < '0' || *c > '9' || v > 0xFFFFFFFFu)
-            return 1;
-        v = v * 10 + static_cast<std::uint64_t>(*c - '0');
+    out = 0;
+    const char* begin = c;
+    for (; *c && *c != stop; ++c) {
+        if (*c < '0' || *c > '9' || c - begin >= 10)
+            return false;
+        out = out * 10 + static_cast<std::uint64_t>(*c - '0');
     }
-    if (v < min_protocol_version)
+    return c != begin;
+}
+
+} // namespace
+
+std::uint32_t successor_version(const char* announced, pid_t parent) noexcept
+{
+    if (!announced)
+        return 1;
+    std::uint64_t version = 0, pid = 0;
+    const char* c = announced;
+    if (!parse_number(c, ':', version) || *c++ != ':' || !parse_number(c, '\0', pid))
+        return 1;
+    // Inherited from further up (a version-1 process passes its environment on whole).
+    if (parent <= 0 || pid != static_cast<std::uint64_t>(parent))
+        return 1;
+    if (version < min_protocol_version)
         return 0;
-    return static_cast<std::uint32_t>(std::min<std::uint64_t>(v, protocol_version));
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(version, protocol_version));
+}
+
+std::string announced_version(pid_t self)
+{
+    return std::to_string(protocol_version) + ":" + std::to_string(self);
 }
 
 std::string encode(const message& m)

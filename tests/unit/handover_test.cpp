@@ -299,14 +299,19 @@ TEST_CASE("handover: touched carries its keys; torn, oversized or miscounted bat
 
 TEST_CASE("handover: the successor says hello with the version its predecessor announced, capped at its own")
 {
-    CHECK(successor_version(nullptr) == 1); // a predecessor of version 1 names none
-    CHECK(successor_version("") == 1);
-    CHECK(successor_version("1") == 1);
-    CHECK(successor_version("2") == 2);
-    CHECK(successor_version("99") == protocol_version);
-    CHECK(successor_version("0") == 0);
-    CHECK(successor_version("2x") == 1);
-    CHECK(successor_version("99999999999999999999") == 1);
+    CHECK(successor_version(nullptr, 77) == 1); // a predecessor of version 1 names none
+    CHECK(successor_version("", 77) == 1);
+    CHECK(successor_version("1:77", 77) == 1);
+    CHECK(successor_version("2:77", 77) == 2);
+    CHECK(successor_version(announced_version(77).c_str(), 77) == protocol_version);
+    CHECK(successor_version("99:77", 77) == protocol_version);
+    CHECK(successor_version("0:77", 77) == 0);
+    // Named by another process: inherited through a version-1 process, which passes on its
+    // own environment whole. Its parent speaks version 1 only.
+    CHECK(successor_version("2:76", 77) == 1);
+    // Malformed.
+    for (const char* bad : {"2", "2:", ":77", "2x:77", "2:77x", "2:-77", "99999999999999999999:77"})
+        CHECK(successor_version(bad, 77) == 1);
     CHECK(speaks(1));
     CHECK(speaks(protocol_version));
     CHECK_FALSE(speaks(0));
@@ -354,8 +359,9 @@ TEST_CASE("handover: the forwarder batches touched keys and holds back while the
 TEST_CASE("handover: the successor's environment names it as the watchdog's process")
 {
     std::string e0 = "PATH=/usr/bin", e1 = "WATCHDOG_USEC=30000000", e2 = "WATCHDOG_PID=100",
-                e3 = "TURNOUT_UPGRADE_FD=9", e4 = "NOTIFY_SOCKET=/run/systemd/notify";
-    std::vector<char*> parent{e0.data(), e1.data(), e2.data(), e3.data(), e4.data(), nullptr};
+                e3 = "TURNOUT_UPGRADE_FD=9", e4 = "NOTIFY_SOCKET=/run/systemd/notify",
+                e5 = "TURNOUT_UPGRADE_VERSION=2:5"; // what this process inherited: replaced
+    std::vector<char*> parent{e0.data(), e1.data(), e2.data(), e3.data(), e5.data(), e4.data(), nullptr};
     const auto as_strings = [](char** env) {
         std::vector<std::string> out;
         for (; *env; ++env)
@@ -369,7 +375,7 @@ TEST_CASE("handover: the successor's environment names it as the watchdog's proc
     watched.set_pid(4194304);
     CHECK(as_strings(watched.envp()) ==
           std::vector<std::string>{"PATH=/usr/bin", "WATCHDOG_USEC=30000000", "NOTIFY_SOCKET=/run/systemd/notify",
-                                   "TURNOUT_UPGRADE_FD=3", "TURNOUT_UPGRADE_VERSION=" + std::to_string(protocol_version),
+                                   "TURNOUT_UPGRADE_FD=3", "TURNOUT_UPGRADE_VERSION=" + announced_version(100),
                                    "WATCHDOG_PID=4194304"});
     watched.set_pid(7);
     CHECK(as_strings(watched.envp()).back() == "WATCHDOG_PID=7");
@@ -389,7 +395,7 @@ TEST_CASE("handover: the successor's environment names it as the watchdog's proc
     none.set_pid(101);
     CHECK(as_strings(none.envp()) ==
           std::vector<std::string>{"PATH=/usr/bin", "TURNOUT_UPGRADE_FD=3",
-                                   "TURNOUT_UPGRADE_VERSION=" + std::to_string(protocol_version)});
+                                   "TURNOUT_UPGRADE_VERSION=" + announced_version(100)});
 }
 
 TEST_CASE("handover: a peer that closes mid-message is a clear error")

@@ -96,7 +96,7 @@ private:
 };
 
 /// The successor's environment: this process's, with TURNOUT_UPGRADE_FD=3 and
-/// TURNOUT_UPGRADE_VERSION=<protocol_version>, and — when this process is the one the
+/// TURNOUT_UPGRADE_VERSION=<protocol_version>:<self>, and — when this process is the one the
 /// service manager's watchdog watches (WATCHDOG_USEC set, WATCHDOG_PID unset or naming self)
 /// — WATCHDOG_PID naming the successor, so that it pings once it is the main process (it would
 /// otherwise inherit WATCHDOG_PID=<this pid> and keep its watchdog off). Built before fork:

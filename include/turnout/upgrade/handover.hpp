@@ -16,11 +16,12 @@
 //                             ◄──  learned{key, owner} / forgot{key}   (until the predecessor exits)
 //                             ◄──  touched{keys}   (version 2: once a second, see below)
 //
-// Versions: the predecessor names the highest version it speaks in the successor's
-// environment (version_variable); the successor answers hello with the lower of that and its
-// own (1 when the variable is absent: a predecessor of version 1 accepts nothing else), and
-// the predecessor sends only what that version knows. So an upgrade works in both directions
-// between neighbouring versions.
+// Versions: the predecessor names the highest version it speaks, and its pid, in the
+// successor's environment (version_variable = "<version>:<pid>"); the successor answers hello
+// with the lower of that and its own, or with 1 when the variable is absent or names another
+// pid than its parent's (a predecessor of version 1 names none, and passes on whatever it
+// inherited itself), and the predecessor sends only what that version knows. So an upgrade
+// works in both directions between neighbouring versions.
 //
 // This header is pure encoding: no I/O, so every torn or hostile byte sequence can be tested.
 
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <variant>
 #include <vector>
 
@@ -43,10 +45,14 @@ constexpr std::uint32_t min_protocol_version = 1;
 /// The environment variable in which a predecessor names its protocol_version.
 constexpr const char* version_variable = "TURNOUT_UPGRADE_VERSION";
 
-/// The version a successor says hello with, given version_variable's value (or nullptr):
-/// min(that, protocol_version); 1 when absent or not a number; 0 (refused by any
-/// predecessor) when below min_protocol_version.
-std::uint32_t successor_version(const char* announced) noexcept;
+/// The version a successor whose parent is parent says hello with, given version_variable's
+/// value (or nullptr): min(announced, protocol_version) when the value is "<version>:<parent>";
+/// 1 when absent, malformed or naming another process; 0 (refused by any predecessor) when
+/// below min_protocol_version.
+std::uint32_t successor_version(const char* announced, pid_t parent) noexcept;
+
+/// version_variable's value for a predecessor with pid self.
+std::string announced_version(pid_t self);
 
 /// Whether a predecessor of this build can serve a successor that said hello with version.
 constexpr bool speaks(std::uint32_t version) noexcept
