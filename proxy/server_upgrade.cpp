@@ -226,8 +226,9 @@ std::optional<session::saved_table> server::take_over()
         } else if (const auto* s = std::get_if<upgrade::sessions>(&m)) {
             auto table = session::decode_table(s->table, "the handed-over session table");
             spdlog::info(
-                "upgrade: received {} listening socket(s) and {} session(s) from the running process",
-                inherited_.size(), table.sessions.size());
+                "upgrade: received {} listening socket(s) and {} session(s) from the running process "
+                "(hand-over protocol version {})",
+                inherited_.size(), table.sessions.size(), version);
             return table;
         } else {
             fail("unexpected '" + std::string(upgrade::name_of(m)) + "' from the running process");

@@ -290,6 +290,7 @@ itest('sessions still in use on the old process do not expire in the new one; id
   assert.equal(up.code, 0, up.stderr);
   const newPid = Number(/^upgraded: pid (\d+)/.exec(up.stdout)[1]);
   stopLater(s, newPid);
+  assert.match(tn.logs(), /received \d+ listening socket\(s\) and \d+ session\(s\) .*\(hand-over protocol version 2\)/);
 
   // Well past the idle timeout, with the streams open on the old process all along and one
   // request of viaOld on an old connection every 1.2 s (each old connection takes one more).
