@@ -353,10 +353,9 @@ export class Turnout {
  * Starts turnout on a generated config (see buildConfig) or on `opts.configText`.
  * Resolves once every listener (and the status server, if configured) logged its address.
  * `opts.env`: variables added to (or, set to undefined, removed from) the environment.
- * `opts.bin`: what to run instead of TURNOUT_BIN (a wrapper script that execs it).
  */
 export async function startTurnout(scope, opts = {}) {
-  const bin = opts.bin ?? requireBinary(TURNOUT_BIN, 'TURNOUT_BIN');
+  const bin = opts.bin ?? requireBinary(TURNOUT_BIN, 'TURNOUT_BIN'); // opts.bin: a wrapper that execs it
   const text = opts.configText ?? buildConfig(opts);
   const configPath = writeConfig(scope, text);
   const child = new Child('turnout', bin, ['-c', configPath], { cwd: path.dirname(configPath), env: opts.env });
