@@ -13,8 +13,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include <sys/socket.h>
@@ -109,8 +109,9 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
     if (!h)
         return "it opened with '" + std::string(upgrade::name_of(m)) + "' instead of 'hello'";
     if (!upgrade::speaks(h->version))
-        return "it speaks hand-over protocol version " + std::to_string(h->version) + ", this process versions " +
-               std::to_string(upgrade::min_protocol_version) + " to " + std::to_string(upgrade::protocol_version);
+        return "it speaks hand-over protocol version " + std::to_string(h->version) +
+               ", this process versions " + std::to_string(upgrade::min_protocol_version) + " to " +
+               std::to_string(upgrade::protocol_version);
     successor_version_ = h->version;
 
     auto handed = own_listeners_;
@@ -207,7 +208,8 @@ std::optional<session::saved_table> server::take_over()
     if (version == 0)
         fail(std::string("the running process speaks hand-over protocol version ") +
              std::getenv(upgrade::version_variable) + ", this one " +
-             std::to_string(upgrade::min_protocol_version) + " to " + std::to_string(upgrade::protocol_version));
+             std::to_string(upgrade::min_protocol_version) + " to " +
+             std::to_string(upgrade::protocol_version));
     if (auto e = predecessor_->send(upgrade::hello{version, ::getpid()}, until); !e.empty())
         fail(e);
     for (;;) {

@@ -232,7 +232,7 @@ std::string encode(const message& m)
 std::string_view name_of(const message& m)
 {
     static constexpr std::string_view names[] = {"hello", "listener", "listeners_done", "sessions",
-                                                 "ready", "learned",  "forgot",   "touched"};
+                                                 "ready", "learned",  "forgot",         "touched"};
     return names[m.index()];
 }
 

@@ -374,8 +374,9 @@ TEST_CASE("handover: the successor's environment names it as the watchdog's proc
     CHECK(watched.watchdog());
     watched.set_pid(4194304);
     CHECK(as_strings(watched.envp()) ==
-          std::vector<std::string>{"PATH=/usr/bin", "WATCHDOG_USEC=30000000", "NOTIFY_SOCKET=/run/systemd/notify",
-                                   "TURNOUT_UPGRADE_FD=3", "TURNOUT_UPGRADE_VERSION=" + announced_version(100),
+          std::vector<std::string>{"PATH=/usr/bin", "WATCHDOG_USEC=30000000",
+                                   "NOTIFY_SOCKET=/run/systemd/notify", "TURNOUT_UPGRADE_FD=3",
+                                   "TURNOUT_UPGRADE_VERSION=" + announced_version(100),
                                    "WATCHDOG_PID=4194304"});
     watched.set_pid(7);
     CHECK(as_strings(watched.envp()).back() == "WATCHDOG_PID=7");
