@@ -161,6 +161,14 @@ void server::do_expire_sessions()
     expiry_timer_.async_wait([this](boost::system::error_code ec) {
         if (ec)
             return;
+        // After a hand-over the successor owns the session table and decides when a session
+        // expired; this process only tells it which sessions are still in use here. It keeps
+        // its own entries until it exits (drain_timeout at most), so that a request still
+        // arriving on one of its connections reaches the session's owner, not a hash choice.
+        if (successor_pid_ != 0) {
+            send_touched();
+            return do_expire_sessions();
+        }
         shared_->sessions.expire(shared_->now_s(), [this](session::backend_id id) -> std::uint32_t {
             const auto* b = shared_->backends.get(id);
             return b ? b->session_idle_timeout_s() : 0;

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include <sys/socket.h>
@@ -107,9 +108,11 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
     const auto* h = std::get_if<upgrade::hello>(&m);
     if (!h)
         return "it opened with '" + std::string(upgrade::name_of(m)) + "' instead of 'hello'";
-    if (h->version != upgrade::protocol_version)
+    if (!upgrade::speaks(h->version))
         return "it speaks hand-over protocol version " + std::to_string(h->version) +
-               ", this process version " + std::to_string(upgrade::protocol_version);
+               ", this process versions " + std::to_string(upgrade::min_protocol_version) + " to " +
+               std::to_string(upgrade::protocol_version);
+    successor_version_ = h->version;
 
     auto handed = own_listeners_;
     if (status_ && config_->proxy.status_address)
@@ -132,6 +135,7 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
     const auto e = forwarder->send_first(
         [&] {
             sent = shared_->sessions.size();
+            touched_since_ = shared_->now_s(); // the snapshot carries every last use up to here
             return upgrade::encode(upgrade::sessions{
                 session::encode_table(shared_->sessions, shared_->backends, shared_->now_s())});
         },
@@ -173,6 +177,25 @@ void server::retire(pid_t successor)
     poll_drain();
 }
 
+void server::send_touched()
+{
+    // Version 1 successors know no touched message (they would stop reading at it).
+    if (successor_version_ < 2 || forwarders_.empty())
+        return;
+    // Every session with a stream open here, or used since the last batch (a use in the same
+    // second as that batch is sent again: cheaper than missing it). A whole-table walk once a
+    // second, only in a process that serves nothing new.
+    const auto now = shared_->now_s();
+    std::vector<session::session_key> keys;
+    shared_->sessions.for_each([&](const session::session_entry& e) {
+        if (e.streams > 0 || e.last_use >= touched_since_)
+            keys.push_back(e.key);
+    });
+    if (keys.empty() || forwarders_.back()->touched(keys))
+        touched_since_ = now;
+    // else the successor is behind: these uses go with the next batch.
+}
+
 // ---- successor ------------------------------------------------------------------------------
 
 std::optional<session::saved_table> server::take_over()
@@ -180,7 +203,14 @@ std::optional<session::saved_table> server::take_over()
     predecessor_ = std::make_unique<upgrade::channel>(launch_.upgrade_fd);
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
     const auto fail = [](const std::string& why) { throw std::runtime_error("upgrade: " + why); };
-    if (auto e = predecessor_->send(upgrade::hello{upgrade::protocol_version, ::getpid()}, until); !e.empty())
+    // The version the predecessor named in our environment, or 1 from one that names none.
+    const auto version = upgrade::successor_version(std::getenv(upgrade::version_variable), ::getppid());
+    if (version == 0)
+        fail(std::string("the running process speaks hand-over protocol version ") +
+             std::getenv(upgrade::version_variable) + ", this one " +
+             std::to_string(upgrade::min_protocol_version) + " to " +
+             std::to_string(upgrade::protocol_version));
+    if (auto e = predecessor_->send(upgrade::hello{version, ::getpid()}, until); !e.empty())
         fail(e);
     for (;;) {
         upgrade::message m;
@@ -198,8 +228,9 @@ std::optional<session::saved_table> server::take_over()
         } else if (const auto* s = std::get_if<upgrade::sessions>(&m)) {
             auto table = session::decode_table(s->table, "the handed-over session table");
             spdlog::info(
-                "upgrade: received {} listening socket(s) and {} session(s) from the running process",
-                inherited_.size(), table.sessions.size());
+                "upgrade: received {} listening socket(s) and {} session(s) from the running process "
+                "(hand-over protocol version {})",
+                inherited_.size(), table.sessions.size(), version);
             return table;
         } else {
             fail("unexpected '" + std::string(upgrade::name_of(m)) + "' from the running process");
@@ -270,8 +301,9 @@ void server::do_read_predecessor()
             while (predecessor_->incoming().next(last) == upgrade::decoder::status::message)
                 apply_from_predecessor(last);
             spdlog::info(
-                "upgrade: the previous process is done; {} session change(s) came from it while it drained",
-                sessions_from_predecessor_);
+                "upgrade: the previous process is done; {} session change(s) and {} use(s) of sessions came "
+                "from it while it drained",
+                sessions_from_predecessor_, touches_from_predecessor_);
             predecessor_watch_.close();
             return;
         }
@@ -289,6 +321,12 @@ void server::apply_from_predecessor(const upgrade::message& m)
     } else if (const auto* f = std::get_if<upgrade::forgot>(&m)) {
         ++sessions_from_predecessor_;
         shared_->sessions.erase(f->key);
+    } else if (const auto* t = std::get_if<upgrade::touched>(&m)) {
+        // Still in use at the predecessor (an open stream, a request on one of its
+        // connections): not idle. Forgotten or unknown keys stay so.
+        const auto now = shared_->now_s();
+        for (const auto& key : t->keys)
+            touches_from_predecessor_ += shared_->sessions.touch(key, now) ? 1 : 0;
     } else {
         spdlog::warn("upgrade: ignoring an unexpected '{}' from the previous process", upgrade::name_of(m));
     }

@@ -78,6 +78,7 @@ private:
     void apply_from_predecessor(const upgrade::message& m);
     std::string hand_over(pid_t successor, upgrade::channel& ch);
     void retire(pid_t successor);
+    void send_touched();
 
     void bind_listeners();
     void start_status_server();
@@ -133,9 +134,12 @@ private:
     std::unique_ptr<upgrade::channel> predecessor_;
     boost::asio::posix::stream_descriptor predecessor_watch_{control_};
     std::uint64_t sessions_from_predecessor_ = 0;
+    std::uint64_t touches_from_predecessor_ = 0;
     // Predecessor: the process that took over (0 = none yet), and what forwards sessions to
     // it. Forwarders are never destroyed before exit: a worker may be inside one.
     pid_t successor_pid_ = 0;
+    std::uint32_t successor_version_ = 0; // the hand-over protocol version it said hello with
+    std::uint32_t touched_since_ = 0;     // now_s() of the last touched batch (or the snapshot)
     std::chrono::steady_clock::time_point next_drain_report_{};
     boost::asio::steady_timer admin_grace_timer_{control_};
     std::vector<std::unique_ptr<upgrade::channel>> successor_channels_;

@@ -525,6 +525,12 @@ bool session_table::close_stream(const session_key& k, std::uint32_t now) noexce
     });
 }
 
+bool session_table::touch(const session_key& k, std::uint32_t now) noexcept
+{
+    const auto key = canonical(k);
+    return with_slot(shard_of(key), key, [now](slot& e) { e.last_use.store(now, relaxed); });
+}
+
 std::size_t session_table::expire(std::uint32_t now,
                                   const std::function<std::uint32_t(backend_id)>& idle_timeout)
 {

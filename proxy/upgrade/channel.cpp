@@ -1,5 +1,7 @@
 #include "turnout/upgrade/channel.hpp"
 
+#include "turnout/service/notifier.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -187,6 +189,22 @@ void session_forwarder::forgot(const session::session_key& key)
     enqueue(upgrade::forgot{key});
 }
 
+bool session_forwarder::touched(const std::vector<session::session_key>& keys)
+{
+    std::lock_guard lock(mutex_);
+    if (stopped_)
+        return true; // nobody to tell: the keys are not owed to anyone
+    if (pending_.size() > max_backlog)
+        return false;
+    for (std::size_t i = 0; i < keys.size(); i += max_touched_keys) {
+        const auto end = std::min(keys.size(), i + max_touched_keys);
+        pending_ += encode(upgrade::touched{{keys.begin() + static_cast<std::ptrdiff_t>(i),
+                                             keys.begin() + static_cast<std::ptrdiff_t>(end)}});
+    }
+    write_pending();
+    return true;
+}
+
 void session_forwarder::enqueue(const message& m)
 {
     auto frame = encode(m);
@@ -245,18 +263,73 @@ std::uint64_t session_forwarder::forwarded() const
 
 // ---- the successor process ------------------------------------------------------------------
 
+namespace {
+
+bool has_name(std::string_view assignment, std::string_view name)
+{
+    return assignment.size() > name.size() && assignment.substr(0, name.size()) == name &&
+           assignment[name.size()] == '=';
+}
+
+const char* value_of(char** env, std::string_view name)
+{
+    for (char** e = env; e && *e; ++e)
+        if (has_name(*e, name))
+            return *e + name.size() + 1;
+    return nullptr;
+}
+
+} // namespace
+
+successor_environment::successor_environment(char** parent, pid_t self)
+{
+    // Appended, not `std::string(..) + ".."`: GCC 12 warns (wrongly) about the latter here.
+    fd_assignment_.append(fd_variable).append("=3");
+    version_assignment_.append(version_variable).append("=").append(announced_version(self));
+    // Watched by the service manager's watchdog: then so is whoever takes over from us.
+    watchdog_ =
+        service::parse_watchdog(value_of(parent, "WATCHDOG_USEC"), value_of(parent, "WATCHDOG_PID"), self)
+            .has_value();
+    for (char** e = parent; e && *e; ++e) {
+        const std::string_view a(*e);
+        if (has_name(a, fd_variable) || has_name(a, version_variable) ||
+            (watchdog_ && has_name(a, "WATCHDOG_PID")))
+            continue;
+        pointers_.push_back(*e);
+    }
+    pointers_.push_back(fd_assignment_.data());
+    pointers_.push_back(version_assignment_.data());
+    if (watchdog_) {
+        set_pid(self); // a placeholder of the right shape until the child knows its pid
+        pointers_.push_back(watchdog_pid_);
+    }
+    pointers_.push_back(nullptr);
+}
+
+void successor_environment::set_pid(pid_t pid) noexcept
+{
+    // No std::to_string here: this runs between fork and exec.
+    static constexpr char prefix[] = "WATCHDOG_PID=";
+    char digits[16];
+    std::size_t n = 0;
+    auto v = static_cast<unsigned long>(pid > 0 ? pid : 0);
+    do {
+        digits[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && n < sizeof digits);
+    std::size_t at = 0;
+    for (; prefix[at] != '\0'; ++at)
+        watchdog_pid_[at] = prefix[at];
+    while (n > 0)
+        watchdog_pid_[at++] = digits[--n];
+    watchdog_pid_[at] = '\0';
+}
+
 pid_t spawn_successor(const std::string& binary, const std::vector<std::string>& argv, int child_fd)
 {
     // Everything the child needs is built before fork: between fork and exec a threaded
     // process may only make async-signal-safe calls.
-    static char assignment[] = "TURNOUT_UPGRADE_FD=3";
-    const std::string_view name(fd_variable);
-    std::vector<char*> envp;
-    for (char** e = environ; e && *e; ++e)
-        if (std::string_view(*e).substr(0, name.size() + 1) != std::string(name) + "=")
-            envp.push_back(*e);
-    envp.push_back(assignment);
-    envp.push_back(nullptr);
+    successor_environment env(environ, ::getpid());
     std::vector<std::string> args = argv;
     if (args.empty())
         args.push_back(binary);
@@ -281,7 +354,8 @@ pid_t spawn_successor(const std::string& binary, const std::vector<std::string>&
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
-    ::execve(binary.c_str(), arg_ptrs.data(), envp.data());
+    env.set_pid(::getpid());
+    ::execve(binary.c_str(), arg_ptrs.data(), env.envp());
     ::_exit(127);
 }
 

@@ -1,5 +1,6 @@
 #include "turnout/upgrade/handover.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -121,6 +122,19 @@ std::optional<message> parse(message_type type, std::string_view payload)
     case message_type::forgot:
         m = forgot{r.get_key()};
         break;
+    case message_type::touched: {
+        // The count is checked against the payload before anything is reserved: a hostile
+        // count cannot make the reader allocate.
+        const auto count = r.get<std::uint32_t>();
+        if (count > max_touched_keys || payload.size() != 4 + std::size_t{count} * 16)
+            return std::nullopt;
+        touched t;
+        t.keys.reserve(count);
+        for (std::uint32_t i = 0; i < count; ++i)
+            t.keys.push_back(r.get_key());
+        m = std::move(t);
+        break;
+    }
     default:
         return std::nullopt;
     }
@@ -151,6 +165,12 @@ struct payload_writer {
         put_text(out, l.owner);
     }
     void operator()(const forgot& f) const { put_key(out, f.key); }
+    void operator()(const touched& t) const
+    {
+        put(out, static_cast<std::uint32_t>(t.keys.size()));
+        for (const auto& key : t.keys)
+            put_key(out, key);
+    }
 };
 
 message_type type_of(const message& m)
@@ -160,6 +180,44 @@ message_type type_of(const message& m)
 }
 
 } // namespace
+
+namespace {
+
+/// Digits up to `stop` (or the end) into out; false when there are none, or others, or too many.
+bool parse_number(const char*& c, char stop, std::uint64_t& out) noexcept
+{
+    out = 0;
+    const char* begin = c;
+    for (; *c && *c != stop; ++c) {
+        if (*c < '0' || *c > '9' || c - begin >= 10)
+            return false;
+        out = out * 10 + static_cast<std::uint64_t>(*c - '0');
+    }
+    return c != begin;
+}
+
+} // namespace
+
+std::uint32_t successor_version(const char* announced, pid_t parent) noexcept
+{
+    if (!announced)
+        return 1;
+    std::uint64_t version = 0, pid = 0;
+    const char* c = announced;
+    if (!parse_number(c, ':', version) || *c++ != ':' || !parse_number(c, '\0', pid))
+        return 1;
+    // Inherited from further up (a version-1 process passes its environment on whole).
+    if (parent <= 0 || pid != static_cast<std::uint64_t>(parent))
+        return 1;
+    if (version < min_protocol_version)
+        return 0;
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(version, protocol_version));
+}
+
+std::string announced_version(pid_t self)
+{
+    return std::to_string(protocol_version) + ":" + std::to_string(self);
+}
 
 std::string encode(const message& m)
 {
@@ -174,7 +232,7 @@ std::string encode(const message& m)
 std::string_view name_of(const message& m)
 {
     static constexpr std::string_view names[] = {"hello", "listener", "listeners_done", "sessions",
-                                                 "ready", "learned",  "forgot"};
+                                                 "ready", "learned",  "forgot",         "touched"};
     return names[m.index()];
 }
 

@@ -6,12 +6,16 @@
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { before } from 'node:test';
-import { RawConn, fileScope, itest, sleep, waitUntil, withTimeout } from './support/harness.mjs';
-import { initialize, initializeBody, sessionRequest, sseClient, whoami } from './support/session_helpers.mjs';
+import path from 'node:path';
+import {
+  RawConn, TURNOUT_BIN, fileScope, itest, sleep, tempDir, waitUntil, withTimeout,
+} from './support/harness.mjs';
+import { initialize, initializeBody, pingBody, sessionRequest, sseClient, whoami } from './support/session_helpers.mjs';
 import { startSessionServer } from './support/session_helpers.mjs';
 import {
   assertStreamsDeliver, ctl, keepBusy, liveSession, status, upstreamIn, waitAdmin, waitStatus,
 } from './support/control_helpers.mjs';
+import { startNotifySink } from './support/notify_sink.mjs';
 
 const shared = fileScope();
 let sdk; // three SDK servers (Streamable HTTP; whoami, announce)
@@ -24,12 +28,12 @@ before(async () => {
   ]);
 });
 
-function config(extra = {}) {
+function config(extra = {}, mcp = {}) {
   return {
     status: true,
     proxy: { drain_timeout: '30s', idle_timeout: '30s', access_log: 'off', ...extra },
     upstreams: [
-      { name: 'mcp', pools: [{ name: 'blue', weight: 100, backends: sdk.map((b) => b.addr) }] },
+      { name: 'mcp', ...mcp, pools: [{ name: 'blue', weight: 100, backends: sdk.map((b) => b.addr) }] },
       { name: 'legacy', pools: [{ name: 'blue', weight: 100, backends: [legacy.addr] }] },
     ],
     routes: [{ path_prefix: '/mcp', upstream: 'mcp' }, { path_prefix: '/', upstream: 'legacy' }],
@@ -77,6 +81,15 @@ async function oldConnection(port) {
   const res = await c.readResponse();
   assert.equal(res.get('connection'), undefined, 'keep-alive before the upgrade');
   return c;
+}
+
+/** A ping of session sid on a raw connection; {status, backend}. */
+async function rawPing(c, sid) {
+  const body = pingBody();
+  c.write(`POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nMcp-Session-Id: ${sid}\r\n` +
+    `Accept: application/json, text/event-stream\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const res = await c.readResponse({ method: 'POST' });
+  return { status: res.status, backend: res.get('x-backend'), text: res.text() };
 }
 
 /** initialize on a raw connection; {sid, owner, closing}. */
@@ -247,4 +260,105 @@ itest('SIGUSR2 upgrades the same way; a second upgrade goes to the new process',
   const st3 = await waitAdmin(tn);
   assert.equal(st3.pid, third);
   assert.ok(upstreamIn(st3).sessions >= 1, JSON.stringify(st3));
+});
+
+itest('sessions still in use on the old process do not expire in the new one; idle ones do', { timeout: 60000 }, async (t, s) => {
+  // session_idle_timeout 2 s: without word from the old process, the new one would forget every
+  // session below after 3 s at most, and route their next requests by hash (1 in 3 right).
+  const tn = await s.turnout(config({}, { session_idle_timeout: '2s' }));
+  const oldExit = exitOf(tn);
+  const mcpSessions = async () => upstreamIn(await status(tn)).sessions;
+
+  // In use on the old process after the upgrade: three SDK sessions whose only activity is
+  // their GET stream (held by the old process), and one whose requests keep arriving on
+  // keep-alive connections the old process accepted.
+  const streaming = [];
+  for (let i = 0; i < 3; i++) streaming.push(await liveSession(s, tn.port, `up-idle-stream-${i}`));
+  const viaOld = await initialize(tn.port);
+  assert.equal(viaOld.status, 200, viaOld.text);
+  const held = [];
+  for (let i = 0; i < 3; i++) held.push(await oldConnection(tn.port));
+  // Not in use anywhere: no stream, no request after the upgrade.
+  const idle = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await initialize(tn.port);
+    assert.equal(r.status, 200, r.text);
+    idle.push(r);
+  }
+
+  const up = await ctl(tn, ['upgrade']);
+  assert.equal(up.code, 0, up.stderr);
+  const newPid = Number(/^upgraded: pid (\d+)/.exec(up.stdout)[1]);
+  stopLater(s, newPid);
+  assert.match(tn.logs(), /received \d+ listening socket\(s\) and \d+ session\(s\) .*\(hand-over protocol version 2\)/);
+
+  // Well past the idle timeout, with the streams open on the old process all along and one
+  // request of viaOld on an old connection every 1.2 s (each old connection takes one more).
+  for (const c of held) {
+    await sleep(1200);
+    const r = await rawPing(c, viaOld.sid);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.backend, viaOld.backend);
+    c.destroy();
+  }
+  await sleep(2000);
+  assert.ok(alive(tn.pid), 'the old process still serves the streams');
+  const st = await status(tn);
+  assert.equal(st.pid, newPid);
+  // Exactly the sessions in use are left: the idle ones expired in the new process.
+  assert.equal(upstreamIn(st).sessions, streaming.length + 1, JSON.stringify(upstreamIn(st)));
+
+  // Requests through the new process (fresh connections) reach the owners, not a hash choice.
+  for (const c of streaming) {
+    const r = await sessionRequest(tn.port, c.sid);
+    assert.equal(r.status, 200, `session ${c.sid} of ${c.owner} through the new process: ${r.text}`);
+    assert.equal(r.backend, c.owner);
+  }
+  const r = await sessionRequest(tn.port, viaOld.sid);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.backend, viaOld.backend);
+  await assertStreamsDeliver(streaming, assert);
+
+  // Once the old process is gone, nothing keeps the streaming sessions' entries alive any more
+  // but their own use; the idle ones stay forgotten (the old process never revived them).
+  for (const c of streaming) await c.client.close();
+  const exit = await withTimeout(oldExit, 15000, 'the old process to exit after its last stream');
+  assert.equal(exit.code, 0, JSON.stringify(exit));
+  await waitUntil(async () => (await mcpSessions()) === 0, 10000, 'every session to expire in the new process');
+});
+
+itest('an upgrade under a service watchdog: the new process announces itself and pings, the old one goes quiet', { timeout: 40000 }, async (t, s) => {
+  const sink = await startNotifySink(s);
+  // As systemd starts it: WATCHDOG_PID names the process it started. A shell that sets it to
+  // its own pid, then becomes turnout (exec keeps the pid; argv[0] is the real binary, which
+  // the upgrade starts again).
+  const wrapper = path.join(tempDir(s), 'turnout-watched.sh');
+  writeFileSync(wrapper, `#!/bin/sh\nexport WATCHDOG_PID=$$\nexec '${TURNOUT_BIN}' "$@"\n`, { mode: 0o755 });
+  const tn = await s.turnout({ ...config(), bin: wrapper, env: { NOTIFY_SOCKET: sink.name, WATCHDOG_USEC: '400000' } });
+  const oldExit = exitOf(tn);
+  const ready = await sink.waitFor((f) => f.READY === '1', { what: 'READY=1' });
+  const c = await liveSession(s, tn.port, 'up-watchdog'); // keeps the old process draining a while
+
+  const up = await ctl(tn, ['upgrade']);
+  assert.equal(up.code, 0, up.stderr);
+  const newPid = Number(/^upgraded: pid (\d+)/.exec(up.stdout)[1]);
+  stopLater(s, newPid);
+
+  const takeOver = await sink.waitFor((f) => f.READY === '1' && f.MAINPID === String(newPid),
+    { from: ready.index + 1, what: `READY=1 with MAINPID=${newPid}` });
+  // The new process's own pings: the sink cannot tell senders apart, so count those after the
+  // take-over; the old process stops pinging at the hand-over, so they keep coming only if the
+  // new one sends them.
+  const pingsAfter = (from) => sink.messages().slice(from).filter((m) => m.fields.WATCHDOG === '1').length;
+  await sink.waitFor(() => pingsAfter(takeOver.index + 1) >= 4, { what: '4 WATCHDOG=1 pings after the take-over' });
+  assert.match(tn.logs(), /service manager watchdog: pinging every 200 ms[\s\S]*service manager watchdog: pinging every 200 ms/,
+    'both processes pinged (the new one logs it too)');
+
+  await c.client.close();
+  const exit = await withTimeout(oldExit, 15000, 'the old process to exit');
+  assert.equal(exit.code, 0, JSON.stringify(exit));
+  // Pings go on after the old process is gone, and nobody said STOPPING=1.
+  const gone = sink.messages().length;
+  await sink.waitFor(() => pingsAfter(gone) >= 2, { what: 'WATCHDOG=1 pings after the old process exited' });
+  assert.ok(!sink.messages().some((m) => m.fields.STOPPING === '1'), JSON.stringify(sink.messages().map((m) => m.text)));
 });

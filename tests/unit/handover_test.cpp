@@ -10,6 +10,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -36,6 +37,8 @@ std::vector<message> samples()
         ready{4243},
         learned{{0x0123456789abcdefULL, 0xfedcba9876543210ULL}, "127.0.0.1:3001"},
         forgot{{1, 2}},
+        touched{{{3, 4}, {0xffffffffffffffffULL, 5}}},
+        touched{},
     };
 }
 
@@ -252,6 +255,148 @@ TEST_CASE("handover: a listening socket passes over the channel and deltas follo
     CHECK(new_side.receive(m, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)) ==
           "timed out waiting for the other process");
     CHECK(forwarder.forwarded() == 3);
+}
+
+TEST_CASE("handover: touched carries its keys; torn, oversized or miscounted batches are errors")
+{
+    touched t;
+    for (std::uint64_t i = 1; i <= max_touched_keys; ++i)
+        t.keys.push_back({i, ~i});
+    const auto bytes = encode(t);
+    CHECK(bytes.size() == 5 + 4 + 16 * max_touched_keys);
+    const auto got = decode_all(bytes, 1000);
+    REQUIRE(got.size() == 1);
+    CHECK(std::get<touched>(got[0]).keys == t.keys);
+    CHECK(name_of(got[0]) == "touched");
+
+    // Torn: every cut waits for more.
+    for (std::size_t cut = 0; cut < 64; ++cut) {
+        decoder d;
+        d.feed(std::string_view(bytes).substr(0, cut));
+        message m;
+        CHECK(d.next(m) == decoder::status::need_more);
+    }
+    // One key more than a batch may hold: refused, whatever the frame length says.
+    t.keys.push_back({7, 7});
+    std::string error;
+    CHECK(decode_one(encode(t), &error) == decoder::status::error);
+    CHECK(error.find("malformed") != std::string::npos);
+    // A count that does not match the keys that follow (more, fewer, a partial key).
+    auto count_frame = [](std::uint32_t count, std::size_t key_bytes) {
+        std::string payload(4, '\0');
+        std::memcpy(payload.data(), &count, 4);
+        payload += std::string(key_bytes, 'k');
+        return frame(static_cast<std::uint32_t>(1 + payload.size()), 8, payload);
+    };
+    CHECK(decode_one(count_frame(2, 16)) == decoder::status::error);
+    CHECK(decode_one(count_frame(1, 32)) == decoder::status::error);
+    CHECK(decode_one(count_frame(1, 15)) == decoder::status::error);
+    CHECK(decode_one(count_frame(0xFFFFFFFFu, 16)) == decoder::status::error);
+    CHECK(decode_one(frame(1 + 3, 8, "abc")) == decoder::status::error);
+    CHECK(decode_one(count_frame(1, 16)) == decoder::status::message);
+    CHECK(decode_one(count_frame(0, 0)) == decoder::status::message);
+}
+
+TEST_CASE("handover: the successor says hello with the version its predecessor announced, capped at its own")
+{
+    CHECK(successor_version(nullptr, 77) == 1); // a predecessor of version 1 names none
+    CHECK(successor_version("", 77) == 1);
+    CHECK(successor_version("1:77", 77) == 1);
+    CHECK(successor_version("2:77", 77) == 2);
+    CHECK(successor_version(announced_version(77).c_str(), 77) == protocol_version);
+    CHECK(successor_version("99:77", 77) == protocol_version);
+    CHECK(successor_version("0:77", 77) == 0);
+    // Named by another process: inherited through a version-1 process, which passes on its
+    // own environment whole. Its parent speaks version 1 only.
+    CHECK(successor_version("2:76", 77) == 1);
+    // Malformed.
+    for (const char* bad : {"2", "2:", ":77", "2x:77", "2:77x", "2:-77", "99999999999999999999:77"})
+        CHECK(successor_version(bad, 77) == 1);
+    CHECK(speaks(1));
+    CHECK(speaks(protocol_version));
+    CHECK_FALSE(speaks(0));
+    CHECK_FALSE(speaks(protocol_version + 1));
+}
+
+TEST_CASE("handover: the forwarder batches touched keys and holds back while the successor lags")
+{
+    int ends[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, ends) == 0);
+    channel old_side(ends[0]);
+    channel new_side(ends[1]);
+    turnout::upstream::backend_registry registry;
+    session_forwarder forwarder(old_side, registry);
+
+    std::vector<session_key> keys;
+    for (std::uint64_t i = 1; i <= max_touched_keys * 2 + 1; ++i)
+        keys.push_back({i, i});
+    CHECK(forwarder.touched(keys));
+    std::vector<session_key> received;
+    std::vector<std::size_t> batches;
+    message m;
+    while (received.size() < keys.size()) {
+        forwarder.flush();
+        if (!new_side.receive(m, std::chrono::steady_clock::now() + std::chrono::seconds(2)).empty())
+            break;
+        const auto& t = std::get<touched>(m);
+        batches.push_back(t.keys.size());
+        received.insert(received.end(), t.keys.begin(), t.keys.end());
+    }
+    CHECK(received == keys);
+    CHECK(batches == std::vector<std::size_t>{max_touched_keys, max_touched_keys, 1});
+
+    // A successor that reads nothing: once the backlog passes the cap, batches are refused
+    // (the caller keeps their keys) instead of piling up.
+    std::vector<session_key> big(max_touched_keys, session_key{1, 1});
+    bool refused = false;
+    for (int i = 0; i < 1000 && !refused; ++i)
+        refused = !forwarder.touched(big);
+    CHECK(refused);
+    forwarder.stop();
+    CHECK(forwarder.touched(big)); // stopped: nothing is owed to anyone
+}
+
+TEST_CASE("handover: the successor's environment names it as the watchdog's process")
+{
+    std::string e0 = "PATH=/usr/bin", e1 = "WATCHDOG_USEC=30000000", e2 = "WATCHDOG_PID=100",
+                e3 = "TURNOUT_UPGRADE_FD=9", e4 = "NOTIFY_SOCKET=/run/systemd/notify",
+                e5 = "TURNOUT_UPGRADE_VERSION=2:5"; // what this process inherited: replaced
+    std::vector<char*> parent{e0.data(), e1.data(), e2.data(), e3.data(), e5.data(), e4.data(), nullptr};
+    const auto as_strings = [](char** env) {
+        std::vector<std::string> out;
+        for (; *env; ++env)
+            out.emplace_back(*env);
+        return out;
+    };
+
+    // This process (100) is the one watched: the successor will be.
+    successor_environment watched(parent.data(), 100);
+    CHECK(watched.watchdog());
+    watched.set_pid(4194304);
+    CHECK(as_strings(watched.envp()) ==
+          std::vector<std::string>{"PATH=/usr/bin", "WATCHDOG_USEC=30000000",
+                                   "NOTIFY_SOCKET=/run/systemd/notify", "TURNOUT_UPGRADE_FD=3",
+                                   "TURNOUT_UPGRADE_VERSION=" + announced_version(100),
+                                   "WATCHDOG_PID=4194304"});
+    watched.set_pid(7);
+    CHECK(as_strings(watched.envp()).back() == "WATCHDOG_PID=7");
+
+    // Another process is the one watched (WATCHDOG_PID names it): passed on unchanged.
+    successor_environment other(parent.data(), 200);
+    CHECK_FALSE(other.watchdog());
+    other.set_pid(201);
+    const auto env = as_strings(other.envp());
+    CHECK(std::count(env.begin(), env.end(), "WATCHDOG_PID=100") == 1);
+    CHECK(std::count(env.begin(), env.end(), "WATCHDOG_PID=201") == 0);
+
+    // No watchdog at all: nothing added.
+    std::vector<char*> plain{e0.data(), nullptr};
+    successor_environment none(plain.data(), 100);
+    CHECK_FALSE(none.watchdog());
+    none.set_pid(101);
+    CHECK(as_strings(none.envp()) ==
+          std::vector<std::string>{"PATH=/usr/bin", "TURNOUT_UPGRADE_FD=3",
+                                   "TURNOUT_UPGRADE_VERSION=" + announced_version(100)});
 }
 
 TEST_CASE("handover: a peer that closes mid-message is a clear error")

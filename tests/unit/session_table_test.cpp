@@ -231,6 +231,21 @@ TEST_CASE("session table: open streams keep a session from expiring")
     CHECK_FALSE(table.close_stream(key, 311));
 }
 
+TEST_CASE("session table: touch refreshes a known session's last use and never creates one")
+{
+    session_table table(seed);
+    const auto key = table.key_of("used elsewhere");
+    table.insert(key, 1, 100);
+    const auto timeout = [](backend_id) { return 10u; };
+    CHECK(table.touch(key, 105));
+    CHECK(table.expire(115, timeout) == 0); // 10 s after the touch: not more than 10 s
+    CHECK(table.expire(116, timeout) == 1);
+    // Forgotten or never known: stays so.
+    CHECK_FALSE(table.touch(key, 117));
+    CHECK_FALSE(table.touch(table.key_of("unknown"), 117));
+    CHECK(table.size() == 0);
+}
+
 TEST_CASE("session table: stream count saturates")
 {
     session_table table(seed);

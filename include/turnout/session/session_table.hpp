@@ -75,6 +75,10 @@ public:
     bool open_stream(const session_key& key, std::uint32_t now) noexcept;
     bool close_stream(const session_key& key, std::uint32_t now) noexcept;
 
+    /// Sets key's last use to now, as a request would; an unknown key stays unknown (returns
+    /// false). For uses seen elsewhere: a binary upgrade's predecessor still serving a session.
+    bool touch(const session_key& key, std::uint32_t now) noexcept;
+
     /// Forgets sessions with no open stream whose last use is older than the idle timeout of
     /// their owner (idle_timeout(owner) in seconds; 0 = never). Returns how many.
     std::size_t expire(std::uint32_t now, const std::function<std::uint32_t(backend_id)>& idle_timeout);

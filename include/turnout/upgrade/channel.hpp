@@ -69,6 +69,12 @@ public:
     void learned(const session::session_key& key, session::backend_id owner) override;
     void forgot(const session::session_key& key) override;
 
+    /// Queues keys as touched messages of at most max_touched_keys each (control thread).
+    /// False, queueing nothing, while more than max_backlog bytes wait for the successor:
+    /// the caller keeps the keys for its next batch instead of piling them up here.
+    bool touched(const std::vector<session::session_key>& keys);
+    static constexpr std::size_t max_backlog = 16u << 20;
+
     /// Sends make()'s bytes (the table snapshot), made and written under the lock that
     /// deltas take, so none overtakes the snapshot it amends; waits up to until.
     std::string send_first(const std::function<std::string()>& make, deadline until);
@@ -89,9 +95,36 @@ private:
     std::uint64_t forwarded_ = 0;
 };
 
-/// Starts binary with argv (argv[0] replaced by binary) and the environment of this process,
-/// with child_fd as fd 3 and TURNOUT_UPGRADE_FD=3; every other inherited descriptor beyond
-/// stderr is closed in the child. Returns the pid, or -1 with errno set.
+/// The successor's environment: this process's, with TURNOUT_UPGRADE_FD=3 and
+/// TURNOUT_UPGRADE_VERSION=<protocol_version>:<self>, and — when this process is the one the
+/// service manager's watchdog watches (WATCHDOG_USEC set, WATCHDOG_PID unset or naming self)
+/// — WATCHDOG_PID naming the successor, so that it pings once it is the main process (it would
+/// otherwise inherit WATCHDOG_PID=<this pid> and keep its watchdog off). Built before fork:
+/// set_pid() is all the child does with it, and is async-signal-safe. Not movable: envp()
+/// points into it.
+class successor_environment {
+public:
+    successor_environment(char** parent, pid_t self);
+    successor_environment(const successor_environment&) = delete;
+    successor_environment& operator=(const successor_environment&) = delete;
+
+    /// Fills in the successor's pid (the child calls it with getpid() before exec).
+    void set_pid(pid_t pid) noexcept;
+    /// Whether WATCHDOG_PID is passed on (set_pid() changes it).
+    bool watchdog() const noexcept { return watchdog_; }
+    char** envp() noexcept { return pointers_.data(); }
+
+private:
+    std::string fd_assignment_;
+    std::string version_assignment_;
+    char watchdog_pid_[40] = {};
+    bool watchdog_ = false;
+    std::vector<char*> pointers_;
+};
+
+/// Starts binary with argv (argv[0] replaced by binary) and a successor_environment of this
+/// process, with child_fd as fd 3; every other inherited descriptor beyond stderr is closed
+/// in the child. Returns the pid, or -1 with errno set.
 pid_t spawn_successor(const std::string& binary, const std::vector<std::string>& argv, int child_fd);
 
 /// "exited with status 1", "was killed by signal 9", ... for a waitpid status.

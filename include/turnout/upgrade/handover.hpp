@@ -14,6 +14,14 @@
 //                             ◄──  sessions{table}
 //   ready{pid}                ──►                         (successor serves; predecessor drains)
 //                             ◄──  learned{key, owner} / forgot{key}   (until the predecessor exits)
+//                             ◄──  touched{keys}   (version 2: once a second, see below)
+//
+// Versions: the predecessor names the highest version it speaks, and its pid, in the
+// successor's environment (version_variable = "<version>:<pid>"); the successor answers hello
+// with the lower of that and its own, or with 1 when the variable is absent or names another
+// pid than its parent's (a predecessor of version 1 names none, and passes on whatever it
+// inherited itself), and the predecessor sends only what that version knows. So an upgrade
+// works in both directions between neighbouring versions.
 //
 // This header is pure encoding: no I/O, so every torn or hostile byte sequence can be tested.
 
@@ -22,12 +30,35 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <variant>
+#include <vector>
 
 namespace turnout::upgrade {
 
-/// Bumped on any incompatible change; a successor speaking another version is refused.
-constexpr std::uint32_t protocol_version = 1;
+/// The highest version this build speaks; bumped whenever a message is added or changed.
+///   1: hello .. forgot.   2: touched.
+constexpr std::uint32_t protocol_version = 2;
+/// The lowest version this build still speaks (with either role).
+constexpr std::uint32_t min_protocol_version = 1;
+
+/// The environment variable in which a predecessor names its protocol_version.
+constexpr const char* version_variable = "TURNOUT_UPGRADE_VERSION";
+
+/// The version a successor whose parent is parent says hello with, given version_variable's
+/// value (or nullptr): min(announced, protocol_version) when the value is "<version>:<parent>";
+/// 1 when absent, malformed or naming another process; 0 (refused by any predecessor) when
+/// below min_protocol_version.
+std::uint32_t successor_version(const char* announced, pid_t parent) noexcept;
+
+/// version_variable's value for a predecessor with pid self.
+std::string announced_version(pid_t self);
+
+/// Whether a predecessor of this build can serve a successor that said hello with version.
+constexpr bool speaks(std::uint32_t version) noexcept
+{
+    return version >= min_protocol_version && version <= protocol_version;
+}
 
 /// Frames above this are refused as damaged (a session table of ~40 M entries still fits).
 constexpr std::uint32_t max_frame_bytes = 1u << 30;
@@ -40,6 +71,7 @@ enum class message_type : std::uint8_t {
     ready = 5,
     learned = 6,
     forgot = 7,
+    touched = 8,
 };
 
 enum class listener_kind : std::uint8_t { proxy = 0, status = 1 };
@@ -82,7 +114,17 @@ struct forgot {
     session::session_key key;
 };
 
-using message = std::variant<hello, listener, listeners_done, sessions, ready, learned, forgot>;
+/// Sessions still in use at the predecessor (version 2): each has an open stream there, or a
+/// request since the last batch. The successor sets their last use to now, so they do not
+/// expire while the predecessor alone sees them live; it never creates an entry from this.
+struct touched {
+    std::vector<session::session_key> keys;
+};
+
+/// Keys per touched message: 64 KiB of payload, so a batch never waits behind a huge frame.
+constexpr std::size_t max_touched_keys = 4096;
+
+using message = std::variant<hello, listener, listeners_done, sessions, ready, learned, forgot, touched>;
 
 /// The frame of m, ready to write.
 std::string encode(const message& m);

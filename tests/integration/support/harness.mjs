@@ -355,7 +355,7 @@ export class Turnout {
  * `opts.env`: variables added to (or, set to undefined, removed from) the environment.
  */
 export async function startTurnout(scope, opts = {}) {
-  const bin = requireBinary(TURNOUT_BIN, 'TURNOUT_BIN');
+  const bin = opts.bin ?? requireBinary(TURNOUT_BIN, 'TURNOUT_BIN'); // opts.bin: a wrapper that execs it
   const text = opts.configText ?? buildConfig(opts);
   const configPath = writeConfig(scope, text);
   const child = new Child('turnout', bin, ['-c', configPath], { cwd: path.dirname(configPath), env: opts.env });
