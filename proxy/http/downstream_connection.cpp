@@ -17,10 +17,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Request heads accumulate in the parser's own storage, so this only bounds one read: MCP
-// requests are a few hundred bytes, and every busy connection holds one (nginx reads heads
-// through 1 KiB).
-constexpr std::size_t client_buffer_size = 2048;
 constexpr std::size_t max_response_head = 65536;
 constexpr auto linger_timeout = 2s;
 
@@ -117,7 +113,13 @@ downstream_connection::downstream_connection(net::worker& w, tcp::socket socket,
       response_(message_parser::kind::response, {max_response_head, max_response_head})
 {}
 
-downstream_connection::~downstream_connection() { worker_.remove(this); }
+downstream_connection::~downstream_connection()
+{
+    // Every buffer goes back where it came from, so the held counts in /metrics stay exact.
+    worker_.client_buffers().give(in_.release());
+    worker_.response_buffers().give(up_in_.release());
+    worker_.remove(this);
+}
 
 void downstream_connection::start()
 {
@@ -126,6 +128,7 @@ void downstream_connection::start()
     const auto remote = client_.next_layer().remote_endpoint(ec);
     client_address_ = ec ? "-" : remote.address().to_string();
     client_.next_layer().set_option(tcp::no_delay(true), ec);
+    client_.next_layer().non_blocking(true, ec); // do_wait_client's reads must not block
     snapshot_ = worker_.snapshot();
     // A fresh connection must start its request (or finish its TLS handshake) within
     // header_timeout; silence means close.
@@ -217,8 +220,10 @@ void downstream_connection::do_read_client()
 {
     if (client_reading_ || closed_)
         return;
+    if (waits_without_buffer())
+        return do_wait_client();
     if (in_.capacity() == 0)
-        in_.reserve(client_buffer_size);
+        in_.attach(worker_.client_buffers().take(), net::worker::client_buffer_size);
     // Forgetting consumed bytes is safe only when no body view into them is still being
     // written, and never while a finished request may have to be replayed.
     if (in_.space() == 0 && (lingering_ || req_phase_ == request_phase::idle ||
@@ -234,6 +239,45 @@ void downstream_connection::do_read_client()
                             [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                                 self->on_read_client(ec, n);
                             });
+}
+
+// Between requests, and under a stream whose request is complete, nothing may come for long:
+// wait for readability without a buffer (the reactor's wait, not a read), so only connections
+// actually reading hold one. TLS keeps its read: decrypted bytes may wait inside the engine.
+bool downstream_connection::waits_without_buffer() const noexcept
+{
+    return !client_.is_tls() && !lingering_ && in_.empty() &&
+           (req_phase_ == request_phase::idle || req_phase_ == request_phase::sent);
+}
+
+void downstream_connection::do_wait_client()
+{
+    // Under load the next request is usually there already: try it first, as Asio's own
+    // speculative read would. The completion is posted, never run inline, because callers
+    // go on with the connection's state after do_read_client() returns.
+    if (in_.capacity() == 0)
+        in_.attach(worker_.client_buffers().take(), net::worker::client_buffer_size);
+    boost::system::error_code ec;
+    const auto n = client_.next_layer().read_some(asio::buffer(in_.write_data(), in_.space()), ec);
+    client_reading_ = true;
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+        asio::post(worker_.io(), [self = shared_from_this(), ec, n] { self->on_read_client(ec, n); });
+        return;
+    }
+    worker_.client_buffers().give(in_.detach());
+    client_.next_layer().async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code wait_ec) {
+        self->on_client_readable(wait_ec);
+    });
+}
+
+void downstream_connection::on_client_readable(boost::system::error_code ec)
+{
+    client_reading_ = false;
+    if (closed_)
+        return;
+    if (ec)
+        return on_read_client(ec, 0);
+    do_read_client();
 }
 
 void downstream_connection::on_read_client(boost::system::error_code ec, std::size_t n)
@@ -483,7 +527,7 @@ void downstream_connection::do_read_upstream()
     if (upstream_reading_ || closed_ || !upstream_)
         return;
     if (up_in_.capacity() == 0)
-        up_in_.attach(worker_.take_response_buffer(), net::worker::response_buffer_size);
+        up_in_.attach(worker_.response_buffers().take(), net::worker::response_buffer_size);
     up_in_.compact(); // the previous client write finished: no view into up_in_ is live
     upstream_reading_ = true;
     upstream_->stream().async_read_some(
@@ -651,7 +695,7 @@ void downstream_connection::finish_exchange()
 
     req_phase_ = request_phase::idle;
     resp_phase_ = response_phase::none;
-    worker_.give_response_buffer(up_in_.detach());
+    worker_.response_buffers().give(up_in_.detach());
     request_.next_message();
     response_.reset();
     request_head_sent_ = response_head_sent_ = false;

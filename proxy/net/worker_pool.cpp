@@ -49,21 +49,24 @@ void worker::remove(connection_handle* c)
         connection_count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::unique_ptr<char[]> worker::take_response_buffer()
+std::unique_ptr<char[]> buffer_cache::take()
 {
-    if (free_response_buffers_.empty())
-        return std::make_unique_for_overwrite<char[]>(response_buffer_size);
-    auto b = std::move(free_response_buffers_.back());
-    free_response_buffers_.pop_back();
+    held_.fetch_add(1, std::memory_order_relaxed);
+    if (free_.empty())
+        return std::make_unique_for_overwrite<char[]>(size_);
+    auto b = std::move(free_.back());
+    free_.pop_back();
     return b;
 }
 
-void worker::give_response_buffer(std::unique_ptr<char[]> buffer)
+void buffer_cache::give(std::unique_ptr<char[]> buffer)
 {
-    // Keep enough for a burst; beyond that, memory goes back to the allocator.
     constexpr std::size_t keep = 256;
-    if (buffer && free_response_buffers_.size() < keep)
-        free_response_buffers_.push_back(std::move(buffer));
+    if (!buffer)
+        return;
+    held_.fetch_sub(1, std::memory_order_relaxed);
+    if (free_.size() < keep)
+        free_.push_back(std::move(buffer));
 }
 
 void worker::add_listener(std::shared_ptr<listener> l) { listeners_.push_back(std::move(l)); }
@@ -220,6 +223,16 @@ std::size_t worker_pool::connection_count() const noexcept
     std::size_t n = 0;
     for (const auto& w : workers_)
         n += w->connection_count();
+    return n;
+}
+
+std::pair<std::size_t, std::size_t> worker_pool::buffers_held() const noexcept
+{
+    std::pair<std::size_t, std::size_t> n{0, 0};
+    for (const auto& w : workers_) {
+        n.first += w->client_buffers().held();
+        n.second += w->response_buffers().held();
+    }
     return n;
 }
 

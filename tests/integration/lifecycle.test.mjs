@@ -132,3 +132,48 @@ itest('each proxied request is logged to the access log', async (t, s) => {
   assert.match(line, /GET/);
   assert.match(line, /\b200\b/);
 });
+
+/** turnout_read_buffers from /metrics on the status address: {client, backend}. */
+async function readBuffers(tn) {
+  const res = await httpRequest(tn.statusPort, { path: '/metrics' });
+  assert.equal(res.status, 200);
+  const held = (side) => Number(res.body.toString().match(new RegExp(`^turnout_read_buffers\\{side="${side}"\\} (\\d+)$`, 'm'))?.[1]);
+  return { client: held('client'), backend: held('backend') };
+}
+
+itest('idle keep-alive connections hold no read buffer; a connection reading a request holds one', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], status: true });
+  const idle = [];
+  for (let i = 0; i < 20; i++) {
+    const conn = await s.conn(tn.port);
+    await conn.write('GET /health HTTP/1.1\r\nHost: t\r\n\r\n');
+    assert.equal((await conn.readResponse()).status, 200);
+    idle.push(conn);
+  }
+  await waitUntil(async () => {
+    const b = await readBuffers(tn);
+    return b.client === 0 && b.backend === 0 ? b : null;
+  }, 5000, '20 idle keep-alive connections to hold no buffer');
+
+  // Half a request head: the connection is reading, so it holds its client buffer.
+  const partial = [];
+  for (let i = 0; i < 5; i++) {
+    const conn = await s.conn(tn.port);
+    await conn.write('GET /health HTTP/1.1\r\nHost: t\r\n');
+    partial.push(conn);
+  }
+  await waitUntil(async () => ((await readBuffers(tn)).client === 5 ? true : null), 5000, '5 client buffers held');
+  for (const conn of partial) {
+    await conn.write('\r\n');
+    assert.equal((await conn.readResponse()).status, 200);
+  }
+  // The idle ones still work after waiting without a buffer.
+  for (const conn of idle) {
+    await conn.write('GET /health HTTP/1.1\r\nHost: t\r\n\r\n');
+    assert.equal((await conn.readResponse()).status, 200);
+  }
+  await waitUntil(async () => {
+    const b = await readBuffers(tn);
+    return b.client === 0 && b.backend === 0 ? b : null;
+  }, 5000, 'every buffer given back');
+});

@@ -62,6 +62,9 @@ private:
 
     // request flow
     void do_read_client();
+    bool waits_without_buffer() const noexcept;
+    void do_wait_client();
+    void on_client_readable(boost::system::error_code ec);
     void on_read_client(boost::system::error_code ec, std::size_t n);
     void process_request_bytes();
     void on_request_head();

@@ -50,20 +50,18 @@ public:
         capacity_ = capacity;
     }
 
-    /// Frees the memory when nothing is unread (an idle keep-alive connection needs none).
-    void release() noexcept
-    {
-        if (!empty())
-            return;
-        storage_.reset();
-        capacity_ = begin_ = end_ = 0;
-    }
-
     /// Hands the (empty) storage back, for reuse elsewhere; null when something is unread.
     std::unique_ptr<char[]> detach() noexcept
     {
         if (!empty() || !storage_)
             return nullptr;
+        capacity_ = begin_ = end_ = 0;
+        return std::move(storage_);
+    }
+
+    /// Gives up the storage whatever it holds (the connection is going away).
+    std::unique_ptr<char[]> release() noexcept
+    {
         capacity_ = begin_ = end_ = 0;
         return std::move(storage_);
     }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace turnout::net {
@@ -37,6 +38,24 @@ public:
     /// (drain deadline: streams end spread over a window, not all at once).
     virtual bool close_stream_from(const std::vector<const upstream::backend*>& targets,
                                    std::chrono::steady_clock::time_point at) = 0;
+};
+
+/// Fixed-size buffers recycled by one worker (its thread only). Keeps enough for a burst;
+/// beyond that, memory goes back to the allocator.
+class buffer_cache {
+public:
+    explicit buffer_cache(std::size_t buffer_size) noexcept : size_(buffer_size) {}
+    std::size_t buffer_size() const noexcept { return size_; }
+    std::unique_ptr<char[]> take();
+    /// Takes back a buffer of buffer_size() bytes; null is ignored.
+    void give(std::unique_ptr<char[]> buffer);
+    /// Buffers taken and not given back: held by connections. Readable from any thread.
+    std::size_t held() const noexcept { return held_.load(std::memory_order_relaxed); }
+
+private:
+    std::size_t size_;
+    std::vector<std::unique_ptr<char[]>> free_;
+    std::atomic<std::size_t> held_{0};
 };
 
 class worker {
@@ -63,13 +82,16 @@ public:
 
     bool draining() const noexcept { return draining_; }
 
-    /// Read buffers for backend responses, recycled: a connection holds one only while it
-    /// reads a response, so idle keep-alive clients cost no buffer (worker thread only).
-    /// One page, as nginx's proxy_buffer_size: a JSON-RPC answer or an SSE event fits, and
-    /// larger bodies stream through it.
+    /// Read buffers, recycled: a connection holds a client buffer only while it reads a
+    /// request and a response buffer only while it reads a response, so connections
+    /// waiting for their next request, or on a silent stream, cost no buffer. Responses get
+    /// one page, as nginx's proxy_buffer_size: a JSON-RPC answer or an SSE event fits, and
+    /// larger bodies stream through it. Request heads accumulate in the parser's own storage,
+    /// so the client buffer only bounds one read (nginx reads heads through 1 KiB).
     static constexpr std::size_t response_buffer_size = 4096;
-    std::unique_ptr<char[]> take_response_buffer();
-    void give_response_buffer(std::unique_ptr<char[]> buffer);
+    static constexpr std::size_t client_buffer_size = 2048;
+    buffer_cache& response_buffers() noexcept { return response_buffers_; }
+    buffer_cache& client_buffers() noexcept { return client_buffers_; }
 
     void add_listener(std::shared_ptr<listener> l);
     /// The listening sockets' fds (to hand to a successor). Valid until begin_drain/retire.
@@ -99,7 +121,8 @@ private:
     std::uint64_t snapshot_version_ = ~std::uint64_t{0};
     upstream::balancer balancer_;
     bool draining_ = false;
-    std::vector<std::unique_ptr<char[]>> free_response_buffers_;
+    buffer_cache response_buffers_{response_buffer_size};
+    buffer_cache client_buffers_{client_buffer_size};
     // One thread runs this loop and only it touches its sockets: the reactor's per-socket
     // locks are pure overhead. The scheduler stays locked: the control thread posts to it.
     boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
@@ -126,6 +149,8 @@ public:
     void stop();
     void join();
     std::size_t connection_count() const noexcept;
+    /// Read buffers held by connections, over all workers: {client, response}.
+    std::pair<std::size_t, std::size_t> buffers_held() const noexcept;
 
 private:
     std::vector<std::unique_ptr<worker>> workers_;
