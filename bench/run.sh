@@ -81,40 +81,9 @@ fi
 # Process bookkeeping: every pid we start is recorded and stopped on exit.
 
 TMP=$(mktemp -d /tmp/turnout-bench.XXXXXX)
-PIDS=()
-
-cleanup() {
-  local rc=$? pid i
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if ((rc == 0)); then rm -rf "$TMP"; else echo "run.sh: failed (status $rc); logs kept in $TMP" >&2; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-USED_PORTS=" "
-free_port() {
-  local p i
-  # Below the ephemeral range (so wrk's and the proxies' outgoing connections never take it).
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 12000))
-    [[ $USED_PORTS == *" $p "* ]] && continue
-    if [[ -z $(ss -Htln "( sport = :$p )" 2>/dev/null) ]]; then
-      USED_PORTS+="$p "
-      echo "$p"
-      return 0
-    fi
-  done
-  echo "run.sh: no free loopback port found" >&2
-  return 1
-}
+BENCH_SCRIPT=run.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # An echo tools/call through URL must answer 200 with the echoed text.
 probe() {
@@ -215,28 +184,7 @@ log "mock backend on 127.0.0.1:$BACKEND_PORT ($(head -1 "$TMP/backend.log"))"
 # The proxies: one worker each, upstream keep-alive, no access log.
 
 TURNOUT_PORT=$(free_port)
-cat >"$TMP/turnout.toml" <<EOF
-[proxy]
-workers = 1
-access_log = "off"
-log_level = "warn"
-drain_timeout = "1s"
-
-[[listen]]
-address = "127.0.0.1:$TURNOUT_PORT"
-
-[[upstream]]
-name = "bench"
-
-  [[upstream.pool]]
-  name = "main"
-  weight = 100
-  backends = ["127.0.0.1:$BACKEND_PORT"]
-
-[[route]]
-path_prefix = "/"
-upstream = "bench"
-EOF
+write_turnout_config "$TMP/turnout.toml" "$TURNOUT_PORT" "$BACKEND_PORT"
 
 NGINX_PORT=$(free_port)
 mkdir -p "$TMP/nginx"
@@ -459,12 +407,9 @@ done
 #------------------------------------------------------------------------------
 # Report
 
-median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.0f\n", x }'; }
 fmt_ms() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.2f ms\n", x / 1000 }'; }
 fmt_mib() { awk -v x="$1" 'BEGIN { if (x == "" || x == 0) print "–"; else printf "%.1f MiB\n", x / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×\n", a / b }'; }
 errors_text() { # "non2xx connect read write timeout"
   local -a e
   read -r -a e <<<"${1:-0 0 0 0 0}"

@@ -57,31 +57,9 @@ TURNOUT=$ROOT/$BUILD_DIR/turnout
 MOCK=$ROOT/$BUILD_DIR/turnout-mock-backend
 
 TMP=$(mktemp -d /tmp/turnout-bench-tls.XXXXXX)
-PIDS=()
-cleanup() {
-  local rc=$? pid i
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if ((rc == 0)); then rm -rf "$TMP"; else echo "tls.sh: failed (status $rc); logs kept in $TMP" >&2; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-  local p i
-  for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 12000))
-    if [[ -z $(ss -Htln "( sport = :$p )" 2>/dev/null) ]]; then echo "$p"; return 0; fi
-  done
-  return 1
-}
+BENCH_SCRIPT=tls.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 # One certificate for both proxies (the handshake cost depends on the key type).
 "$OPENSSL" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$TMP/key.pem" \
@@ -92,29 +70,8 @@ BACKEND_PORT=$(free_port)
 PIDS+=($!)
 
 TURNOUT_PORT=$(free_port)
-cat >"$TMP/turnout.toml" <<EOF
-[proxy]
-workers = 1
-access_log = "off"
-log_level = "warn"
-drain_timeout = "1s"
-
-[[listen]]
-address = "127.0.0.1:$TURNOUT_PORT"
-tls_cert = "$TMP/cert.pem"
-tls_key = "$TMP/key.pem"
-
-[[upstream]]
-name = "bench"
-  [[upstream.pool]]
-  name = "main"
-  weight = 100
-  backends = ["127.0.0.1:$BACKEND_PORT"]
-
-[[route]]
-path_prefix = "/"
-upstream = "bench"
-EOF
+write_turnout_config "$TMP/turnout.toml" "$TURNOUT_PORT" "$BACKEND_PORT" \
+  "tls_cert = \"$TMP/cert.pem\"" "tls_key = \"$TMP/key.pem\""
 
 # nginx with the settings turnout uses: Mozilla intermediate, client cipher order, tickets and
 # a shared session cache.
@@ -212,9 +169,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
   done
 done
 
-median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×\n", a / b }'; }
 declare -A M
 for t in turnout nginx; do
   M[$t,new]=$(median <<<"${NEW[$t]}"); M[$t,reuse]=$(median <<<"${REUSE[$t]}"); M[$t,rps]=$(median <<<"${RPS[$t]}")
