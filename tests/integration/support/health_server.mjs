@@ -24,6 +24,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { jsonRpcError, readBody, serveOnLoopback } from './backend_common.mjs';
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -48,20 +49,6 @@ function buildServer() {
     description: 'The server name',
   }, async () => ({ content: [{ type: 'text', text: serverName }] }));
   return server;
-}
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const parts = [];
-    req.on('data', (d) => parts.push(d));
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function jsonRpcError(res, status, code, message) {
-  res.writeHead(status, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
 }
 
 function sendJson(res, status, value) {
@@ -143,15 +130,4 @@ const httpServer = http.createServer(async (req, res) => {
   }
 });
 
-httpServer.listen(0, '127.0.0.1', () => {
-  const { address, port } = httpServer.address();
-  process.stdout.write(`listening on ${address}:${port}\n`);
-});
-
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => {
-    httpServer.closeAllConnections?.();
-    httpServer.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 500).unref();
-  });
-}
+serveOnLoopback(httpServer);

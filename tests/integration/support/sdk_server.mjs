@@ -17,6 +17,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { jsonRpcError, readBody, serveOnLoopback } from './backend_common.mjs';
 
 const nameArg = process.argv.indexOf('--name');
 const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'sdk';
@@ -68,24 +69,8 @@ function buildServer() {
   return server;
 }
 
-function readJson(req) {
-  return new Promise((resolve, reject) => {
-    const parts = [];
-    req.on('data', (d) => parts.push(d));
-    req.on('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(parts).toString('utf8')));
-      } catch (err) {
-        reject(err);
-      }
-    });
-    req.on('error', reject);
-  });
-}
-
-function jsonRpcError(res, status, code, message) {
-  res.writeHead(status, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+async function readJson(req) {
+  return JSON.parse(await readBody(req));
 }
 
 const httpServer = http.createServer(async (req, res) => {
@@ -132,15 +117,4 @@ const httpServer = http.createServer(async (req, res) => {
   }
 });
 
-httpServer.listen(0, '127.0.0.1', () => {
-  const { address, port } = httpServer.address();
-  process.stdout.write(`listening on ${address}:${port}\n`);
-});
-
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => {
-    httpServer.closeAllConnections?.();
-    httpServer.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 500).unref();
-  });
-}
+serveOnLoopback(httpServer);

@@ -28,6 +28,7 @@ import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { jsonRpcError, readBody, serveOnLoopback } from './backend_common.mjs';
 
 const nameArg = process.argv.indexOf('--name');
 const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'session-sdk';
@@ -68,24 +69,10 @@ function buildServer(transportName) {
   return server;
 }
 
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const parts = [];
-    req.on('data', (d) => parts.push(d));
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 function sessionNotFound(res) {
   stats.notFound += 1;
   res.writeHead(404, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
-}
-
-function jsonRpcError(res, status, code, message) {
-  res.writeHead(status, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
 }
 
 async function handleStreamable(req, res) {
@@ -254,15 +241,4 @@ const httpServer = http.createServer(async (req, res) => {
   }
 });
 
-httpServer.listen(0, '127.0.0.1', () => {
-  const { address, port } = httpServer.address();
-  process.stdout.write(`listening on ${address}:${port}\n`);
-});
-
-for (const sig of ['SIGTERM', 'SIGINT']) {
-  process.on(sig, () => {
-    httpServer.closeAllConnections?.();
-    httpServer.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 500).unref();
-  });
-}
+serveOnLoopback(httpServer);
