@@ -98,6 +98,22 @@ std::optional<http_answer> reject_unknown_fields(const json::object& body, std::
     return std::nullopt;
 }
 
+/// A body that must be a JSON object with only the `known` fields: the parsed value, or the
+/// answer refusing it (not JSON; not an object, answered with `not_object`; an unknown field).
+parsed_body parse_object_body(std::string_view body, std::string_view what, const std::string& not_object,
+                              std::initializer_list<std::string_view> known)
+{
+    auto parsed = parse_body(body);
+    if (parsed.error)
+        return parsed;
+    const auto* object = parsed.value.if_object();
+    if (!object)
+        return {{}, bad_request(not_object)};
+    if (auto unknown = reject_unknown_fields(*object, what, known))
+        return {{}, std::move(unknown)};
+    return parsed;
+}
+
 /// A weight is an integer in [0, max_weight]; 5.0 is refused too, so that a client that sends
 /// floats learns it at once rather than by rounding.
 std::optional<std::int64_t> weight_of(const json::value& v)
@@ -153,14 +169,10 @@ constexpr std::string_view switch_hint = R"(expected a body such as {"pool":"gre
 
 http_answer post_switch(control& c, std::string_view upstream, std::string_view body)
 {
-    auto parsed = parse_body(body);
+    const auto parsed = parse_object_body(body, "switch", "switch: " + std::string{switch_hint}, {"pool", "force"});
     if (parsed.error)
         return *parsed.error;
-    const auto* object = parsed.value.if_object();
-    if (!object)
-        return bad_request("switch: " + std::string{switch_hint});
-    if (auto unknown = reject_unknown_fields(*object, "switch", {"pool", "force"}))
-        return *unknown;
+    const auto* object = &parsed.value.get_object();
 
     const auto* pool = object->if_contains("pool");
     if (!pool || !pool->is_string())
@@ -179,14 +191,11 @@ http_answer post_drain(control& c, std::string_view upstream, std::string_view p
     // No body (or {}) means the proxy's drain_timeout.
     std::optional<config::duration> timeout;
     if (!is_blank(body)) {
-        auto parsed = parse_body(body);
+        const auto parsed =
+            parse_object_body(body, "drain", R"(drain: expected a body such as {"timeout":"60s"}, or none)", {"timeout"});
         if (parsed.error)
             return *parsed.error;
-        const auto* object = parsed.value.if_object();
-        if (!object)
-            return bad_request(R"(drain: expected a body such as {"timeout":"60s"}, or none)");
-        if (auto unknown = reject_unknown_fields(*object, "drain", {"timeout"}))
-            return *unknown;
+        const auto* object = &parsed.value.get_object();
         if (const auto* t = object->if_contains("timeout")) {
             const auto* text = t->if_string();
             timeout = text ? config::parse_duration(*text) : std::nullopt;
@@ -232,14 +241,11 @@ http_answer post_upgrade(control& c, std::string_view body)
     // No body (or {}) means the binary this process was started from.
     std::optional<std::string> binary;
     if (!is_blank(body)) {
-        auto parsed = parse_body(body);
+        const auto parsed = parse_object_body(
+            body, "upgrade", R"(upgrade: expected a body such as {"binary":"/usr/sbin/turnout"}, or none)", {"binary"});
         if (parsed.error)
             return *parsed.error;
-        const auto* object = parsed.value.if_object();
-        if (!object)
-            return bad_request(R"(upgrade: expected a body such as {"binary":"/usr/sbin/turnout"}, or none)");
-        if (auto unknown = reject_unknown_fields(*object, "upgrade", {"binary"}))
-            return *unknown;
+        const auto* object = &parsed.value.get_object();
         if (const auto* b = object->if_contains("binary")) {
             const auto* text = b->if_string();
             if (!text || text->empty())
