@@ -769,15 +769,26 @@ void downstream_connection::build_upstream_head()
     up_head_ += "\r\n";
 }
 
+namespace {
+
+// The client's status line: always HTTP/1.1 (turnout speaks it to every client), the backend's
+// status and reason, or the standard reason when the backend sent none.
+void start_status_line(std::string& out, const message_head& head)
+{
+    out.clear();
+    out += "HTTP/1.1 ";
+    out += std::to_string(head.status());
+    out += ' ';
+    out += head.reason().empty() ? reason_phrase(head.status()) : head.reason();
+    out += "\r\n";
+}
+
+} // namespace
+
 void downstream_connection::build_interim_head()
 {
     const auto& head = response_.head();
-    client_head_.clear();
-    client_head_ += "HTTP/1.1 ";
-    client_head_ += std::to_string(head.status());
-    client_head_ += ' ';
-    client_head_ += head.reason().empty() ? reason_phrase(head.status()) : head.reason();
-    client_head_ += "\r\n";
+    start_status_line(client_head_, head);
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
         if (!is_hop_by_hop(f.name))
@@ -798,12 +809,7 @@ void downstream_connection::build_client_head()
     const bool connection_options = has_connection_options(head);
     const bool client_is_http10 = request_.head().version_minor() == 0;
 
-    client_head_.clear();
-    client_head_ += "HTTP/1.1 ";
-    client_head_ += std::to_string(head.status());
-    client_head_ += ' ';
-    client_head_ += head.reason().empty() ? reason_phrase(head.status()) : head.reason();
-    client_head_ += "\r\n";
+    start_status_line(client_head_, head);
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
         if (is_hop_by_hop(f.name) || (connection_options && named_by_connection(head, f.name)))
