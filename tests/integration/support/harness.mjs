@@ -396,13 +396,22 @@ export async function startMock(scope, { name = 'mock', sseIntervalMs } = {}) {
   return { name, port, addr: `127.0.0.1:${port}`, child, stop: () => child.stop() };
 }
 
-/** Starts support/sdk_server.mjs (the official SDK's McpServer over Streamable HTTP). */
-export async function startSdkServer(scope, { name = 'sdk' } = {}) {
-  const child = new Child(`sdk server ${name}`, process.execPath, [SDK_SERVER_SCRIPT, '--name', name], { cwd: here });
-  scope?.track(child, `sdk server ${name}`);
+/**
+ * Starts a Node test backend (a script of support/ that serves with serveOnLoopback) and waits
+ * for its `listening on` line; resolves with {port, addr, child}.
+ */
+export async function startNodeBackend(scope, label, script, args = []) {
+  const child = new Child(label, process.execPath, [script, ...args], { cwd: here });
+  scope?.track(child, label);
   const [m] = await child.waitForMatches(/listening on ([^\s:]+):(\d+)/, { stream: 'stdout', timeout: 15000 });
   const port = Number(m[2]);
-  return { name, port, addr: `127.0.0.1:${port}`, child, stop: () => child.stop() };
+  return { port, addr: `127.0.0.1:${port}`, child };
+}
+
+/** Starts support/sdk_server.mjs (the official SDK's McpServer over Streamable HTTP). */
+export async function startSdkServer(scope, { name = 'sdk' } = {}) {
+  const b = await startNodeBackend(scope, `sdk server ${name}`, SDK_SERVER_SCRIPT, ['--name', name]);
+  return { name, ...b, stop: () => b.child.stop() };
 }
 
 /**

@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Child, httpRequest, waitUntil } from './harness.mjs';
+import { httpRequest, startNodeBackend, waitUntil } from './harness.mjs';
 import { initialize } from './session_helpers.mjs';
 import { waitStatus, backendIn } from './control_helpers.mjs';
 
@@ -17,16 +17,13 @@ export const HEALTH_SERVER_SCRIPT = path.join(here, 'health_server.mjs');
  *   tools: 'base' | 'alt' (alt: echo has another input schema)   json: JSON answers, not SSE
  */
 export async function startHealthServer(scope, { name = 'health-sdk', tools = 'base', json = false } = {}) {
-  const args = [HEALTH_SERVER_SCRIPT, '--name', name, '--tools', tools];
+  const args = ['--name', name, '--tools', tools];
   if (json) args.push('--json');
-  const child = new Child(`health server ${name}`, process.execPath, args, { cwd: here });
-  scope?.track(child);
-  const [m] = await child.waitForMatches(/listening on ([^\s:]+):(\d+)/, { stream: 'stdout', timeout: 15000 });
-  const port = Number(m[2]);
+  const { port, addr, child } = await startNodeBackend(scope, `health server ${name}`, HEALTH_SERVER_SCRIPT, args);
   return {
     name,
     port,
-    addr: `127.0.0.1:${port}`,
+    addr,
     child,
     /** 'ok' | 'broken-init' | 'draining' | 'error500' (see health_server.mjs). */
     async setMode(mode) {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { Child, httpRequest, withTimeout } from './harness.mjs';
+import { httpRequest, startNodeBackend, withTimeout } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const SESSION_SERVER_SCRIPT = path.join(here, 'session_server.mjs');
@@ -21,14 +21,11 @@ export const SESSION_NOT_FOUND = { jsonrpc: '2.0', error: { code: -32001, messag
 
 /** Starts support/session_server.mjs; resolves with {name, port, addr, child, stop, stats()}. */
 export async function startSessionServer(scope, { name = 'session-sdk' } = {}) {
-  const child = new Child(`session server ${name}`, process.execPath, [SESSION_SERVER_SCRIPT, '--name', name], { cwd: here });
-  scope?.track(child);
-  const [m] = await child.waitForMatches(/listening on ([^\s:]+):(\d+)/, { stream: 'stdout', timeout: 15000 });
-  const port = Number(m[2]);
+  const { port, addr, child } = await startNodeBackend(scope, `session server ${name}`, SESSION_SERVER_SCRIPT, ['--name', name]);
   return {
     name,
     port,
-    addr: `127.0.0.1:${port}`,
+    addr,
     child,
     stop: (sig = 'SIGTERM') => child.stop(sig),
     stats: async () => (await httpRequest(port, { path: '/stats', timeout: 5000 })).json(),
