@@ -1,6 +1,10 @@
 // What the test MCP backends (sdk_server, session_server, health_server) share: reading a
-// body, JSON-RPC error answers, and serving on a loopback port announced on stdout (the
-// harness waits for that line) with a quick exit on SIGTERM/SIGINT.
+// body, JSON-RPC error answers, the Streamable HTTP transport of a new session, and serving on
+// a loopback port announced on stdout (the harness waits for that line) with a quick exit on
+// SIGTERM/SIGINT.
+
+import { randomUUID } from 'node:crypto';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 
 export function readBody(req) {
   return new Promise((resolve, reject) => {
@@ -29,4 +33,27 @@ export function serveOnLoopback(httpServer) {
       setTimeout(() => process.exit(0), 500).unref();
     });
   }
+}
+
+/**
+ * The SDK's Streamable HTTP transport for a session being initialized: it enters `sessions`
+ * (id → transport) once its id is minted, calling `onCreated(id)`, and leaves it when the
+ * session is deleted or the transport closes.
+ */
+export function sessionTransport(sessions, { enableJsonResponse = false, onCreated = () => {} } = {}) {
+  const transport = new StreamableHTTPServerTransport({
+    sessionIdGenerator: () => randomUUID(),
+    enableJsonResponse,
+    onsessioninitialized: (id) => {
+      sessions.set(id, transport);
+      onCreated(id);
+    },
+    onsessionclosed: (id) => {
+      sessions.delete(id);
+    },
+  });
+  transport.onclose = () => {
+    if (transport.sessionId) sessions.delete(transport.sessionId);
+  };
+  return transport;
 }

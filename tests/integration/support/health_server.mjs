@@ -18,13 +18,11 @@
 // A request carrying `X-Test-Status: NNN` is answered NNN with a JSON-RPC error body.
 // Every response carries `X-Backend: NAME`.
 
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { jsonRpcError, readBody, serveOnLoopback } from './backend_common.mjs';
+import { jsonRpcError, readBody, serveOnLoopback, sessionTransport } from './backend_common.mjs';
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -90,19 +88,7 @@ async function mcp(req, res) {
   stats.initialize += 1;
   if (mode === 'broken-init') return jsonRpcError(res, 500, -32603, 'Internal error: initialize is broken');
   if (mode === 'draining') return jsonRpcError(res, 503, -32000, 'Server is draining: no new sessions');
-  const transport = new StreamableHTTPServerTransport({
-    sessionIdGenerator: () => randomUUID(),
-    enableJsonResponse: jsonResponses,
-    onsessioninitialized: (id) => {
-      sessions.set(id, transport);
-    },
-    onsessionclosed: (id) => {
-      sessions.delete(id);
-    },
-  });
-  transport.onclose = () => {
-    if (transport.sessionId) sessions.delete(transport.sessionId);
-  };
+  const transport = sessionTransport(sessions, { enableJsonResponse: jsonResponses });
   await buildServer().connect(transport);
   await transport.handleRequest(req, res, body);
 }

@@ -11,13 +11,11 @@
 // stream, then "done"; announce → registers a new tool, which makes the server send
 // notifications/tools/list_changed on the session's standalone GET stream.
 
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { jsonRpcError, readBody, serveOnLoopback } from './backend_common.mjs';
+import { jsonRpcError, readBody, serveOnLoopback, sessionTransport } from './backend_common.mjs';
 
 const nameArg = process.argv.indexOf('--name');
 const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'sdk';
@@ -97,18 +95,7 @@ const httpServer = http.createServer(async (req, res) => {
     if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
     const body = await readJson(req);
     if (!isInitializeRequest(body)) return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        sessions.set(id, transport);
-      },
-      onsessionclosed: (id) => {
-        sessions.delete(id);
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.delete(transport.sessionId);
-    };
+    const transport = sessionTransport(sessions);
     await buildServer().connect(transport);
     await transport.handleRequest(req, res, body);
   } catch (err) {

@@ -25,10 +25,9 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { jsonRpcError, readBody, serveOnLoopback } from './backend_common.mjs';
+import { jsonRpcError, readBody, serveOnLoopback, sessionTransport } from './backend_common.mjs';
 
 const nameArg = process.argv.indexOf('--name');
 const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'session-sdk';
@@ -86,19 +85,11 @@ async function handleStreamable(req, res) {
   if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
   const body = JSON.parse(await readBody(req));
   if (!isInitializeRequest(body)) return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
-  const transport = new StreamableHTTPServerTransport({
-    sessionIdGenerator: () => randomUUID(),
-    onsessioninitialized: (id) => {
-      streamable.set(id, transport);
+  const transport = sessionTransport(streamable, {
+    onCreated: () => {
       stats.created.streamable += 1;
     },
-    onsessionclosed: (id) => {
-      streamable.delete(id);
-    },
   });
-  transport.onclose = () => {
-    if (transport.sessionId) streamable.delete(transport.sessionId);
-  };
   await buildServer('streamable').connect(transport);
   await transport.handleRequest(req, res, body);
 }
