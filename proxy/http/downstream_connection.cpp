@@ -33,6 +33,15 @@ asio::const_buffer chunk_header(char (&out)[24], std::size_t size)
     return {out, static_cast<std::size_t>(n)};
 }
 
+/// Appends every piece after the first (which is a view of owned) to owned, leaving pieces
+/// as the one buffer of owned: the message no longer points into a read buffer.
+void own_pieces(std::string& owned, std::vector<asio::const_buffer>& pieces)
+{
+    for (std::size_t i = 1; i < pieces.size(); ++i)
+        owned.append(static_cast<const char*>(pieces[i].data()), pieces[i].size());
+    pieces.assign(1, asio::buffer(owned));
+}
+
 void append_field(std::string& out, std::string_view name, std::string_view value)
 {
     out += name;
@@ -452,9 +461,15 @@ void downstream_connection::on_connect(boost::system::error_code ec)
             return respond_error(proxy_error::bad_gateway); // there, but not answering: not gone
         return do_connect();
     }
+    tune_upstream_socket();
+    on_upstream_ready();
+}
+
+void downstream_connection::tune_upstream_socket()
+{
     boost::system::error_code ignored;
     upstream_->socket().set_option(tcp::no_delay(true), ignored);
-    on_upstream_ready();
+    upstream_->socket().non_blocking(true, ignored); // on_upstream_readable's read must not block
 }
 
 void downstream_connection::on_upstream_ready()
@@ -473,6 +488,7 @@ void downstream_connection::do_write_upstream()
     if (!request_head_sent_)
         up_bufs_.emplace_back(asio::buffer(up_head_));
     const bool complete = request_.current() == message_parser::state::complete;
+    replayable_ = !request_head_sent_ && complete;
     if (request_.body_size() > 0) {
         if (request_chunked_)
             up_bufs_.push_back(chunk_header(up_chunk_, request_.body_size()));
@@ -483,13 +499,24 @@ void downstream_connection::do_write_upstream()
     }
     if (complete && request_chunked_)
         up_bufs_.emplace_back(asio::buffer(last_chunk));
-    replayable_ = !request_head_sent_ && complete;
+    if (replayable_)
+        own_whole_request();
 
     upstream_writing_ = true;
     upstream_->stream().async_write(up_bufs_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->on_write_upstream(ec, n);
                       });
+}
+
+// The request is whole in hand (head and a body of at most one read buffer): it goes out as
+// one owned string, so the read buffer goes back to the cache before the write (unless a
+// pipelined request waits in it), and a replay on a fresh connection has everything it
+// needs. Copying a few hundred bytes is cheaper than holding 2 KiB for an exchange.
+void downstream_connection::own_whole_request()
+{
+    own_pieces(up_head_, up_bufs_);
+    worker_.client_buffers().give(in_.detach());
 }
 
 void downstream_connection::on_write_upstream(boost::system::error_code ec, std::size_t)
@@ -507,12 +534,16 @@ void downstream_connection::on_write_upstream(boost::system::error_code ec, std:
     request_.clear_body();
     if (resp_phase_ == response_phase::none) {
         resp_phase_ = response_phase::head;
+        upstream_drained_ = true; // the answer is not there yet: wait before reading
         if (request_.method() == HTTP_HEAD)
             response_.expect_no_body();
         do_read_upstream();
     }
     if (request_.current() == message_parser::state::complete) {
         req_phase_ = request_phase::sent;
+        // Nothing the backend needs is in the read buffer any more (no view was written from
+        // it but by this completed write; a replay sends the owned copy).
+        worker_.client_buffers().give(in_.detach());
         if (is_stream_)
             do_read_client(); // a stream already runs: notice a client that leaves
         return;
@@ -526,6 +557,8 @@ void downstream_connection::do_read_upstream()
 {
     if (upstream_reading_ || closed_ || !upstream_)
         return;
+    if (waits_upstream_without_buffer())
+        return do_wait_upstream();
     if (up_in_.capacity() == 0)
         up_in_.attach(worker_.response_buffers().take(), net::worker::response_buffer_size);
     up_in_.compact(); // the previous client write finished: no view into up_in_ is live
@@ -533,6 +566,38 @@ void downstream_connection::do_read_upstream()
     upstream_->stream().async_read_some(
         asio::buffer(up_in_.write_data(), up_in_.space()),
         [self = shared_from_this()](boost::system::error_code ec, std::size_t n) { self->on_read_upstream(ec, n); });
+}
+
+// While the backend works on a request, and under a silent stream, nothing comes for a
+// while: wait for readability without a buffer, as the client side does. Only after a read
+// that drained the socket — a read that filled the buffer leaves more to read at once, which
+// Asio's speculative read picks up. TLS keeps its read: records may wait inside the engine.
+bool downstream_connection::waits_upstream_without_buffer() const noexcept
+{
+    return upstream_drained_ && up_in_.empty() && !upstream_->stream().is_tls();
+}
+
+void downstream_connection::do_wait_upstream()
+{
+    worker_.response_buffers().give(up_in_.detach());
+    upstream_reading_ = true;
+    upstream_->socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        self->on_upstream_readable(ec);
+    });
+}
+
+void downstream_connection::on_upstream_readable(boost::system::error_code ec)
+{
+    upstream_reading_ = false;
+    if (closed_ || failed_)
+        return;
+    if (ec)
+        return on_read_upstream(ec, 0);
+    up_in_.attach(worker_.response_buffers().take(), net::worker::response_buffer_size);
+    const auto n = upstream_->socket().read_some(asio::buffer(up_in_.write_data(), up_in_.space()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again)
+        return do_wait_upstream(); // readiness without bytes (spurious): wait again
+    on_read_upstream(ec, n);
 }
 
 void downstream_connection::on_read_upstream(boost::system::error_code ec, std::size_t n)
@@ -553,6 +618,7 @@ void downstream_connection::on_read_upstream(boost::system::error_code ec, std::
                              ec == asio::error::eof ? "backend closed the connection" : ec.message());
     }
     up_in_.commit(n);
+    upstream_drained_ = up_in_.space() > 0; // a short read emptied the socket
     response_bytes_in_ += n;
     if (resp_phase_ == response_phase::body)
         set_deadline(waiting_for_, is_stream_ ? snapshot_->proxy().stream_idle_timeout
@@ -632,6 +698,12 @@ void downstream_connection::do_write_client()
         }
         if (resp_phase_ == response_phase::done && response_chunked_out_)
             down_bufs_.emplace_back(asio::buffer(last_chunk));
+        // A whole answer in one piece (the usual JSON-RPC result): as for requests, send an
+        // owned copy and give the read buffer back before the write.
+        if (!response_head_sent_ && resp_phase_ == response_phase::done && !rewrite_endpoint_) {
+            own_pieces(client_head_, down_bufs_);
+            worker_.response_buffers().give(up_in_.detach());
+        }
     }
     if (resp_phase_ == response_phase::done && !interim_pending_) {
         // Counted before the last bytes leave, not when the write completes: a client reading
@@ -881,8 +953,7 @@ void downstream_connection::on_replay_connect(boost::system::error_code ec)
         tried_.push_back(backend_.get());
         return do_replay();
     }
-    boost::system::error_code ignored;
-    upstream_->socket().set_option(tcp::no_delay(true), ignored);
+    tune_upstream_socket();
     set_deadline(wait_kind::response, snapshot_->proxy().response_timeout);
     request_head_sent_ = false; // the saved buffers hold the head
     upstream_writing_ = true;

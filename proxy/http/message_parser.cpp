@@ -71,9 +71,8 @@ const llhttp_settings_t& message_parser::settings() noexcept
 
 message_parser::message_parser(kind k, limits l) : kind_(k), limits_(l)
 {
-    head_.storage_.reserve(1024);
-    head_.fields_.reserve(16);
-    body_.reserve(8);
+    // No reservations: a connection's first message grows these to what its heads need,
+    // and most connections never need more than a few hundred bytes.
     reset();
 }
 

@@ -177,3 +177,32 @@ itest('idle keep-alive connections hold no read buffer; a connection reading a r
     return b.client === 0 && b.backend === 0 ? b : null;
   }, 5000, 'every buffer given back');
 });
+
+itest('exchanges waiting for the backend and silent streams hold no read buffer', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], status: true });
+  // Ten POSTs the backend answers after 2 s: each request went out whole, so neither its
+  // client buffer nor a response buffer is held while the backend works.
+  const body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}';
+  const waiting = [];
+  for (let i = 0; i < 10; i++) {
+    const conn = await s.conn(tn.port);
+    await conn.write(`POST /delay?ms=2000 HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    waiting.push(conn);
+  }
+  // Three streams that sent their first event and then stay silent for 3 s.
+  const streams = [];
+  for (let i = 0; i < 3; i++) {
+    const conn = await s.conn(tn.port);
+    await conn.write('GET /sse?n=2&interval_ms=3000 HTTP/1.1\r\nHost: t\r\n\r\n');
+    await conn.waitForText('event 1');
+    streams.push(conn);
+  }
+  const during = await readBuffers(tn);
+  assert.deepEqual(during, { client: 0, backend: 0 }, 'no buffer held while waiting for the backend');
+  for (const conn of waiting) {
+    const res = await conn.readResponse({ timeout: 5000 });
+    assert.equal(res.status, 200);
+    assert.equal(res.text(), '{"delayed":2000}');
+  }
+  for (const conn of streams) await conn.waitForText('event 2');
+});

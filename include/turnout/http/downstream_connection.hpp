@@ -72,12 +72,17 @@ private:
     void do_connect();
     void connect_upstream(void (downstream_connection::*on_done)(boost::system::error_code));
     void on_connect(boost::system::error_code ec);
+    void tune_upstream_socket();
     void on_upstream_ready();
     void do_write_upstream();
+    void own_whole_request();
     void on_write_upstream(boost::system::error_code ec, std::size_t n);
 
     // response flow
     void do_read_upstream();
+    bool waits_upstream_without_buffer() const noexcept;
+    void do_wait_upstream();
+    void on_upstream_readable(boost::system::error_code ec);
     void on_read_upstream(boost::system::error_code ec, std::size_t n);
     void process_response_bytes();
     void do_write_client();
@@ -156,6 +161,7 @@ private:
     message_parser response_;
     response_phase resp_phase_ = response_phase::none;
     bool upstream_reading_ = false;
+    bool upstream_drained_ = true; // the last read left the backend socket empty
     bool client_writing_ = false;
     bool response_head_sent_ = false;
     bool response_chunked_out_ = false;
