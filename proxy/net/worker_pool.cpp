@@ -49,26 +49,6 @@ void worker::remove(connection_handle* c)
         connection_count_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::unique_ptr<char[]> buffer_cache::take()
-{
-    held_.fetch_add(1, std::memory_order_relaxed);
-    if (free_.empty())
-        return std::make_unique_for_overwrite<char[]>(size_);
-    auto b = std::move(free_.back());
-    free_.pop_back();
-    return b;
-}
-
-void buffer_cache::give(std::unique_ptr<char[]> buffer)
-{
-    constexpr std::size_t keep = 256;
-    if (!buffer)
-        return;
-    held_.fetch_sub(1, std::memory_order_relaxed);
-    if (free_.size() < keep)
-        free_.push_back(std::move(buffer));
-}
-
 void worker::add_listener(std::shared_ptr<listener> l) { listeners_.push_back(std::move(l)); }
 
 void worker::start()

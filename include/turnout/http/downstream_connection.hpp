@@ -80,6 +80,7 @@ private:
 
     // response flow
     void do_read_upstream();
+    void take_response_buffer();
     bool waits_upstream_without_buffer() const noexcept;
     void do_wait_upstream();
     void on_upstream_readable(boost::system::error_code ec);

@@ -4,6 +4,7 @@
 // Seastar's shards). Nothing on the request path locks; the control thread talks to a worker
 // by posting to its io_context.
 
+#include "turnout/net/buffer_cache.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/upstream/balancer.hpp"
 #include "turnout/upstream/connection_pool.hpp"
@@ -40,24 +41,6 @@ public:
                                    std::chrono::steady_clock::time_point at) = 0;
 };
 
-/// Fixed-size buffers recycled by one worker (its thread only). Keeps enough for a burst;
-/// beyond that, memory goes back to the allocator.
-class buffer_cache {
-public:
-    explicit buffer_cache(std::size_t buffer_size) noexcept : size_(buffer_size) {}
-    std::size_t buffer_size() const noexcept { return size_; }
-    std::unique_ptr<char[]> take();
-    /// Takes back a buffer of buffer_size() bytes; null is ignored.
-    void give(std::unique_ptr<char[]> buffer);
-    /// Buffers taken and not given back: held by connections. Readable from any thread.
-    std::size_t held() const noexcept { return held_.load(std::memory_order_relaxed); }
-
-private:
-    std::size_t size_;
-    std::vector<std::unique_ptr<char[]>> free_;
-    std::atomic<std::size_t> held_{0};
-};
-
 class worker {
 public:
     worker(unsigned index, runtime::shared_state& shared);
@@ -83,13 +66,15 @@ public:
     bool draining() const noexcept { return draining_; }
 
     /// Read buffers, recycled: a connection holds a client buffer only while it reads a
-    /// request and a response buffer only while it reads a response, so connections
-    /// waiting for their next request, or on a silent stream, cost no buffer. Responses get
-    /// one page, as nginx's proxy_buffer_size: a JSON-RPC answer or an SSE event fits, and
-    /// larger bodies stream through it. Request heads accumulate in the parser's own storage,
-    /// so the client buffer only bounds one read (nginx reads heads through 1 KiB).
-    static constexpr std::size_t response_buffer_size = 4096;
+    /// request and a response buffer only while it reads a response (or waits for one it
+    /// asked for), so connections waiting for their next request, or on a silent stream,
+    /// cost no buffer. An answer starts in 2 KiB (a head and a JSON-RPC body fit) and
+    /// continues in one page, as nginx's proxy_buffer_size, when it keeps filling that.
+    /// Request heads accumulate in the parser's own storage, so the client buffer only
+    /// bounds one read (nginx reads heads through 1 KiB).
     static constexpr std::size_t client_buffer_size = 2048;
+    static constexpr std::size_t response_start_size = 2048;
+    static constexpr std::size_t response_buffer_size = 4096;
     buffer_cache& response_buffers() noexcept { return response_buffers_; }
     buffer_cache& client_buffers() noexcept { return client_buffers_; }
 
@@ -121,8 +106,8 @@ private:
     std::uint64_t snapshot_version_ = ~std::uint64_t{0};
     upstream::balancer balancer_;
     bool draining_ = false;
-    buffer_cache response_buffers_{response_buffer_size};
-    buffer_cache client_buffers_{client_buffer_size};
+    buffer_cache response_buffers_{response_start_size, response_buffer_size};
+    buffer_cache client_buffers_{client_buffer_size, client_buffer_size};
     // One thread runs this loop and only it touches its sockets: the reactor's per-socket
     // locks are pure overhead. The scheduler stays locked: the control thread posts to it.
     boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
