@@ -206,3 +206,21 @@ itest('exchanges waiting for the backend hold only a response buffer; silent str
   }
   for (const conn of streams) await conn.waitForText('event 2');
 });
+
+itest('the backend keep-alive pool keeps as many idle connections as were busy at once', async (t, s) => {
+  // One worker: each worker has its own pool, and one pool must hold all 300.
+  const tn = await s.turnout({ backends: [mock.addr], status: true, proxy: { workers: 1 } });
+  const backendConnections = async () => {
+    const res = await httpRequest(tn.statusPort, { path: '/metrics' });
+    return Number(res.body.toString().match(/^turnout_backend_connections\{[^}]*\} (\d+)$/m)?.[1]);
+  };
+  // 300 exchanges at once need 300 backend connections; afterwards all 300 stay open for
+  // the next burst instead of being closed (and reopened) down to a small cap.
+  const conns = [];
+  for (let i = 0; i < 300; i++) conns.push(await s.conn(tn.port));
+  for (const wave of [1, 2]) {
+    await Promise.all(conns.map((c) => c.write('GET /delay?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n')));
+    for (const c of conns) assert.equal((await c.readResponse()).status, 200, `wave ${wave}`);
+    assert.equal(await backendConnections(), 300, `idle backend connections after wave ${wave}`);
+  }
+});

@@ -49,7 +49,11 @@ private:
 
 class connection_pool {
 public:
-    explicit connection_pool(std::size_t max_idle_per_backend = 256)
+    /// Idle connections are kept up to what recent load needed (a cap below the number of
+    /// exchanges in flight at peak would close and reopen connections exactly then, and
+    /// leave a TIME_WAIT socket per close); the sweep closes those unused for a minute.
+    /// As HAProxy's pool-max-conn (unlimited by default) with its idle purge.
+    explicit connection_pool(std::size_t max_idle_per_backend = 4096)
         : max_idle_per_backend_(max_idle_per_backend)
     {}
 
