@@ -225,7 +225,7 @@ std::string server::metrics() const
     out += "# HELP turnout_client_connections Open client connections.\n# TYPE turnout_client_connections gauge\n";
     out += "turnout_client_connections " + std::to_string(workers_ ? workers_->connection_count() : 0) + "\n";
     const auto [client_buffers, response_buffers] = workers_ ? workers_->buffers_held() : std::pair<std::size_t, std::size_t>{};
-    out += "# HELP turnout_read_buffers Read buffers held by connections (only while reading or forwarding; idle ones, exchanges waiting for their backend and silent streams hold none).\n"
+    out += "# HELP turnout_read_buffers Read buffers held by connections (only while reading or forwarding, or waiting for an answer; idle connections and silent streams hold none).\n"
            "# TYPE turnout_read_buffers gauge\n";
     out += "turnout_read_buffers{side=\"client\"} " + std::to_string(client_buffers) + "\n";
     out += "turnout_read_buffers{side=\"backend\"} " + std::to_string(response_buffers) + "\n";
