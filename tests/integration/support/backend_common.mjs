@@ -1,5 +1,6 @@
 // What the test MCP backends (sdk_server, session_server, health_server) share: reading a
-// body, JSON-RPC error answers, the Streamable HTTP transport of a new session, and serving on
+// body, JSON-RPC error answers, routing a request of a known session, the Streamable HTTP
+// transport of a new session, and serving on
 // a loopback port announced on stdout (the harness waits for that line) with a quick exit on
 // SIGTERM/SIGINT.
 
@@ -56,4 +57,27 @@ export function sessionTransport(sessions, { enableJsonResponse = false, onCreat
     if (transport.sessionId) sessions.delete(transport.sessionId);
   };
   return transport;
+}
+
+/**
+ * What every Streamable HTTP backend does before it may start a session: a request naming a
+ * session (Mcp-Session-Id) goes to that session's transport in `sessions`, or gets
+ * `notFound(res)` when there is none; any other request must be a POST (400 otherwise).
+ * Returns true when it answered, false when the caller goes on with a new session's POST.
+ */
+export async function serveKnownSession(sessions, req, res, notFound = sessionNotFound) {
+  const sid = req.headers['mcp-session-id'];
+  if (sid) {
+    const transport = sessions.get(sid);
+    if (!transport) notFound(res);
+    else await transport.handleRequest(req, res);
+    return true;
+  }
+  if (req.method === 'POST') return false;
+  jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
+  return true;
+}
+
+export function sessionNotFound(res) {
+  jsonRpcError(res, 404, -32001, 'Session not found');
 }

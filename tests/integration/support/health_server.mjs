@@ -22,7 +22,7 @@ import http from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { jsonRpcError, readBody, serveOnLoopback, sessionTransport } from './backend_common.mjs';
+import { jsonRpcError, readBody, serveKnownSession, serveOnLoopback, sessionTransport } from './backend_common.mjs';
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -70,14 +70,7 @@ async function mcp(req, res) {
   const forced = Number(req.headers['x-test-status']);
   if (forced) return jsonRpcError(res, forced, -32000, `status ${forced} on request`);
   if (mode === 'error500') return jsonRpcError(res, 500, -32603, 'Internal error: broken on purpose');
-  const sid = req.headers['mcp-session-id'];
-  if (sid) {
-    const transport = sessions.get(sid);
-    if (!transport) return jsonRpcError(res, 404, -32001, 'Session not found');
-    await transport.handleRequest(req, res);
-    return;
-  }
-  if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
+  if (await serveKnownSession(sessions, req, res)) return;
   let body;
   try {
     body = JSON.parse(await readBody(req));

@@ -15,7 +15,7 @@ import http from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { jsonRpcError, readBody, serveOnLoopback, sessionTransport } from './backend_common.mjs';
+import { jsonRpcError, readBody, serveKnownSession, serveOnLoopback, sessionTransport } from './backend_common.mjs';
 
 const nameArg = process.argv.indexOf('--name');
 const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'sdk';
@@ -85,14 +85,7 @@ const httpServer = http.createServer(async (req, res) => {
       res.end('not found');
       return;
     }
-    const sid = req.headers['mcp-session-id'];
-    if (sid) {
-      const transport = sessions.get(sid);
-      if (!transport) return jsonRpcError(res, 404, -32001, 'Session not found');
-      await transport.handleRequest(req, res);
-      return;
-    }
-    if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
+    if (await serveKnownSession(sessions, req, res)) return;
     const body = await readJson(req);
     if (!isInitializeRequest(body)) return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
     const transport = sessionTransport(sessions);

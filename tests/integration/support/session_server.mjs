@@ -27,7 +27,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { jsonRpcError, readBody, serveOnLoopback, sessionTransport } from './backend_common.mjs';
+import { jsonRpcError, readBody, serveKnownSession, serveOnLoopback, sessionTransport } from './backend_common.mjs';
 
 const nameArg = process.argv.indexOf('--name');
 const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'session-sdk';
@@ -70,19 +70,11 @@ function buildServer(transportName) {
 
 function sessionNotFound(res) {
   stats.notFound += 1;
-  res.writeHead(404, { 'Content-Type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null }));
+  jsonRpcError(res, 404, -32001, 'Session not found');
 }
 
 async function handleStreamable(req, res) {
-  const sid = req.headers['mcp-session-id'];
-  if (sid) {
-    const transport = streamable.get(sid);
-    if (!transport) return sessionNotFound(res);
-    await transport.handleRequest(req, res);
-    return;
-  }
-  if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
+  if (await serveKnownSession(streamable, req, res, sessionNotFound)) return;
   const body = JSON.parse(await readBody(req));
   if (!isInitializeRequest(body)) return jsonRpcError(res, 400, -32000, 'Bad Request: No valid session ID provided');
   const transport = sessionTransport(streamable, {
