@@ -222,6 +222,11 @@ http {
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            # The same work as turnout, which always forwards the client's Host and adds these.
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
         }
     }
 }
@@ -247,6 +252,10 @@ defaults
 
 frontend bench
     bind 127.0.0.1:$HAPROXY_PORT
+    # The same work as turnout, which always adds these.
+    option forwardfor
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
     default_backend mock
 
 backend mock
@@ -289,6 +298,16 @@ start_target() { # NAME PORT CMD...
 [[ -n ${FAILED[turnout]:-} ]] || start_target turnout "$TURNOUT_PORT" "$TURNOUT" -c "$TMP/turnout.toml"
 start_target nginx "$NGINX_PORT" "$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
 start_target haproxy "$HAPROXY_PORT" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
+
+# Equal work: the backend must see the same forwarded fields from every proxy.
+for t in "${PROXIES[@]}"; do
+  [[ -z ${FAILED[$t]:-} ]] || continue
+  seen=$(curl -s --max-time 2 "${URL[$t]}/headers" | tr 'A-Z' 'a-z') || seen=""
+  for f in x-forwarded-for x-forwarded-proto x-forwarded-host; do
+    [[ $seen == *"[\"$f\","* ]] || FAILED[$t]="does not forward $f (the backend saw: ${seen:-nothing})"
+  done
+  [[ -z ${FAILED[$t]:-} ]] || log "$t: ${FAILED[$t]}"
+done
 
 # Idle RSS right after start (after the one echo call of the readiness probe).
 sleep 0.5
@@ -460,7 +479,9 @@ REPORT=$TMP/report.md
   echo
   echo "Each proxy runs one worker in front of the same \`turnout-mock-backend\` (one thread), with"
   echo "upstream keep-alive (nginx \`keepalive 64\`, HAProxy \`http-reuse always\`, turnout's"
-  echo "per-worker pool) and **access logs off for all three**. Load: \`wrk -t$WRK_THREADS -c$CONNECTIONS"
+  echo "per-worker pool), **access logs off for all three**, and the same fields toward the backend"
+  echo "(the client's Host passed on; X-Forwarded-For, -Proto and -Host added, as turnout always does;"
+  echo "checked through the backend's \`/headers\` before the runs). Load: \`wrk -t$WRK_THREADS -c$CONNECTIONS"
   echo "-d${DURATION}s --latency -s bench/jsonrpc_post.lua URL/mcp\`, a $body_bytes-byte JSON-RPC \`tools/call\`"
   echo "(\`echo\`) POST on keep-alive connections; $ROUNDS interleaved rounds (turnout, nginx, HAProxy,"
   echo "backend direct), each run after a ${WARMUP}s warm-up; figures are medians across rounds, errors"
