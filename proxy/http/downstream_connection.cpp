@@ -16,6 +16,7 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using namespace std::string_view_literals; // "…"sv: appended without a strlen
 
 constexpr std::size_t max_response_head = 65536;
 constexpr auto linger_timeout = 2s;
@@ -45,9 +46,9 @@ void own_pieces(std::string& owned, std::vector<asio::const_buffer>& pieces)
 void append_field(std::string& out, std::string_view name, std::string_view value)
 {
     out += name;
-    out += ": ";
+    out += ": "sv;
     out += value;
-    out += "\r\n";
+    out += "\r\n"sv;
 }
 
 /// Whether a Connection field of head names this field (so it is hop-by-hop too).
@@ -329,7 +330,7 @@ void downstream_connection::process_request_bytes()
         const auto& proxy = snapshot_->proxy();
         request_.set_limits({proxy.max_header_bytes, proxy.max_uri_bytes});
         started_ = clock::now();
-        set_deadline(wait_kind::header, proxy.header_timeout);
+        set_deadline(wait_kind::header, proxy.header_timeout, started_);
     }
 
     if (req_phase_ == request_phase::head) {
@@ -424,9 +425,10 @@ void downstream_connection::do_connect()
     }
     tried_.push_back(backend_.get());
 
-    if (auto idle = worker_.upstream_pool().take(*backend_, backend_tls().get())) {
+    const auto now = clock::now();
+    if (auto idle = worker_.upstream_pool().take(*backend_, backend_tls().get(), now)) {
         upstream_ = std::move(idle);
-        return on_upstream_ready();
+        return on_upstream_ready(now);
     }
     connect_upstream(&downstream_connection::on_connect);
 }
@@ -462,7 +464,7 @@ void downstream_connection::on_connect(boost::system::error_code ec)
         return do_connect();
     }
     tune_upstream_socket();
-    on_upstream_ready();
+    on_upstream_ready(clock::now());
 }
 
 void downstream_connection::tune_upstream_socket()
@@ -472,13 +474,13 @@ void downstream_connection::tune_upstream_socket()
     upstream_->socket().non_blocking(true, ignored); // on_upstream_readable's read must not block
 }
 
-void downstream_connection::on_upstream_ready()
+void downstream_connection::on_upstream_ready(clock::time_point now)
 {
     begin_accounting();
-    upstream_started_ = clock::now();
+    upstream_started_ = now;
     req_phase_ = request_phase::body;
     request_head_sent_ = false;
-    set_deadline(wait_kind::response, snapshot_->proxy().response_timeout);
+    set_deadline(wait_kind::response, snapshot_->proxy().response_timeout, now);
     process_request_bytes();
 }
 
@@ -761,6 +763,7 @@ void downstream_connection::on_write_client(boost::system::error_code ec, std::s
 void downstream_connection::finish_exchange()
 {
     const bool request_done = req_phase_ == request_phase::sent;
+    const auto now = clock::now();
     end_accounting(false);
     log_access();
 
@@ -768,7 +771,7 @@ void downstream_connection::finish_exchange()
     if (upstream_) {
         if (request_done && response_.keep_alive() && !response_.needs_eof() && up_in_.empty() &&
             !upstream_reading_ && !upstream_writing_)
-            worker_.upstream_pool().put(std::move(upstream_));
+            worker_.upstream_pool().put(std::move(upstream_), now);
         upstream_.reset();
     }
     if (!request_done)
@@ -796,7 +799,7 @@ void downstream_connection::finish_exchange()
     endpoint_scanner_.reset();
     rewrite_endpoint_ = false;
     held_.clear();
-    set_deadline(wait_kind::idle, snapshot_->proxy().idle_timeout);
+    set_deadline(wait_kind::idle, snapshot_->proxy().idle_timeout, now);
     if (!in_.empty())
         return process_request_bytes(); // a pipelined request is already here
     do_read_client();
@@ -819,7 +822,7 @@ void downstream_connection::build_upstream_head()
         up_head_ += session::replace_query_parameter(head.target(), sid_param_, sid_backend_);
     else
         up_head_ += head.target();
-    up_head_ += " HTTP/1.1\r\n";
+    up_head_ += " HTTP/1.1\r\n"sv;
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
         if (is_hop_by_hop(f.name) || iequals(f.name, "expect") ||
@@ -828,7 +831,7 @@ void downstream_connection::build_upstream_head()
         if (is_forwarded_field(f.name)) {
             if (iequals(f.name, "x-forwarded-for")) {
                 if (!forwarded_for.empty())
-                    forwarded_for += ", ";
+                    forwarded_for += ", "sv;
                 forwarded_for += f.value;
             }
             continue; // turnout states proto and host itself
@@ -841,15 +844,15 @@ void downstream_connection::build_upstream_head()
             append_field(up_head_, f.name, f.value);
     }
     if (!forwarded_for.empty())
-        forwarded_for += ", ";
+        forwarded_for += ", "sv;
     forwarded_for += client_address_;
     append_field(up_head_, "X-Forwarded-For", forwarded_for);
     append_field(up_head_, "X-Forwarded-Proto", tls_ ? "https" : "http");
     if (!host.empty())
         append_field(up_head_, "X-Forwarded-Host", host);
     if (request_chunked_)
-        up_head_ += "Transfer-Encoding: chunked\r\n";
-    up_head_ += "\r\n";
+        up_head_ += "Transfer-Encoding: chunked\r\n"sv;
+    up_head_ += "\r\n"sv;
 }
 
 namespace {
@@ -859,11 +862,11 @@ namespace {
 void start_status_line(std::string& out, const message_head& head)
 {
     out.clear();
-    out += "HTTP/1.1 ";
+    out += "HTTP/1.1 "sv;
     out += std::to_string(head.status());
     out += ' ';
     out += head.reason().empty() ? reason_phrase(head.status()) : head.reason();
-    out += "\r\n";
+    out += "\r\n"sv;
 }
 
 } // namespace
@@ -877,7 +880,7 @@ void downstream_connection::build_interim_head()
         if (!is_hop_by_hop(f.name))
             append_field(client_head_, f.name, f.value);
     }
-    client_head_ += "\r\n";
+    client_head_ += "\r\n"sv;
 }
 
 bool downstream_connection::response_may_have_body() const noexcept
@@ -908,17 +911,17 @@ void downstream_connection::build_client_head()
         if (client_is_http10)
             keep_alive_ = false; // HTTP/1.0 has no chunked: the body ends with the connection
         else {
-            client_head_ += "Transfer-Encoding: chunked\r\n";
+            client_head_ += "Transfer-Encoding: chunked\r\n"sv;
             response_chunked_out_ = true;
         }
     }
     if (draining_ || retiring_ || req_phase_ != request_phase::sent)
         keep_alive_ = false;
     if (!keep_alive_)
-        client_head_ += "Connection: close\r\n";
+        client_head_ += "Connection: close\r\n"sv;
     else if (client_is_http10)
-        client_head_ += "Connection: keep-alive\r\n";
-    client_head_ += "\r\n";
+        client_head_ += "Connection: keep-alive\r\n"sv;
+    client_head_ += "\r\n"sv;
 }
 
 // ---- failures -------------------------------------------------------------------------------
@@ -1069,14 +1072,14 @@ void downstream_connection::close()
 
 // ---- deadlines ------------------------------------------------------------------------------
 
-void downstream_connection::set_deadline(wait_kind kind, std::chrono::milliseconds timeout)
+void downstream_connection::set_deadline(wait_kind kind, std::chrono::milliseconds timeout, clock::time_point now)
 {
     waiting_for_ = kind;
     if (kind == wait_kind::none || timeout.count() == 0) {
         deadline_ = clock::time_point::max();
         return;
     }
-    deadline_ = clock::now() + timeout;
+    deadline_ = now + timeout;
     // Lazy re-arming: a later deadline is noticed when the timer fires; only an earlier one
     // needs the timer moved. Most requests move no timer at all.
     if (!timer_armed_ || deadline_ < timer_expiry_)

@@ -49,7 +49,9 @@ std::string_view target_path(std::string_view target) noexcept
             return "/";
         target.remove_prefix(slash);
     }
-    return target.substr(0, target.find_first_of("?#"));
+    // One pass (find_first_of would call memchr once per character of the path).
+    const auto end = std::find_if(target.begin(), target.end(), [](char c) { return c == '?' || c == '#'; });
+    return target.substr(0, static_cast<std::size_t>(end - target.begin()));
 }
 
 } // namespace turnout::routing

@@ -35,7 +35,7 @@ upstream_connection::~upstream_connection()
     target_->counters().connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::unique_ptr<upstream_connection> connection_pool::take(const backend& b, const void* tls_key)
+std::unique_ptr<upstream_connection> connection_pool::take(const backend& b, const void* tls_key, std::chrono::steady_clock::time_point now)
 {
     const auto it = idle_.find(&b);
     if (it == idle_.end())
@@ -48,13 +48,13 @@ std::unique_ptr<upstream_connection> connection_pool::take(const backend& b, con
             continue;
         auto c = std::move(list[i]);
         list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
-        if (std::chrono::steady_clock::now() - c->idle_since < trust_window || still_open(c->socket()))
+        if (now - c->idle_since < trust_window || still_open(c->socket()))
             return c;
     }
     return nullptr;
 }
 
-void connection_pool::put(std::unique_ptr<upstream_connection> c)
+void connection_pool::put(std::unique_ptr<upstream_connection> c, std::chrono::steady_clock::time_point now)
 {
     if (!c->target().wanted())
         return; // removed or drained out: its connections close as they finish
@@ -62,7 +62,7 @@ void connection_pool::put(std::unique_ptr<upstream_connection> c)
     if (list.size() >= max_idle_per_backend_)
         return; // c closes here
     c->mark_reused();
-    c->idle_since = std::chrono::steady_clock::now();
+    c->idle_since = now;
     list.push_back(std::move(c));
 }
 

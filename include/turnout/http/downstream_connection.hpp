@@ -73,7 +73,7 @@ private:
     void connect_upstream(void (downstream_connection::*on_done)(boost::system::error_code));
     void on_connect(boost::system::error_code ec);
     void tune_upstream_socket();
-    void on_upstream_ready();
+    void on_upstream_ready(clock::time_point now);
     void do_write_upstream();
     void own_whole_request();
     void on_write_upstream(boost::system::error_code ec, std::size_t n);
@@ -116,8 +116,9 @@ private:
     void close();
 
     // deadlines
-    void set_deadline(wait_kind kind, std::chrono::milliseconds timeout);
-    void clear_deadline() { set_deadline(wait_kind::none, {}); }
+    /// `now`: a reading the caller already took in this step, or a fresh one.
+    void set_deadline(wait_kind kind, std::chrono::milliseconds timeout, clock::time_point now = clock::now());
+    void clear_deadline() { set_deadline(wait_kind::none, {}, clock::time_point{}); }
     void arm_timer();
     void on_timer(boost::system::error_code ec);
     void on_deadline(wait_kind kind);

@@ -118,8 +118,11 @@ public:
     // Passive health (workers, lock-free).
     void record_success() noexcept
     {
-        failures_in_row_.store(0, std::memory_order_relaxed);
-        if (!ejected())
+        // Loads first: every worker answers through here, and there is rarely anything to
+        // reset, so the shared cache line stays unwritten and the clock unread.
+        if (failures_in_row_.load(std::memory_order_relaxed) != 0)
+            failures_in_row_.store(0, std::memory_order_relaxed);
+        if (ejections_.load(std::memory_order_relaxed) != 0 && !ejected())
             ejections_.store(0, std::memory_order_relaxed);
     }
     void record_failure() noexcept { record_failure(now_ms()); }
@@ -145,7 +148,12 @@ public:
         backoff = std::min(backoff, max);
         ejected_until_ms_.store(now + backoff, std::memory_order_relaxed);
     }
-    bool ejected() const noexcept { return ejected_at(now_ms()); }
+    bool ejected() const noexcept
+    {
+        // The balancer asks this of every candidate: no clock read for a backend never ejected.
+        const auto until = ejected_until_ms_.load(std::memory_order_relaxed);
+        return until != 0 && now_ms() < until;
+    }
     bool ejected_at(std::int64_t now) const noexcept
     {
         const auto until = ejected_until_ms_.load(std::memory_order_relaxed);

@@ -57,11 +57,13 @@ public:
         : max_idle_per_backend_(max_idle_per_backend)
     {}
 
-    /// An idle, still-open connection to b made with the same TLS settings, or null.
-    std::unique_ptr<upstream_connection> take(const backend& b, const void* tls_key = nullptr);
+    /// An idle, still-open connection to b made with the same TLS settings, or null. `now` is
+    /// the caller's clock reading (one per exchange step, not one per call).
+    std::unique_ptr<upstream_connection> take(const backend& b, const void* tls_key,
+                                              std::chrono::steady_clock::time_point now);
 
     /// Keeps c for reuse (or closes it when the backend already has enough idle ones).
-    void put(std::unique_ptr<upstream_connection> c);
+    void put(std::unique_ptr<upstream_connection> c, std::chrono::steady_clock::time_point now);
 
     /// Closes connections idle since before cutoff, and those to backends no longer wanted.
     void sweep(std::chrono::steady_clock::time_point cutoff);
