@@ -56,7 +56,7 @@ bool named_by_connection(const message_head& head, std::string_view name)
 {
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
-        if (iequals(f.name, "connection") && has_token(f.value, name))
+        if (f.known == field_name::connection && has_token(f.value, name))
             return true;
     }
     return false;
@@ -67,9 +67,11 @@ bool named_by_connection(const message_head& head, std::string_view name)
 bool has_connection_options(const message_head& head)
 {
     bool found = false;
+    if (head.count(field_name::connection) == 0)
+        return false;
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
-        if (iequals(f.name, "connection"))
+        if (f.known == field_name::connection)
             for_each_token(f.value, [&](std::string_view t) {
                 found = found || !(iequals(t, "close") || iequals(t, "keep-alive"));
             });
@@ -77,25 +79,10 @@ bool has_connection_options(const message_head& head)
     return found;
 }
 
-bool is_forwarded_field(std::string_view name)
-{
-    return name.size() > 12 && iequals(name.substr(0, 12), "x-forwarded-") &&
-           (iequals(name, "x-forwarded-for") || iequals(name, "x-forwarded-proto") ||
-            iequals(name, "x-forwarded-host"));
-}
-
-std::size_t count_fields(const message_head& head, std::string_view name)
-{
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < head.field_count(); ++i)
-        n += iequals(head.field(i).name, name);
-    return n;
-}
-
 // The media type of a Content-Type value starts it; parameters (charset=…) follow.
 bool content_type_is(const message_head& head, std::string_view media_type)
 {
-    const auto type = head.find("content-type");
+    const auto type = head.find(field_name::content_type);
     return type && type->size() >= media_type.size() && iequals(type->substr(0, media_type.size()), media_type);
 }
 
@@ -364,10 +351,10 @@ void downstream_connection::on_request_head()
         return respond_error(proxy_error::bad_request); // HTTP/0.9, 2+, or 1.2+ on this port
     if (request_.method() == HTTP_CONNECT)
         return respond_error(proxy_error::method_not_allowed);
-    const auto host = head.find("host");
+    const auto host = head.find(field_name::host);
     if (!host && head.version_minor() >= 1)
         return respond_error(proxy_error::bad_request);
-    if (host && count_fields(head, "host") > 1)
+    if (head.count(field_name::host) > 1)
         return respond_error(proxy_error::bad_request); // RFC 9112 §3.2: exactly one Host
     if (request_.content_length() && *request_.content_length() > proxy.max_body_bytes)
         return respond_error(proxy_error::body_too_large);
@@ -385,7 +372,7 @@ void downstream_connection::on_request_head()
     req_phase_ = request_phase::routing;
     tried_.clear();
     const bool has_body = request_chunked_ || request_.content_length().value_or(0) > 0;
-    const auto expect = head.find("expect");
+    const auto expect = head.find(field_name::expect);
     expect_continue_ = has_body && expect && head.version_minor() >= 1 && iequals(*expect, "100-continue");
     if (expect_continue_)
         return do_send_continue();
@@ -811,8 +798,6 @@ void downstream_connection::build_upstream_head()
 {
     const auto& head = request_.head();
     const bool connection_options = has_connection_options(head);
-    std::string_view host;
-    std::string forwarded_for;
 
     up_head_.clear();
     const bool restore_id = sid_backend_ != sid_client_; // token mode: the backend gets its own id
@@ -825,31 +810,30 @@ void downstream_connection::build_upstream_head()
     up_head_ += " HTTP/1.1\r\n"sv;
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
-        if (is_hop_by_hop(f.name) || iequals(f.name, "expect") ||
+        if (is_hop_by_hop(f.known) || f.known == field_name::expect || is_forwarded(f.known) ||
             (connection_options && named_by_connection(head, f.name)))
-            continue;
-        if (is_forwarded_field(f.name)) {
-            if (iequals(f.name, "x-forwarded-for")) {
-                if (!forwarded_for.empty())
-                    forwarded_for += ", "sv;
-                forwarded_for += f.value;
-            }
-            continue; // turnout states proto and host itself
-        }
-        if (host.empty() && iequals(f.name, "host"))
-            host = f.value;
-        if (restore_id && sid_source_ == session_source::header && iequals(f.name, "mcp-session-id"))
+            continue; // turnout frames the hop and states the forwarded fields itself
+        if (restore_id && sid_source_ == session_source::header && f.known == field_name::mcp_session_id)
             append_field(up_head_, f.name, sid_backend_);
         else
             append_field(up_head_, f.name, f.value);
     }
-    if (!forwarded_for.empty())
-        forwarded_for += ", "sv;
-    forwarded_for += client_address_;
-    append_field(up_head_, "X-Forwarded-For", forwarded_for);
+    // X-Forwarded-For: the addresses the client's request already listed, then the client's.
+    up_head_ += "X-Forwarded-For: "sv;
+    if (head.count(field_name::x_forwarded_for) != 0) {
+        for (std::size_t i = 0; i < head.field_count(); ++i) {
+            const auto f = head.field(i);
+            if (f.known == field_name::x_forwarded_for && !f.value.empty()) {
+                up_head_ += f.value;
+                up_head_ += ", "sv;
+            }
+        }
+    }
+    up_head_ += client_address_;
+    up_head_ += "\r\n"sv;
     append_field(up_head_, "X-Forwarded-Proto", tls_ ? "https" : "http");
-    if (!host.empty())
-        append_field(up_head_, "X-Forwarded-Host", host);
+    if (const auto host = head.find(field_name::host); host && !host->empty())
+        append_field(up_head_, "X-Forwarded-Host", *host);
     if (request_chunked_)
         up_head_ += "Transfer-Encoding: chunked\r\n"sv;
     up_head_ += "\r\n"sv;
@@ -877,7 +861,7 @@ void downstream_connection::build_interim_head()
     start_status_line(client_head_, head);
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
-        if (!is_hop_by_hop(f.name))
+        if (!is_hop_by_hop(f.known))
             append_field(client_head_, f.name, f.value);
     }
     client_head_ += "\r\n"sv;
@@ -898,11 +882,11 @@ void downstream_connection::build_client_head()
     start_status_line(client_head_, head);
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
-        if (is_hop_by_hop(f.name) || (connection_options && named_by_connection(head, f.name)))
+        if (is_hop_by_hop(f.known) || (connection_options && named_by_connection(head, f.name)))
             continue;
-        if (!sid_to_client_.empty() && iequals(f.name, "mcp-session-id"))
+        if (!sid_to_client_.empty() && f.known == field_name::mcp_session_id)
             append_field(client_head_, f.name, sid_to_client_);
-        else if (!(rewrite_endpoint_ && iequals(f.name, "content-length")))
+        else if (!(rewrite_endpoint_ && f.known == field_name::content_length))
             append_field(client_head_, f.name, f.value);
     }
 
@@ -1152,7 +1136,7 @@ bool downstream_connection::resolve_session()
 {
     const auto& head = request_.head();
     std::string_view id;
-    if (const auto field = head.find("mcp-session-id")) {
+    if (const auto field = head.find(field_name::mcp_session_id)) {
         id = *field;
         sid_source_ = session_source::header;
     } else if (const auto located = session::legacy_session_id(head.target())) {
@@ -1240,7 +1224,7 @@ void downstream_connection::learn_session()
         (status == 404 || (request_.method() == HTTP_DELETE && status >= 200 && status < 300)))
         forget_session(); // the owner no longer has it, or it was ended
 
-    if (const auto minted = head.find("mcp-session-id"); minted && session::is_valid_session_id(*minted)) {
+    if (const auto minted = head.find(field_name::mcp_session_id); minted && session::is_valid_session_id(*minted)) {
         if (table_mode) {
             if (!(sid_known_ && *minted == sid_client_))
                 shared.sessions.insert(shared.sessions.key_of(*minted), backend_->id(), shared.now_s());

@@ -12,6 +12,8 @@ void message_head::clear() noexcept
 {
     storage_.clear();
     fields_.clear();
+    first_.fill(0);
+    count_.fill(0);
     method_ = target_ = reason_ = {};
     status_ = 0;
     major_ = minor_ = 1;
@@ -23,6 +25,17 @@ std::optional<std::string_view> message_head::find(std::string_view name) const 
         if (iequals(view(f.name), name))
             return view(f.value);
     return std::nullopt;
+}
+
+void message_head::classify_last_field() noexcept
+{
+    auto& f = fields_.back();
+    f.known = classify_field(view(f.name));
+    const auto k = static_cast<std::size_t>(f.known);
+    if (first_[k] == 0)
+        first_[k] = static_cast<std::uint32_t>(fields_.size());
+    if (count_[k] < 255)
+        ++count_[k];
 }
 
 void message_head::append(span& s, const char* data, std::size_t size)
@@ -57,8 +70,11 @@ const llhttp_settings_t& message_parser::settings() noexcept
         s.on_header_value_complete = [](llhttp_t* p) {
             auto& me = self(p);
             me.field_done_ = true; // also fires for an empty value
-            if (me.state_ == state::head && !me.head_.fields_.empty() && me.head_.fields_.back().name.length == 0)
+            if (me.state_ != state::head || me.head_.fields_.empty())
+                return 0; // a trailer field: not kept
+            if (me.head_.fields_.back().name.length == 0)
                 return me.fail(proxy_error::bad_request, "empty header name");
+            me.head_.classify_last_field();
             return 0;
         };
         s.on_headers_complete = &message_parser::on_headers_complete;

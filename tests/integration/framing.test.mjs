@@ -204,6 +204,15 @@ itest('X-Forwarded-For is appended, X-Forwarded-Proto and X-Forwarded-Host are s
   const plain = receivedRequest(await conn.readResponse());
   assert.equal(plain.get('x-forwarded-for'), '127.0.0.1');
   assert.equal(plain.get('x-forwarded-host'), 't');
+
+  // Several X-Forwarded-For fields (any case, an empty one among them) become one list in
+  // order; the client's own X-Forwarded-Proto and -Host are replaced, not passed on.
+  await conn.write('GET /headers HTTP/1.1\r\nx-forwarded-for: 198.51.100.1, 198.51.100.2\r\nHost: h\r\n' +
+    'X-FORWARDED-PROTO: https\r\nX-Forwarded-For:\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-for: 10.9.9.9\r\n\r\n');
+  const chained = receivedRequest(await conn.readResponse());
+  assert.deepEqual(chained.all('x-forwarded-for'), ['198.51.100.1, 198.51.100.2, 10.9.9.9, 127.0.0.1']);
+  assert.deepEqual(chained.all('x-forwarded-proto'), ['http']);
+  assert.deepEqual(chained.all('x-forwarded-host'), ['h']);
 });
 
 itest('hop-by-hop request headers are removed before the backend, end-to-end ones kept', async (t, s) => {

@@ -4,11 +4,14 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 using turnout::http::for_each_token;
 using turnout::http::has_token;
 using turnout::http::iequals;
+using turnout::http::classify_field;
+using turnout::http::field_name;
 using turnout::http::is_hop_by_hop;
 
 namespace {
@@ -106,5 +109,43 @@ TEST_CASE("is_hop_by_hop leaves end-to-end fields alone")
                                         "Authorization", "Cache-Control"}) {
         CAPTURE(name);
         CHECK_FALSE(is_hop_by_hop(name));
+    }
+}
+
+TEST_CASE("classify_field recognises the names turnout acts on, in any case, and nothing else")
+{
+    const std::pair<std::string_view, field_name> known[] = {
+        {"Connection", field_name::connection},
+        {"KEEP-ALIVE", field_name::keep_alive},
+        {"proxy-connection", field_name::proxy_connection},
+        {"Te", field_name::te},
+        {"trailer", field_name::trailer},
+        {"Transfer-Encoding", field_name::transfer_encoding},
+        {"upgrade", field_name::upgrade},
+        {"HOST", field_name::host},
+        {"Expect", field_name::expect},
+        {"content-type", field_name::content_type},
+        {"Content-Length", field_name::content_length},
+        {"MCP-SESSION-ID", field_name::mcp_session_id},
+        {"X-Forwarded-For", field_name::x_forwarded_for},
+        {"x-forwarded-proto", field_name::x_forwarded_proto},
+        {"X-FORWARDED-HOST", field_name::x_forwarded_host},
+    };
+    for (const auto& [name, id] : known) {
+        CAPTURE(name);
+        CHECK(classify_field(name) == id);
+    }
+    // Same lengths as known names, near misses, empty, and longer than any known name.
+    for (const std::string_view name : {"", "t", "tf", "hosts", "hast", "Accept", "expecT1", "content-typo",
+                                        "Mcp-Session-Ix", "X-Forwarded-Fox", "X-Forwarded-Port", "x-forwarded-",
+                                        "Upgrade-Insecure-Requests", "Proxy-Authorization",
+                                        "a-header-name-longer-than-thirty-two-characters"}) {
+        CAPTURE(name);
+        CHECK(classify_field(name) == field_name::other);
+    }
+    // Case folding applies to letters only: bytes that fold onto '-' or a letter do not match.
+    for (const std::string_view name : {"content\rtype", "x-forwarded\rfor", "ho\x13t", "Mcp-Session\x0dId"}) {
+        CAPTURE(name);
+        CHECK(classify_field(name) == field_name::other);
     }
 }

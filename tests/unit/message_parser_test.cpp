@@ -140,6 +140,41 @@ TEST_CASE("find() looks a field up by name in any case and returns the first one
     CHECK_FALSE(p.head().find("hos"));
 }
 
+TEST_CASE("known fields are found and counted without comparing names, trailers not among them")
+{
+    using turnout::http::field_name;
+    auto p = request_parser();
+    const std::string text = "POST /mcp HTTP/1.1\r\nX-Other: 1\r\nmcp-session-ID: s1\r\nHost: a\r\n"
+                             "X-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n"
+                             "1\r\nx\r\n0\r\nHost: trailer\r\nMcp-Session-Id: t\r\n\r\n";
+    for (const std::size_t step : {whole, std::size_t{1}, std::size_t{5}}) {
+        CAPTURE(step);
+        p.reset();
+        CHECK(parse_all(p, text, step) == text.size());
+        REQUIRE(p.current() == state::complete);
+        const auto& head = p.head();
+        CHECK(head.find(field_name::mcp_session_id) == "s1");
+        CHECK(head.find(field_name::host) == "a");
+        CHECK(head.find(field_name::x_forwarded_for) == "10.0.0.1");
+        CHECK_FALSE(head.find(field_name::content_type));
+        CHECK(head.count(field_name::x_forwarded_for) == 2);
+        CHECK(head.count(field_name::host) == 1); // the trailer's Host is not a field of the head
+        CHECK(head.count(field_name::mcp_session_id) == 1);
+        CHECK(head.count(field_name::expect) == 0);
+        CHECK(head.field(0).known == field_name::other);
+        CHECK(head.field(1).known == field_name::mcp_session_id);
+        CHECK(head.field(5).known == field_name::transfer_encoding);
+    }
+    // The next message starts with nothing known.
+    p.next_message();
+    constexpr std::string_view next = "GET / HTTP/1.1\r\nContent-Type: a/b\r\n\r\n";
+    REQUIRE(p.parse(next.data(), next.size()) == next.size());
+    CHECK_FALSE(p.head().find(field_name::host));
+    CHECK(p.head().count(field_name::x_forwarded_for) == 0);
+    CHECK(p.head().find(field_name::content_type) == "a/b");
+}
+
 TEST_CASE("a head fed one byte per parse() call gives the same result as in one piece")
 {
     auto whole_parser = request_parser();

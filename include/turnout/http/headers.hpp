@@ -2,6 +2,8 @@
 // Header-field helpers: case-insensitive names, comma-separated token lists, and the
 // hop-by-hop fields (RFC 9110 §7.6.1) that a proxy must not forward.
 
+#include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace turnout::http {
@@ -43,9 +45,45 @@ void for_each_token(std::string_view list, F&& f)
     }
 }
 
-/// The fields that describe one connection rather than the message (RFC 9110 §7.6.1):
+/// The field names the data path acts on. A parsed head records which one each field is, so
+/// that forwarding a head and finding a field compare no names.
+enum class field_name : std::uint8_t {
+    other,
+    // hop-by-hop: they describe one connection rather than the message (RFC 9110 §7.6.1);
+    // Transfer-Encoding is among them because turnout frames each hop itself
+    connection,
+    keep_alive,
+    proxy_connection,
+    te,
+    trailer,
+    transfer_encoding,
+    upgrade,
+    // read or rewritten by turnout
+    host,
+    expect,
+    content_type,
+    content_length,
+    mcp_session_id,
+    x_forwarded_for,
+    x_forwarded_proto,
+    x_forwarded_host,
+};
+inline constexpr std::size_t field_name_count = static_cast<std::size_t>(field_name::x_forwarded_host) + 1;
+
+/// Which of the names above name is, in any case; field_name::other for every other name.
+field_name classify_field(std::string_view name) noexcept;
+
+constexpr bool is_hop_by_hop(field_name f) noexcept
+{
+    return f >= field_name::connection && f <= field_name::upgrade;
+}
+/// X-Forwarded-For, -Proto and -Host: turnout states them itself.
+constexpr bool is_forwarded(field_name f) noexcept
+{
+    return f >= field_name::x_forwarded_for && f <= field_name::x_forwarded_host;
+}
+
 /// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
-/// Transfer-Encoding is included because turnout frames each hop itself.
-bool is_hop_by_hop(std::string_view name) noexcept;
+inline bool is_hop_by_hop(std::string_view name) noexcept { return is_hop_by_hop(classify_field(name)); }
 
 } // namespace turnout::http

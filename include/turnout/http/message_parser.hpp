@@ -6,10 +6,12 @@
 // message, which is what lets the caller route before touching the body and keeps pipelined
 // messages apart.
 
+#include "turnout/http/headers.hpp"
 #include "turnout/http/proxy_error.hpp"
 
 #include <llhttp.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,6 +24,7 @@ namespace turnout::http {
 struct field_view {
     std::string_view name;
     std::string_view value;
+    field_name known = field_name::other; // which of the names turnout acts on, if any
 };
 
 /// The parsed head of one message. Views stay valid until the head is cleared.
@@ -39,10 +42,20 @@ public:
     std::size_t field_count() const noexcept { return fields_.size(); }
     field_view field(std::size_t i) const noexcept
     {
-        return {view(fields_[i].name), view(fields_[i].value)};
+        return {view(fields_[i].name), view(fields_[i].value), fields_[i].known};
     }
     /// The value of the first field named name (any case).
     std::optional<std::string_view> find(std::string_view name) const noexcept;
+    /// The value of the first field of a known name, without comparing names.
+    std::optional<std::string_view> find(field_name name) const noexcept
+    {
+        const auto at = first_[static_cast<std::size_t>(name)];
+        if (at == 0)
+            return std::nullopt;
+        return view(fields_[at - 1].value);
+    }
+    /// How many fields of a known name there are (counted up to 255).
+    unsigned count(field_name name) const noexcept { return count_[static_cast<std::size_t>(name)]; }
 
 private:
     friend class message_parser;
@@ -53,13 +66,18 @@ private:
     struct field_span {
         span name;
         span value;
+        field_name known = field_name::other;
     };
 
     std::string_view view(span s) const noexcept { return {storage_.data() + s.offset, s.length}; }
     void append(span& s, const char* data, std::size_t size);
+    /// The last field's name is whole: record which name it is.
+    void classify_last_field() noexcept;
 
     std::string storage_;
     std::vector<field_span> fields_;
+    std::array<std::uint32_t, field_name_count> first_{}; // 1 + index of each name's first field; 0: none
+    std::array<std::uint8_t, field_name_count> count_{};
     span method_, target_, reason_;
     unsigned status_ = 0;
     unsigned major_ = 1;
