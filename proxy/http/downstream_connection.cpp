@@ -1,6 +1,7 @@
 #include "turnout/http/downstream_connection.hpp"
 
 #include "turnout/http/error_response.hpp"
+#include "turnout/http/head_writer.hpp"
 #include "turnout/http/headers.hpp"
 #include "turnout/routing/router.hpp"
 #include "turnout/upstream/balancer.hpp"
@@ -16,7 +17,6 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-using namespace std::string_view_literals; // "…"sv: appended without a strlen
 
 constexpr std::size_t max_response_head = 65536;
 constexpr auto linger_timeout = 2s;
@@ -38,17 +38,23 @@ asio::const_buffer chunk_header(char (&out)[24], std::size_t size)
 /// as the one buffer of owned: the message no longer points into a read buffer.
 void own_pieces(std::string& owned, std::vector<asio::const_buffer>& pieces)
 {
-    for (std::size_t i = 1; i < pieces.size(); ++i)
-        owned.append(static_cast<const char*>(pieces[i].data()), pieces[i].size());
+    {
+        head_writer out(owned);
+        for (std::size_t i = 1; i < pieces.size(); ++i)
+            out << std::string_view(static_cast<const char*>(pieces[i].data()), pieces[i].size());
+    }
     pieces.assign(1, asio::buffer(owned));
 }
 
-void append_field(std::string& out, std::string_view name, std::string_view value)
+/// Writes all of bufs. One buffer (the usual whole message) takes Asio's single-buffer path: a
+/// plain send, with no buffer sequence to prepare for sendmsg.
+template <class Stream, class Handler>
+void write_all(Stream& stream, const std::vector<asio::const_buffer>& bufs, Handler&& handler)
 {
-    out += name;
-    out += ": "sv;
-    out += value;
-    out += "\r\n"sv;
+    if (bufs.size() == 1)
+        stream.async_write(bufs.front(), std::forward<Handler>(handler));
+    else
+        stream.async_write(bufs, std::forward<Handler>(handler));
 }
 
 /// Whether a Connection field of head names this field (so it is hop-by-hop too).
@@ -492,7 +498,7 @@ void downstream_connection::do_write_upstream()
         own_whole_request();
 
     upstream_writing_ = true;
-    upstream_->stream().async_write(up_bufs_,
+    write_all(upstream_->stream(), up_bufs_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->on_write_upstream(ec, n);
                       });
@@ -715,7 +721,7 @@ void downstream_connection::do_write_client()
         return on_write_client({}, 0);
 
     client_writing_ = true;
-    client_.async_write(down_bufs_,
+    write_all(client_, down_bufs_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->on_write_client(ec, n);
                       });
@@ -798,59 +804,52 @@ void downstream_connection::build_upstream_head()
 {
     const auto& head = request_.head();
     const bool connection_options = has_connection_options(head);
+    const bool restore_id = sid_backend_ != sid_client_; // token mode: the backend gets its own id
 
     up_head_.clear();
-    const bool restore_id = sid_backend_ != sid_client_; // token mode: the backend gets its own id
-    up_head_ += head.method();
-    up_head_ += ' ';
+    head_writer out(up_head_);
+    out << head.method() << ' ';
     if (restore_id && sid_source_ == session_source::query)
-        up_head_ += session::replace_query_parameter(head.target(), sid_param_, sid_backend_);
+        out << session::replace_query_parameter(head.target(), sid_param_, sid_backend_);
     else
-        up_head_ += head.target();
-    up_head_ += " HTTP/1.1\r\n"sv;
+        out << head.target();
+    out << " HTTP/1.1\r\n";
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
         if (is_hop_by_hop(f.known) || f.known == field_name::expect || is_forwarded(f.known) ||
             (connection_options && named_by_connection(head, f.name)))
             continue; // turnout frames the hop and states the forwarded fields itself
         if (restore_id && sid_source_ == session_source::header && f.known == field_name::mcp_session_id)
-            append_field(up_head_, f.name, sid_backend_);
+            out.field(f.name, sid_backend_);
         else
-            append_field(up_head_, f.name, f.value);
+            out.field(f.name, f.value);
     }
     // X-Forwarded-For: the addresses the client's request already listed, then the client's.
-    up_head_ += "X-Forwarded-For: "sv;
+    out << "X-Forwarded-For: ";
     if (head.count(field_name::x_forwarded_for) != 0) {
         for (std::size_t i = 0; i < head.field_count(); ++i) {
             const auto f = head.field(i);
-            if (f.known == field_name::x_forwarded_for && !f.value.empty()) {
-                up_head_ += f.value;
-                up_head_ += ", "sv;
-            }
+            if (f.known == field_name::x_forwarded_for && !f.value.empty())
+                out << f.value << ", ";
         }
     }
-    up_head_ += client_address_;
-    up_head_ += "\r\n"sv;
-    append_field(up_head_, "X-Forwarded-Proto", tls_ ? "https" : "http");
+    out << client_address_ << "\r\n";
+    out.field("X-Forwarded-Proto", tls_ ? "https" : "http");
     if (const auto host = head.find(field_name::host); host && !host->empty())
-        append_field(up_head_, "X-Forwarded-Host", *host);
+        out.field("X-Forwarded-Host", *host);
     if (request_chunked_)
-        up_head_ += "Transfer-Encoding: chunked\r\n"sv;
-    up_head_ += "\r\n"sv;
+        out << "Transfer-Encoding: chunked\r\n";
+    out << "\r\n";
 }
 
 namespace {
 
 // The client's status line: always HTTP/1.1 (turnout speaks it to every client), the backend's
 // status and reason, or the standard reason when the backend sent none.
-void start_status_line(std::string& out, const message_head& head)
+void start_status_line(head_writer& out, const message_head& head)
 {
-    out.clear();
-    out += "HTTP/1.1 "sv;
-    out += std::to_string(head.status());
-    out += ' ';
-    out += head.reason().empty() ? reason_phrase(head.status()) : head.reason();
-    out += "\r\n"sv;
+    out << "HTTP/1.1 " << head.status() << ' ';
+    out << (head.reason().empty() ? reason_phrase(head.status()) : head.reason()) << "\r\n";
 }
 
 } // namespace
@@ -858,13 +857,15 @@ void start_status_line(std::string& out, const message_head& head)
 void downstream_connection::build_interim_head()
 {
     const auto& head = response_.head();
-    start_status_line(client_head_, head);
+    client_head_.clear();
+    head_writer out(client_head_);
+    start_status_line(out, head);
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
         if (!is_hop_by_hop(f.known))
-            append_field(client_head_, f.name, f.value);
+            out.field(f.name, f.value);
     }
-    client_head_ += "\r\n"sv;
+    out << "\r\n";
 }
 
 bool downstream_connection::response_may_have_body() const noexcept
@@ -879,15 +880,17 @@ void downstream_connection::build_client_head()
     const bool connection_options = has_connection_options(head);
     const bool client_is_http10 = request_.head().version_minor() == 0;
 
-    start_status_line(client_head_, head);
+    client_head_.clear();
+    head_writer out(client_head_);
+    start_status_line(out, head);
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);
         if (is_hop_by_hop(f.known) || (connection_options && named_by_connection(head, f.name)))
             continue;
         if (!sid_to_client_.empty() && f.known == field_name::mcp_session_id)
-            append_field(client_head_, f.name, sid_to_client_);
+            out.field(f.name, sid_to_client_);
         else if (!(rewrite_endpoint_ && f.known == field_name::content_length))
-            append_field(client_head_, f.name, f.value);
+            out.field(f.name, f.value);
     }
 
     response_chunked_out_ = false;
@@ -895,17 +898,17 @@ void downstream_connection::build_client_head()
         if (client_is_http10)
             keep_alive_ = false; // HTTP/1.0 has no chunked: the body ends with the connection
         else {
-            client_head_ += "Transfer-Encoding: chunked\r\n"sv;
+            out << "Transfer-Encoding: chunked\r\n";
             response_chunked_out_ = true;
         }
     }
     if (draining_ || retiring_ || req_phase_ != request_phase::sent)
         keep_alive_ = false;
     if (!keep_alive_)
-        client_head_ += "Connection: close\r\n"sv;
+        out << "Connection: close\r\n";
     else if (client_is_http10)
-        client_head_ += "Connection: keep-alive\r\n"sv;
-    client_head_ += "\r\n"sv;
+        out << "Connection: keep-alive\r\n";
+    out << "\r\n";
 }
 
 // ---- failures -------------------------------------------------------------------------------
@@ -955,7 +958,7 @@ void downstream_connection::on_replay_connect(boost::system::error_code ec)
     set_deadline(wait_kind::response, snapshot_->proxy().response_timeout);
     request_head_sent_ = false; // the saved buffers hold the head
     upstream_writing_ = true;
-    upstream_->stream().async_write(up_bufs_,
+    write_all(upstream_->stream(), up_bufs_,
                       [self = shared_from_this()](boost::system::error_code write_ec, std::size_t n) {
                           self->on_write_upstream(write_ec, n);
                       });
