@@ -31,6 +31,8 @@ public:
 
     [[gnu::always_inline]] head_writer& operator<<(std::string_view s)
     {
+        if (s.empty()) // memcpy may not be given the null pointer of an empty view
+            return *this;
         if (s.size() > static_cast<std::size_t>(end_ - at_)) [[unlikely]]
             grow(s.size());
         std::memcpy(at_, s.data(), s.size());
