@@ -85,11 +85,12 @@ bool has_connection_options(const message_head& head)
     return found;
 }
 
-// The media type of a Content-Type value starts it; parameters (charset=…) follow.
+// The media type of a Content-Type value starts it; parameters (charset=…) follow. media_type
+// is lowercase.
 bool content_type_is(const message_head& head, std::string_view media_type)
 {
     const auto type = head.find(field_name::content_type);
-    return type && type->size() >= media_type.size() && iequals(type->substr(0, media_type.size()), media_type);
+    return type && starts_with_lowercase(*type, media_type);
 }
 
 bool is_backend_failure(proxy_error e)
@@ -1357,14 +1358,21 @@ void downstream_connection::note_backend_failure()
 
 void downstream_connection::scan_for_jsonrpc_error()
 {
-    // A JSON-RPC error answer names "error" near its start; looking at the first bytes of the
-    // first piece keeps this off the data path's cost, at the price of missing an "error"
+    // A JSON-RPC answer's object names "result" or "error", usually within its first bytes:
+    // the first of the two names among the first 256 bytes of the first piece decides. Looking
+    // no further keeps this off the data path's cost, at the price of missing an "error"
     // member placed after a long one (none of the SDKs does that).
     scan_jsonrpc_error_ = false;
     const auto first = response_.body().front().substr(0, 256);
-    const auto error_at = first.find("\"error\"");
-    if (error_at != std::string_view::npos && first.substr(0, error_at).find("\"result\"") == std::string_view::npos)
-        backend_->counters().jsonrpc_errors_total.fetch_add(1, std::memory_order_relaxed);
+    for (auto quote = first.find('"'); quote != std::string_view::npos; quote = first.find('"', quote + 1)) {
+        const auto name = first.substr(quote + 1);
+        if (name.starts_with("result\""))
+            return;
+        if (name.starts_with("error\"")) {
+            backend_->counters().jsonrpc_errors_total.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+    }
 }
 
 void downstream_connection::record_outcome()

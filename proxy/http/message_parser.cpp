@@ -2,6 +2,7 @@
 
 #include "turnout/http/headers.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace turnout::http {
@@ -10,7 +11,7 @@ namespace turnout::http {
 
 void message_head::clear() noexcept
 {
-    storage_.clear();
+    used_ = 0; // storage_ keeps its size: the next head writes over it
     fields_.clear();
     first_.fill(0);
     count_.fill(0);
@@ -43,8 +44,13 @@ void message_head::append(span& s, const char* data, std::size_t size)
     // llhttp may deliver one element in pieces (split across reads); the pieces of an element
     // arrive back to back, so they are contiguous at the end of storage_.
     if (s.length == 0)
-        s.offset = static_cast<std::uint32_t>(storage_.size());
-    storage_.append(data, size);
+        s.offset = static_cast<std::uint32_t>(used_);
+    if (size == 0)
+        return;
+    if (size > storage_.size() - used_) [[unlikely]]
+        storage_.resize(std::max(2 * storage_.size(), used_ + size));
+    std::memcpy(storage_.data() + used_, data, size);
+    used_ += size;
     s.length += static_cast<std::uint32_t>(size);
 }
 

@@ -9,6 +9,7 @@
 
 using turnout::http::for_each_token;
 using turnout::http::has_token;
+using turnout::http::starts_with_lowercase;
 using turnout::http::iequals;
 using turnout::http::classify_field;
 using turnout::http::field_name;
@@ -148,4 +149,16 @@ TEST_CASE("classify_field recognises the names turnout acts on, in any case, and
         CAPTURE(name);
         CHECK(classify_field(name) == field_name::other);
     }
+}
+
+TEST_CASE("starts_with_lowercase compares a prefix in any case")
+{
+    CHECK(starts_with_lowercase("application/json", "application/json"));
+    CHECK(starts_with_lowercase("Application/JSON; charset=utf-8", "application/json"));
+    CHECK(starts_with_lowercase("TEXT/EVENT-STREAM", "text/event-stream"));
+    CHECK(starts_with_lowercase("anything", ""));
+    CHECK_FALSE(starts_with_lowercase("application/jso", "application/json"));
+    CHECK_FALSE(starts_with_lowercase("application/jsonx", "text/event-stream"));
+    CHECK_FALSE(starts_with_lowercase("", "a"));
+    CHECK_FALSE(starts_with_lowercase("application\\json", "application/json"));
 }

@@ -53,13 +53,8 @@ public:
 private:
     static constexpr std::size_t initial_room = 384;
 
-    [[gnu::noinline]] void grow(std::size_t need)
-    {
-        const auto used = static_cast<std::size_t>(at_ - out_.data());
-        out_.resize(std::max(out_.size() * 2, used + need));
-        at_ = out_.data() + used;
-        end_ = out_.data() + out_.size();
-    }
+    /// Makes room for need more bytes (out of line: the rare path stays out of every piece).
+    void grow(std::size_t need);
 
     std::string& out_;
     char* at_;

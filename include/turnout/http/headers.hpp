@@ -22,6 +22,18 @@ constexpr bool iequals(std::string_view a, std::string_view b) noexcept
     return true;
 }
 
+/// Whether text starts with prefix, which is lowercase, in any case (one case fold per byte
+/// where iequals makes two).
+constexpr bool starts_with_lowercase(std::string_view text, std::string_view prefix) noexcept
+{
+    if (text.size() < prefix.size())
+        return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (ascii_lower(text[i]) != prefix[i])
+            return false;
+    return true;
+}
+
 /// Whether a comma-separated field value (e.g. Connection, Transfer-Encoding) holds token,
 /// compared case-insensitively and ignoring optional whitespace.
 bool has_token(std::string_view list, std::string_view token) noexcept;

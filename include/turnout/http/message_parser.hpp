@@ -74,7 +74,10 @@ private:
     /// The last field's name is whole: record which name it is.
     void classify_last_field() noexcept;
 
+    // The head's bytes: the first used_ of storage_, which only grows (appending is then a
+    // memcpy, not a call into std::string per element).
     std::string storage_;
+    std::size_t used_ = 0;
     std::vector<field_span> fields_;
     std::array<std::uint32_t, field_name_count> first_{}; // 1 + index of each name's first field; 0: none
     std::array<std::uint8_t, field_name_count> count_{};
