@@ -38,12 +38,24 @@ asio::const_buffer chunk_header(char (&out)[24], std::size_t size)
 /// as the one buffer of owned: the message no longer points into a read buffer.
 void own_pieces(std::string& owned, std::vector<asio::const_buffer>& pieces)
 {
+    std::size_t total = 0;
+    for (std::size_t i = 1; i < pieces.size(); ++i)
+        total += pieces[i].size();
     {
-        head_writer out(owned);
+        head_writer out(owned, total);
         for (std::size_t i = 1; i < pieces.size(); ++i)
             out << std::string_view(static_cast<const char*>(pieces[i].data()), pieces[i].size());
     }
     pieces.assign(1, asio::buffer(owned));
+}
+
+/// Room for a rebuilt head: its fields as received, their separators, what turnout adds, and a
+/// body that is already whole in the read buffer (it is copied after the head, see own_pieces).
+std::size_t head_room(const message_head& head, std::size_t added, std::optional<std::uint64_t> content_length,
+                      std::size_t buffered)
+{
+    const std::size_t body = content_length && *content_length <= buffered ? *content_length : 0;
+    return head.stored_bytes() + 4 * head.field_count() + added + body;
 }
 
 /// Writes all of bufs. One buffer (the usual whole message) takes Asio's single-buffer path: a
@@ -807,8 +819,11 @@ void downstream_connection::build_upstream_head()
     const bool connection_options = has_connection_options(head);
     const bool restore_id = sid_backend_ != sid_client_; // token mode: the backend gets its own id
 
+    // Added: request line and end, X-Forwarded-*, Transfer-Encoding, a restored session id.
+    const std::size_t added = 160 + client_address_.size() + 2 * head.count(field_name::x_forwarded_for) +
+                              (restore_id ? head.target().size() + 2 * sid_backend_.size() : 0);
     up_head_.clear();
-    head_writer out(up_head_);
+    head_writer out(up_head_, head_room(head, added, request_.content_length(), in_.size()));
     out << head.method() << ' ';
     if (restore_id && sid_source_ == session_source::query)
         out << session::replace_query_parameter(head.target(), sid_param_, sid_backend_);
@@ -881,8 +896,10 @@ void downstream_connection::build_client_head()
     const bool connection_options = has_connection_options(head);
     const bool client_is_http10 = request_.head().version_minor() == 0;
 
+    // Added: status line and end, Transfer-Encoding, Connection, a session token.
+    const std::size_t added = 96 + 2 * sid_to_client_.size();
     client_head_.clear();
-    head_writer out(client_head_);
+    head_writer out(client_head_, head_room(head, added, response_.content_length(), up_in_.size()));
     start_status_line(out, head);
     for (std::size_t i = 0; i < head.field_count(); ++i) {
         const auto f = head.field(i);

@@ -15,13 +15,14 @@ namespace turnout::http {
 
 class head_writer {
 public:
-    /// Writes after what out already holds, which is kept.
-    explicit head_writer(std::string& out) : out_(out)
+    /// Writes after what out already holds, which is kept, with room for about `room` bytes
+    /// (more are taken when needed). A close estimate keeps the string's capacity close to
+    /// what its messages need: it is held for the connection's life, and std::string doubles
+    /// a capacity it has to grow.
+    explicit head_writer(std::string& out, std::size_t room = default_room) : out_(out)
     {
-        // The room is zero-filled by resize: asking for a little and growing when a head needs
-        // more costs less than clearing a large capacity for every head.
         const auto used = out_.size();
-        out_.resize(used + initial_room);
+        out_.resize(used + room); // zero-fills the room: a few stores for a head
         at_ = out_.data() + used;
         end_ = out_.data() + out_.size();
     }
@@ -51,7 +52,7 @@ public:
     [[gnu::always_inline]] void field(std::string_view name, std::string_view value) { *this << name << ": " << value << "\r\n"; }
 
 private:
-    static constexpr std::size_t initial_room = 384;
+    static constexpr std::size_t default_room = 256;
 
     /// Makes room for need more bytes (out of line: the rare path stays out of every piece).
     void grow(std::size_t need);

@@ -40,6 +40,8 @@ public:
     unsigned version_minor() const noexcept { return minor_; }
 
     std::size_t field_count() const noexcept { return fields_.size(); }
+    /// Bytes of the start line's elements and of all field names and values.
+    std::size_t stored_bytes() const noexcept { return used_; }
     field_view field(std::size_t i) const noexcept
     {
         return {view(fields_[i].name), view(fields_[i].value), fields_[i].known};
