@@ -58,17 +58,6 @@ std::size_t head_room(const message_head& head, std::size_t added, std::optional
     return head.stored_bytes() + 4 * head.field_count() + added + body;
 }
 
-/// Writes all of bufs. One buffer (the usual whole message) takes Asio's single-buffer path: a
-/// plain send, with no buffer sequence to prepare for sendmsg.
-template <class Stream, class Handler>
-void write_all(Stream& stream, const std::vector<asio::const_buffer>& bufs, Handler&& handler)
-{
-    if (bufs.size() == 1)
-        stream.async_write(bufs.front(), std::forward<Handler>(handler));
-    else
-        stream.async_write(bufs, std::forward<Handler>(handler));
-}
-
 /// Whether a Connection field of head names this field (so it is hop-by-hop too).
 bool named_by_connection(const message_head& head, std::string_view name)
 {
@@ -511,7 +500,7 @@ void downstream_connection::do_write_upstream()
         own_whole_request();
 
     upstream_writing_ = true;
-    write_all(upstream_->stream(), up_bufs_,
+    upstream_->stream().async_write(up_bufs_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->on_write_upstream(ec, n);
                       });
@@ -734,7 +723,7 @@ void downstream_connection::do_write_client()
         return on_write_client({}, 0);
 
     client_writing_ = true;
-    write_all(client_, down_bufs_,
+    client_.async_write(down_bufs_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                           self->on_write_client(ec, n);
                       });
@@ -976,7 +965,7 @@ void downstream_connection::on_replay_connect(boost::system::error_code ec)
     set_deadline(wait_kind::response, snapshot_->proxy().response_timeout);
     request_head_sent_ = false; // the saved buffers hold the head
     upstream_writing_ = true;
-    write_all(upstream_->stream(), up_bufs_,
+    upstream_->stream().async_write(up_bufs_,
                       [self = shared_from_this()](boost::system::error_code write_ec, std::size_t n) {
                           self->on_write_upstream(write_ec, n);
                       });

@@ -60,18 +60,27 @@ public:
             next_.async_write_some(buffers, std::forward<Handler>(handler));
     }
 
-    /// Writes all of buffers. Over TLS, Asio encrypts one buffer per record and system call;
-    /// a head, a chunk header and a body piece would cost three of each, so small sequences
-    /// are gathered first into a buffer kept for the connection (its capacity is reused).
+    /// Writes all of buffers. A sequence of one buffer (the usual whole message) goes out as
+    /// that buffer: Asio's single-buffer path is a plain send with no sequence to prepare, and
+    /// its operation fits Asio's recycled handler memory. Over TLS, Asio encrypts one buffer
+    /// per record and system call; a head, a chunk header and a body piece would cost three of
+    /// each, so small sequences are gathered first into a buffer kept for the connection (its
+    /// capacity is reused).
     template <class ConstBuffers, class Handler>
     void async_write(const ConstBuffers& buffers, Handler&& handler)
     {
+        const auto first = boost::asio::buffer_sequence_begin(buffers);
+        const auto count = std::distance(first, boost::asio::buffer_sequence_end(buffers));
+        if (count == 1) {
+            const boost::asio::const_buffer one = *first;
+            if (!tls_) [[likely]]
+                return boost::asio::async_write(next_, one, std::forward<Handler>(handler));
+            return boost::asio::async_write(tls_->stream, one, std::forward<Handler>(handler));
+        }
         if (!tls_) [[likely]]
             return boost::asio::async_write(next_, buffers, std::forward<Handler>(handler));
         const auto total = boost::asio::buffer_size(buffers);
-        const auto count = std::distance(boost::asio::buffer_sequence_begin(buffers),
-                                         boost::asio::buffer_sequence_end(buffers));
-        if (count <= 1 || total > gather_limit)
+        if (count == 0 || total > gather_limit)
             return boost::asio::async_write(tls_->stream, buffers, std::forward<Handler>(handler));
         auto& gathered = tls_->gathered;
         gathered.resize(total);
