@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-scripts/build.sh release turnout turnout-mock-backend
+scripts/build.sh release turnout turnoutctl turnout-mock-backend
 mkdir -p run
 
 pids=()
@@ -33,6 +33,11 @@ Try, from another terminal:
   curl -s http://127.0.0.1:8080/mcp -H 'Content-Type: application/json' \
     -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
   curl -sN http://127.0.0.1:8080/mcp -H 'Accept: text/event-stream'      # an SSE stream
+EOT
+cat <<EOT
+The admin client is built too: $PWD/build/turnoutctl
+  $PWD/build/turnoutctl -s $PWD/run/turnout.sock status
+  $PWD/build/turnoutctl -s $PWD/run/turnout.sock weights mcp blue=90 green=10
 EOT
 build/turnout -c conf/turnout.toml &
 turnout_pid=$!
