@@ -1,6 +1,6 @@
 #include "turnout/server.hpp"
 
-#include "turnout/http/downstream_connection.hpp"
+#include "turnout/net/downstream_connection.hpp"
 #include "turnout/log/logging.hpp"
 #include "turnout/net/endpoint.hpp"
 #include "turnout/net/listener.hpp"
@@ -234,7 +234,7 @@ void server::bind_listeners()
             for (std::size_t i = 0; i < n; ++i) {
                 auto* worker = &(*workers_)[i % workers_->size()];
                 auto handler = [worker, index](asio::ip::tcp::socket socket) {
-                    http::serve(*worker, std::move(socket), index);
+                    net::serve(*worker, std::move(socket), index);
                 };
                 auto listener = i < handed.size()
                                     ? std::make_shared<net::listener>(worker->io(), handed[i], handler)
@@ -254,7 +254,7 @@ void server::bind_listeners()
             auto* worker = w.get();
             auto listener = std::make_shared<net::listener>(
                 worker->io(), endpoint,
-                [worker, index](asio::ip::tcp::socket socket) { http::serve(*worker, std::move(socket), index); });
+                [worker, index](asio::ip::tcp::socket socket) { net::serve(*worker, std::move(socket), index); });
             endpoint = listener->local_endpoint();
             own_listeners_.push_back({upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
             worker->add_listener(std::move(listener));

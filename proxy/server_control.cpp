@@ -42,7 +42,7 @@ std::string hex(std::uint64_t v)
 json::object health_status(const upstream::backend& b)
 {
     const auto r = b.report();
-    json::object h{{"probed", r.probed}, {"ejected", b.ejected()}, {"ejections", b.ejections()}};
+    json::object h{{"probed", r.probed}, {"ejected", b.ejected(upstream::monotonic_ms(std::chrono::steady_clock::now()))}, {"ejections", b.ejections()}};
     if (r.probed) {
         h["last_ok"] = r.last_ok;
         h["last_probe_unix_ms"] = r.last_probe_unix_ms;
@@ -277,7 +277,7 @@ std::string server::metrics() const
     out += "# HELP turnout_backend_ejected 1 while passive checks keep the backend from new sessions.\n"
            "# TYPE turnout_backend_ejected gauge\n";
     for_each_backend([&](const std::string& labels, const upstream::backend& b) {
-        out += "turnout_backend_ejected{" + labels + "} " + (b.ejected() ? "1" : "0") + "\n";
+        out += "turnout_backend_ejected{" + labels + "} " + (b.ejected(upstream::monotonic_ms(std::chrono::steady_clock::now())) ? "1" : "0") + "\n";
     });
     out += "# HELP turnout_backend_probe_latency_seconds Duration of the last active health probe.\n"
            "# TYPE turnout_backend_probe_latency_seconds gauge\n";

@@ -9,6 +9,7 @@ scripts/install-deps.sh
 scripts/build.sh release
 scripts/verify-unit.sh build
 ctest --test-dir build --output-on-failure
+scripts/unit-clocks.sh build/turnout_unit_tests
 
 scripts/build.sh asan
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}

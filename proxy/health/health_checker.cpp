@@ -1,5 +1,6 @@
 #include "turnout/health/health_checker.hpp"
 
+#include "turnout/http/event_stream.hpp"
 #include "turnout/net/stream.hpp"
 #include "turnout/net/tls_context.hpp"
 
@@ -139,57 +140,40 @@ std::optional<json::value> response_in_event_stream(std::string_view body, bool 
 {
     std::string data;
     bool has_data = false;
-    auto take_event = [&]() -> std::optional<json::value> {
+    std::optional<json::value> response;
+    auto take_event = [&] {
         if (!has_data)
-            return std::nullopt;
+            return;
         has_data = false;
         boost::system::error_code ec;
         auto value = json::parse(data, ec);
         data.clear();
         if (ec || !value.is_object())
-            return std::nullopt;
+            return;
         const auto& object = value.get_object();
         if (object.contains("id") && (object.contains("result") || object.contains("error")))
-            return value;
-        return std::nullopt;
+            response = std::move(value);
     };
-    std::size_t pos = 0;
-    while (pos < body.size()) {
-        const auto end = body.find('\n', pos);
-        if (end == std::string_view::npos)
-            break; // an incomplete line: wait for the rest
-        auto line = body.substr(pos, end - pos);
-        pos = end + 1;
-        if (!line.empty() && line.back() == '\r')
-            line.remove_suffix(1);
+    auto on_line = [&](std::string_view line) {
         if (line.empty()) {
-            if (auto value = take_event())
-                return value;
-            continue;
+            take_event();
+            return response.has_value();
         }
-        if (line.substr(0, 5) == "data:") {
-            auto value = line.substr(5);
-            if (!value.empty() && value.front() == ' ')
-                value.remove_prefix(1);
+        if (const auto [field, value] = turnout::http::split_event_field(line); field == "data" && line.front() != ':') {
             if (has_data)
                 data += '\n';
             data += value;
             has_data = true;
         }
+        return false;
+    };
+    turnout::http::event_stream_lines lines(body.size() + 1);
+    lines.feed(body, on_line);
+    if (!response && final) {
+        lines.finish(on_line);
+        take_event();
     }
-    if (final) {
-        if (pos < body.size() && body.substr(pos, 5) == "data:") {
-            auto value = body.substr(pos + 5);
-            if (!value.empty() && value.front() == ' ')
-                value.remove_prefix(1);
-            if (has_data)
-                data += '\n';
-            data += value;
-            has_data = true;
-        }
-        return take_event();
-    }
-    return std::nullopt;
+    return response;
 }
 
 std::string lower_first(std::string text)

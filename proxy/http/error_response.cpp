@@ -53,6 +53,10 @@ std::string make_error_response(unsigned status, std::string_view message, bool 
 
 std::string make_error_response(proxy_error e, bool keep_alive)
 {
+    // What an MCP server answers for a session it doesn't have: SDK clients re-initialize.
+    if (e == proxy_error::session_not_found)
+        return make_json_response(
+            404, R"({"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null})", keep_alive);
     return make_error_response(status_of(e), make_error_code(e).message(), keep_alive);
 }
 

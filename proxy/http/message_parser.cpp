@@ -316,4 +316,20 @@ int message_parser::on_message_complete(llhttp_t* p)
     return HPE_PAUSED;
 }
 
+std::optional<proxy_error> request_head_problem(const message_parser& request, std::uint64_t max_body) noexcept
+{
+    const auto& head = request.head();
+    if (head.version_major() != 1 || head.version_minor() > 1)
+        return proxy_error::bad_request; // HTTP/0.9, 2+, or 1.2+ on this port
+    if (request.method() == HTTP_CONNECT)
+        return proxy_error::method_not_allowed;
+    if (head.count(field_name::host) == 0 && head.version_minor() >= 1)
+        return proxy_error::bad_request;
+    if (head.count(field_name::host) > 1)
+        return proxy_error::bad_request;
+    if (request.content_length() && *request.content_length() > max_body)
+        return proxy_error::body_too_large;
+    return std::nullopt;
+}
+
 } // namespace turnout::http

@@ -20,6 +20,7 @@ public:
         case proxy_error::uri_too_long: return "request target too long";
         case proxy_error::header_too_large: return "request header fields too large";
         case proxy_error::no_route: return "no route for this request";
+        case proxy_error::session_not_found: return "Session not found";
         case proxy_error::bad_gateway: return "backend failed";
         case proxy_error::no_backend: return "no backend available";
         case proxy_error::gateway_timeout: return "backend did not answer in time";
@@ -47,7 +48,8 @@ unsigned status_of(proxy_error e) noexcept
     case proxy_error::body_too_large: return 413;
     case proxy_error::uri_too_long: return 414;
     case proxy_error::header_too_large: return 431;
-    case proxy_error::no_route: return 404;
+    case proxy_error::no_route:
+    case proxy_error::session_not_found: return 404;
     case proxy_error::bad_gateway: return 502;
     case proxy_error::no_backend:
     case proxy_error::shutting_down: return 503;

@@ -15,15 +15,16 @@ router::router(std::vector<route> routes) : routes_(std::move(routes))
     });
 }
 
-std::optional<std::size_t> router::match(std::string_view host, std::string_view path) const noexcept
+bool route::matches(const request_facts& r) const noexcept
 {
-    const auto name = host_without_port(host);
-    for (const auto& r : routes_) {
-        if (!r.host.empty() && !http::iequals(r.host, name))
-            continue;
-        if (path.starts_with(r.path_prefix))
-            return r.upstream;
-    }
+    return (host.empty() || http::iequals(host, host_without_port(r.host))) && r.path.starts_with(path_prefix);
+}
+
+std::optional<std::size_t> router::match(const request_facts& r) const noexcept
+{
+    for (const auto& candidate : routes_)
+        if (candidate.matches(r))
+            return candidate.upstream;
     return std::nullopt;
 }
 

@@ -14,9 +14,9 @@ bool excluded(const backend* b, std::span<const backend* const> exclude) noexcep
     return std::find(exclude.begin(), exclude.end(), b) != exclude.end();
 }
 
-bool eligible(const backend& b, std::span<const backend* const> exclude) noexcept
+bool eligible(const backend& b, std::span<const backend* const> exclude, std::int64_t now) noexcept
 {
-    return b.available() && !excluded(&b, exclude);
+    return b.available(now) && !excluded(&b, exclude);
 }
 
 std::int64_t load_of(const backend& b) noexcept
@@ -52,19 +52,19 @@ std::optional<std::size_t> balancer::draw_pool(const runtime::upstream_state& u)
 }
 
 std::shared_ptr<backend> balancer::choose_backend(const runtime::pool& p,
-                                                  std::span<const backend* const> exclude)
+                                                  std::span<const backend* const> exclude, std::int64_t now)
 {
     if (p.draining)
         return nullptr;
     std::size_t candidates = 0;
     for (const auto& b : p.backends)
-        candidates += eligible(*b, exclude);
+        candidates += eligible(*b, exclude, now);
     if (candidates == 0)
         return nullptr;
 
     auto nth_eligible = [&](std::size_t n) -> const std::shared_ptr<backend>& {
         for (const auto& b : p.backends)
-            if (eligible(*b, exclude) && n-- == 0)
+            if (eligible(*b, exclude, now) && n-- == 0)
                 return b;
         return p.backends.front(); // unreachable: n < candidates
     };
@@ -77,17 +77,17 @@ std::shared_ptr<backend> balancer::choose_backend(const runtime::pool& p,
     for (const auto& b : p.backends) {
         if (&b == &first)
             break;
-        first_index += eligible(*b, exclude);
+        first_index += eligible(*b, exclude, now);
     }
     const auto& second = nth_eligible((first_index + offset) % candidates);
     return load_of(*second) < load_of(*first) ? second : first;
 }
 
 std::optional<pick> balancer::choose(const runtime::upstream_state& u,
-                                     std::span<const backend* const> exclude)
+                                     std::span<const backend* const> exclude, std::int64_t now)
 {
     if (const auto drawn = draw_pool(u)) {
-        if (auto b = choose_backend(u.pools[*drawn], exclude))
+        if (auto b = choose_backend(u.pools[*drawn], exclude, now))
             return pick{*drawn, std::move(b)};
     }
     // The drawn pool cannot take it: fall back to the other weighted pools, heaviest first.
@@ -98,7 +98,7 @@ std::optional<pick> balancer::choose(const runtime::upstream_state& u,
     for (const auto i : order) {
         if (u.pools[i].weight == 0)
             break;
-        if (auto b = choose_backend(u.pools[i], exclude))
+        if (auto b = choose_backend(u.pools[i], exclude, now))
             return pick{i, std::move(b)};
     }
     return std::nullopt;

@@ -22,6 +22,8 @@ using backend_ptr = std::shared_ptr<backend>;
 using exclude_list = std::vector<const backend*>;
 
 constexpr int draws = 10000;
+// The balancer's clock (monotonic_ms): a synthetic reading, never the machine's.
+constexpr std::int64_t t0 = 1'000'000;
 
 backend_ptr make_backend(std::uint16_t port)
 {
@@ -52,7 +54,7 @@ std::map<int, int> pool_counts(balancer& b, const upstream_state& u, int n, cons
 {
     std::map<int, int> counts;
     for (int i = 0; i < n; ++i) {
-        const auto picked = b.choose(u, exclude);
+        const auto picked = b.choose(u, exclude, t0);
         ++counts[picked ? static_cast<int>(picked->pool) : -1];
     }
     return counts;
@@ -64,7 +66,7 @@ std::map<const backend*, int> backend_counts(balancer& b, const upstream_state& 
 {
     std::map<const backend*, int> counts;
     for (int i = 0; i < n; ++i) {
-        const auto picked = b.choose(u, exclude);
+        const auto picked = b.choose(u, exclude, t0);
         REQUIRE(picked);
         REQUIRE(picked->target);
         ++counts[picked->target.get()];
@@ -98,7 +100,7 @@ TEST_CASE("a pick names the pool it came from and one of that pool's backends")
     const auto u = make_upstream({make_pool("blue", 50, {blue}), make_pool("green", 50, {green})});
     balancer b{7};
     for (int i = 0; i < 1000; ++i) {
-        const auto picked = b.choose(u, {});
+        const auto picked = b.choose(u, {}, t0);
         REQUIRE(picked);
         CHECK(picked->target == (picked->pool == 0 ? blue : green));
     }
@@ -120,8 +122,8 @@ TEST_CASE("with every weight 0 nothing is chosen")
                                   make_pool("green", 0, {make_backend(3011)})});
     balancer b{3};
     for (int i = 0; i < 100; ++i)
-        CHECK_FALSE(b.choose(u, {}));
-    CHECK_FALSE(b.choose(make_upstream({}), {}));
+        CHECK_FALSE(b.choose(u, {}, t0));
+    CHECK_FALSE(b.choose(make_upstream({}), {}, t0));
 }
 
 TEST_CASE("unhealthy and draining backends are never chosen")
@@ -138,11 +140,11 @@ TEST_CASE("unhealthy and draining backends are never chosen")
     CHECK(counts.at(fine.get()) == 1000);
 
     fine->set_healthy(false);
-    CHECK_FALSE(b.choose(u, {}));
-    CHECK_FALSE(b.choose_backend(u.pools[0], {}));
+    CHECK_FALSE(b.choose(u, {}, t0));
+    CHECK_FALSE(b.choose_backend(u.pools[0], {}, t0));
 
     sick->set_healthy(true); // recovered
-    const auto picked = b.choose(u, {});
+    const auto picked = b.choose(u, {}, t0);
     REQUIRE(picked);
     CHECK(picked->target == sick);
 }
@@ -167,7 +169,7 @@ TEST_CASE("backends in the exclude list are never chosen")
     CHECK(others.count(d.get()) == 1);
 
     const exclude_list all = {a.get(), c.get(), d.get()};
-    CHECK_FALSE(b.choose(u, all));
+    CHECK_FALSE(b.choose(u, all, t0));
 }
 
 TEST_CASE("when the drawn pool has no available backend another weighted pool takes the session")
@@ -210,7 +212,7 @@ TEST_CASE("the fallback never goes to a pool with weight 0")
     const auto u = make_upstream({make_pool("blue", 100, {down}), make_pool("green", 0, {make_backend(3011)})});
     balancer b{17};
     for (int i = 0; i < 100; ++i)
-        CHECK_FALSE(b.choose(u, {}));
+        CHECK_FALSE(b.choose(u, {}, t0));
 }
 
 TEST_CASE("power of two choices prefers the less loaded of two backends")
@@ -268,10 +270,10 @@ TEST_CASE("a draining pool is skipped")
     balancer b{31};
     const auto counts = pool_counts(b, u, draws);
     CHECK(counts.at(1) == draws);
-    CHECK_FALSE(b.choose_backend(u.pools[0], {}));
+    CHECK_FALSE(b.choose_backend(u.pools[0], {}, t0));
 
     const auto only_draining = make_upstream({make_pool("blue", 100, {make_backend(3001)}, true)});
-    CHECK_FALSE(b.choose(only_draining, {}));
+    CHECK_FALSE(b.choose(only_draining, {}, t0));
 }
 
 TEST_CASE("a balancer seeded with 0 still spreads sessions")

@@ -584,14 +584,14 @@ TEST_CASE("passive: failures in a row eject the backend for the backoff, a succe
     const std::int64_t t = 1'000'000;
     b.record_failure(t);
     b.record_failure(t);
-    b.record_success(); // not in a row any more
+    b.record_success(t); // not in a row any more
     b.record_failure(t);
     b.record_failure(t);
-    CHECK_FALSE(b.ejected_at(t));
+    CHECK_FALSE(b.ejected(t));
     b.record_failure(t);
-    CHECK(b.ejected_at(t));
-    CHECK(b.ejected_at(t + 99));
-    CHECK_FALSE(b.ejected_at(t + 100));
+    CHECK(b.ejected(t));
+    CHECK(b.ejected(t + 99));
+    CHECK_FALSE(b.ejected(t + 100));
     CHECK(b.ejections() == 1);
 }
 
@@ -619,11 +619,11 @@ TEST_CASE("passive: the backoff doubles while the backend keeps failing, up to t
     CHECK(b.ejections() == 4);
     // A good answer after the backoff ends probation: the threshold counts again from zero.
     t += 350;
-    CHECK_FALSE(b.ejected_at(t));
-    b.record_success();
+    CHECK_FALSE(b.ejected(t));
+    b.record_success(t);
     CHECK(b.ejections() == 0);
     b.record_failure(t);
-    CHECK_FALSE(b.ejected_at(t));
+    CHECK_FALSE(b.ejected(t));
     b.record_failure(t);
     CHECK(b.ejected_until_ms() == t + 100);
 }
@@ -631,16 +631,17 @@ TEST_CASE("passive: the backoff doubles while the backend keeps failing, up to t
 TEST_CASE("passive: 0 failures turns passive checks off and lifts an ejection")
 {
     auto b = passive_backend();
+    const std::int64_t t = 1'000'000;
     b.set_passive(1, 10s, 10s);
-    b.record_failure();
-    CHECK(b.ejected());
-    CHECK_FALSE(b.available());
+    b.record_failure(t);
+    CHECK(b.ejected(t));
+    CHECK_FALSE(b.available(t));
     b.set_passive(0, 10s, 10s);
-    CHECK_FALSE(b.ejected());
-    CHECK(b.available());
+    CHECK_FALSE(b.ejected(t));
+    CHECK(b.available(t));
     for (int i = 0; i < 100; ++i)
-        b.record_failure();
-    CHECK_FALSE(b.ejected());
+        b.record_failure(t);
+    CHECK_FALSE(b.ejected(t));
 }
 
 TEST_CASE("passive: the defaults are 5 failures and 2 s doubling to 60 s")
@@ -649,7 +650,7 @@ TEST_CASE("passive: the defaults are 5 failures and 2 s doubling to 60 s")
     const std::int64_t t = 1'000'000;
     for (int i = 0; i < 4; ++i)
         b.record_failure(t);
-    CHECK_FALSE(b.ejected_at(t));
+    CHECK_FALSE(b.ejected(t));
     b.record_failure(t);
     CHECK(b.ejected_until_ms() == t + 2000);
     std::int64_t now = t + 2000;
@@ -696,11 +697,11 @@ upstream = "a"
     REQUIRE(off);
     REQUIRE(on);
     CHECK(off->passive_failures() == 0);
-    for (int i = 0; i < 10; ++i)
-        off->record_failure();
-    CHECK_FALSE(off->ejected());
-    CHECK(on->passive_failures() == 2);
     const std::int64_t t = 1'000'000;
+    for (int i = 0; i < 10; ++i)
+        off->record_failure(t);
+    CHECK_FALSE(off->ejected(t));
+    CHECK(on->passive_failures() == 2);
     on->record_failure(t);
     on->record_failure(t);
     CHECK(on->ejected_until_ms() == t + 1000);

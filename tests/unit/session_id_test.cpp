@@ -1,4 +1,5 @@
 #include "turnout/session/session_id.hpp"
+#include "turnout/http/target.hpp"
 
 #include <doctest/doctest.h>
 
@@ -7,8 +8,8 @@
 using turnout::session::endpoint_scanner;
 using turnout::session::is_valid_session_id;
 using turnout::session::legacy_session_id;
-using turnout::session::query_parameter;
-using turnout::session::replace_query_parameter;
+using turnout::http::query_parameter;
+using turnout::http::replace_query_parameter;
 
 namespace {
 

@@ -197,4 +197,9 @@ private:
     llhttp_method_t method_ = HTTP_GET;
 };
 
+/// What makes a complete request head unfit to forward, if anything: an HTTP version other
+/// than 1.0/1.1, CONNECT, a missing (HTTP/1.1) or repeated Host (RFC 9112 §3.2), a declared
+/// body over max_body.
+std::optional<proxy_error> request_head_problem(const message_parser& request, std::uint64_t max_body) noexcept;
+
 } // namespace turnout::http

@@ -18,6 +18,7 @@ enum class proxy_error {
     uri_too_long,         // 414: request target over max_uri_bytes
     header_too_large,     // 431: head over max_header_bytes
     no_route,             // 404: no route matches the request
+    session_not_found,    // 404: the session's backend is gone (JSON-RPC body, as MCP servers answer)
     bad_gateway,          // 502: backend refused, reset, or answered garbage
     no_backend,           // 503: no healthy backend for a new session
     gateway_timeout,      // 504: backend response head not within response_timeout

@@ -5,6 +5,7 @@
 // by posting to its io_context.
 
 #include "turnout/net/buffer_cache.hpp"
+#include "turnout/routing/stage.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/upstream/balancer.hpp"
 #include "turnout/upstream/connection_pool.hpp"
@@ -52,6 +53,8 @@ public:
     boost::asio::io_context& io() noexcept { return io_; }
     upstream::connection_pool& upstream_pool() noexcept { return upstream_pool_; }
     upstream::balancer& balancer() noexcept { return balancer_; }
+    /// The routing stage of this worker's exchanges (over its balancer).
+    routing::stage& router() noexcept { return router_; }
     runtime::shared_state& shared() noexcept { return shared_; }
 
     /// The newest published snapshot; one relaxed load when nothing changed.
@@ -105,6 +108,7 @@ private:
     std::shared_ptr<const runtime::snapshot> snapshot_;
     std::uint64_t snapshot_version_ = ~std::uint64_t{0};
     upstream::balancer balancer_;
+    routing::stage router_{shared_, balancer_};
     bool draining_ = false;
     buffer_cache response_buffers_{response_start_size, response_buffer_size};
     buffer_cache client_buffers_{client_buffer_size, client_buffer_size};

@@ -1,6 +1,9 @@
 #pragma once
-// Request → upstream. Like nginx's server/location choice: routes naming the request's host
-// are tried first, then host-less ones; within each, the longest matching path prefix wins.
+// Request → upstream: the route table the routing stage consults. Like nginx's
+// server/location choice: routes naming the request's host are tried first, then host-less
+// ones; within each, the longest matching path prefix wins. A route matches on the facts of a
+// request (request_facts), so rules on more than host and path (an MCP method or tool name)
+// add a fact and a condition, not a new path through the proxy.
 
 #include <cstddef>
 #include <optional>
@@ -10,10 +13,18 @@
 
 namespace turnout::routing {
 
+/// What routes are matched on, read from the request head.
+struct request_facts {
+    std::string_view host; // the Host field as sent (any case, port allowed)
+    std::string_view path; // the request target's path
+};
+
 struct route {
     std::string host;        // lower case, no port; empty = any host
     std::string path_prefix; // starts with '/'
     std::size_t upstream = 0; // index into the snapshot's upstreams
+
+    bool matches(const request_facts& r) const noexcept;
 };
 
 class router {
@@ -21,8 +32,12 @@ public:
     router() = default;
     explicit router(std::vector<route> routes);
 
-    /// host: the Host field as sent (any case, port allowed); path: the request target's path.
-    std::optional<std::size_t> match(std::string_view host, std::string_view path) const noexcept;
+    /// The upstream of the first route that matches r.
+    std::optional<std::size_t> match(const request_facts& r) const noexcept;
+    std::optional<std::size_t> match(std::string_view host, std::string_view path) const noexcept
+    {
+        return match(request_facts{host, path});
+    }
 
     const std::vector<route>& routes() const noexcept { return routes_; }
 

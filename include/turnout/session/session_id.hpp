@@ -1,6 +1,8 @@
 #pragma once
 // Finding, checking and rewriting MCP session ids in requests and SSE streams.
 
+#include "turnout/http/event_stream.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -11,10 +13,6 @@ namespace turnout::session {
 /// SPEC: visible ASCII (0x21–0x7E), 1 to 256 bytes.
 bool is_valid_session_id(std::string_view id) noexcept;
 
-/// The raw value of query parameter name in a request target ("/messages?sessionId=abc"),
-/// nullopt when absent. No percent-decoding (session ids are visible ASCII by spec).
-std::optional<std::string_view> query_parameter(std::string_view target, std::string_view name) noexcept;
-
 /// The legacy HTTP+SSE session id of a target: `sessionId` (TypeScript SDK) or `session_id`
 /// (Python SDK). Returns the parameter's name and value.
 struct located_id {
@@ -23,15 +21,13 @@ struct located_id {
 };
 std::optional<located_id> legacy_session_id(std::string_view target) noexcept;
 
-/// target with the value of query parameter name replaced by value.
-std::string replace_query_parameter(std::string_view target, std::string_view name, std::string_view value);
 
 /// Watches the beginning of a text/event-stream body for the 2024-11-05 `endpoint` event and
 /// reports its data (the POST URL). Bytes are only observed, never held back: feed() takes
 /// each piece as it is forwarded. Gives up after max_scan bytes or once found.
 class endpoint_scanner {
 public:
-    explicit endpoint_scanner(std::size_t max_scan = 4096) : max_scan_(max_scan) {}
+    explicit endpoint_scanner(std::size_t max_scan = 4096) : max_scan_(max_scan), lines_(max_scan) {}
 
     /// Feeds the next bytes of the stream. Returns the endpoint event's data the first time
     /// it is complete (a line ending after `data:` within an `event: endpoint` event).
@@ -43,10 +39,9 @@ private:
     std::optional<std::string> on_line(std::string_view line);
 
     std::size_t max_scan_;
-    std::size_t scanned_ = 0;
+    http::event_stream_lines lines_;
     bool done_ = false;
     bool in_endpoint_event_ = false;
-    std::string line_;
     std::string data_;
 };
 

@@ -51,6 +51,12 @@ inline constexpr unsigned passive_failure_threshold = 5;
 inline constexpr std::chrono::milliseconds passive_base_backoff{2000};
 inline constexpr std::chrono::milliseconds passive_max_backoff{60000};
 
+/// A steady-clock reading as the milliseconds passive health works in.
+inline std::int64_t monotonic_ms(std::chrono::steady_clock::time_point t) noexcept
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
 class backend {
 public:
     backend(std::string address, boost::asio::ip::tcp::endpoint endpoint, std::uint16_t id = 0)
@@ -95,8 +101,8 @@ public:
     /// Worth keeping idle connections to.
     bool wanted() const noexcept { return in_service() && !retired(); }
 
-    /// May take new sessions.
-    bool available() const noexcept { return healthy() && !draining() && !retired() && !ejected(); }
+    /// May take new sessions at now (monotonic_ms).
+    bool available(std::int64_t now) const noexcept { return healthy() && !draining() && !retired() && !ejected(now); }
 
     /// Passive health settings (control thread, from the upstream's configuration):
     /// `failures` in a row eject the backend (0 = off) for `backoff`, doubled at each ejection
@@ -115,17 +121,18 @@ public:
     }
     unsigned passive_failures() const noexcept { return passive_failures_.load(std::memory_order_relaxed); }
 
-    // Passive health (workers, lock-free).
-    void record_success() noexcept
+    // Passive health (workers, lock-free). Every decision that depends on time takes `now`
+    // (monotonic_ms) from its caller, who has usually read the clock for the step already,
+    // and so that tests can drive a synthetic clock without the real one leaking in.
+    void record_success(std::int64_t now) noexcept
     {
         // Loads first: every worker answers through here, and there is rarely anything to
-        // reset, so the shared cache line stays unwritten and the clock unread.
+        // reset, so the shared cache line stays unwritten.
         if (failures_in_row_.load(std::memory_order_relaxed) != 0)
             failures_in_row_.store(0, std::memory_order_relaxed);
-        if (ejections_.load(std::memory_order_relaxed) != 0 && !ejected())
+        if (ejections_.load(std::memory_order_relaxed) != 0 && !ejected(now))
             ejections_.store(0, std::memory_order_relaxed);
     }
-    void record_failure() noexcept { record_failure(now_ms()); }
     void record_failure(std::int64_t now) noexcept
     {
         const auto threshold = passive_failures_.load(std::memory_order_relaxed);
@@ -148,13 +155,7 @@ public:
         backoff = std::min(backoff, max);
         ejected_until_ms_.store(now + backoff, std::memory_order_relaxed);
     }
-    bool ejected() const noexcept
-    {
-        // The balancer asks this of every candidate: no clock read for a backend never ejected.
-        const auto until = ejected_until_ms_.load(std::memory_order_relaxed);
-        return until != 0 && now_ms() < until;
-    }
-    bool ejected_at(std::int64_t now) const noexcept
+    bool ejected(std::int64_t now) const noexcept
     {
         const auto until = ejected_until_ms_.load(std::memory_order_relaxed);
         return until != 0 && now < until;
@@ -162,12 +163,6 @@ public:
     /// Ejections in a row (without a good answer in between); 0 = not on probation.
     unsigned ejections() const noexcept { return ejections_.load(std::memory_order_relaxed); }
     std::int64_t ejected_until_ms() const noexcept { return ejected_until_ms_.load(std::memory_order_relaxed); }
-    static std::int64_t now_ms() noexcept
-    {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-            .count();
-    }
 
     /// Active checks: the last probe's report (control thread writes, anyone reads).
     health_report report() const

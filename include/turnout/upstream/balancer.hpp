@@ -35,13 +35,14 @@ public:
 
     /// A pool drawn by weight, then an available backend not in exclude. When the drawn pool
     /// has none, the other pools with weight > 0 are tried, heaviest first. nullopt when no
-    /// pool with weight > 0 has an available backend.
+    /// pool with weight > 0 has an available backend. now: monotonic_ms of the caller's step
+    /// (passive ejections end by it).
     std::optional<pick> choose(const runtime::upstream_state& u,
-                               std::span<const backend* const> exclude);
+                               std::span<const backend* const> exclude, std::int64_t now);
 
-    /// Power of two choices among the available backends of p not in exclude.
+    /// Power of two choices among the backends of p not in exclude available at now.
     std::shared_ptr<backend> choose_backend(const runtime::pool& p,
-                                            std::span<const backend* const> exclude);
+                                            std::span<const backend* const> exclude, std::int64_t now);
 
 private:
     std::uint64_t next() noexcept;

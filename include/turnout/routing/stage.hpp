@@ -1,0 +1,87 @@
+#pragma once
+// The routing stage: the one place that decides where an exchange goes and what its answer
+// teaches. Handed the request head, the snapshot, the session table and the balancer (it owns
+// no socket and knows no connection, as Envoy's router is handed its connection pool), it
+// answers with a destination — {upstream, pool, backend, pinned} — or the proxy error to
+// answer instead; given the response head, it learns or forgets sessions and says how the
+// answer must be rewritten (token mode). Rules beyond host and path (MCP method and tool)
+// belong here too.
+
+#include "turnout/http/message_parser.hpp"
+#include "turnout/http/proxy_error.hpp"
+#include "turnout/routing/session_binding.hpp"
+#include "turnout/runtime/shared_state.hpp"
+#include "turnout/runtime/snapshot.hpp"
+#include "turnout/upstream/balancer.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace turnout::routing {
+
+/// Where an exchange goes.
+struct destination {
+    const runtime::upstream_state* upstream = nullptr;
+    std::size_t pool = 0; // == upstream->pools.size(): an owner listed in another upstream
+    std::shared_ptr<upstream::backend> backend;
+    bool pinned = false; // a session's owner: whatever weights, drains or health say
+
+    /// The pool's name, or "-" where the backend sits in no pool of the upstream.
+    std::string_view pool_name() const noexcept;
+};
+
+/// Answers a routing step: no value = go on; a value = answer the client with it.
+using refusal = std::optional<http::proxy_error>;
+
+class stage {
+public:
+    /// shared: the session table and the backend registry; balancer: the worker's own.
+    stage(runtime::shared_state& shared, upstream::balancer& balancer) : shared_(shared), balancer_(balancer) {}
+
+    /// A request head arrived: its upstream (by host and path) and, for a request of a known
+    /// session, its owner. Fills dest and session.
+    refusal route(const runtime::snapshot& s, const http::message_head& head, destination& dest,
+                  session_binding& session);
+
+    /// A backend for the next attempt: the owner for a pinned exchange (once: a session's
+    /// state lives in one process, no other can take it), otherwise the balancer's choice
+    /// among those not yet tried. now: monotonic_ms of the caller's step.
+    refusal choose(destination& dest, std::span<const upstream::backend* const> tried, std::int64_t now);
+
+    /// The answer's head arrived from dest.backend: learns the session it created or
+    /// announces, forgets one that ended (DELETE) or that its owner no longer has (404), and
+    /// prepares what the answer's head and stream need rewritten. stream: the answer is an
+    /// event stream.
+    void on_response_head(const destination& dest, session_binding& session, const http::message_head& request,
+                          const http::message_head& response, bool stream);
+
+    /// Legacy transport, table mode: the stream's bytes on their way out (only observed).
+    void watch_stream(const destination& dest, session_binding& session,
+                      const std::vector<std::string_view>& pieces);
+
+    /// Legacy transport, token mode: appends the stream's bytes to session.held, rewriting
+    /// the endpoint URL's session id into a token. Returns true when held may go out (the
+    /// endpoint event was seen, or the scan gave up, or the answer ended: `ended`).
+    bool rewrite_stream(const destination& dest, session_binding& session,
+                        const std::vector<std::string_view>& pieces, bool ended);
+
+    /// The session's owner lost it, or will: forget it (table mode).
+    void forget(const destination& dest, session_binding& session);
+
+    /// The exchange's stream ended: the session may now idle out.
+    void end_stream(session_binding& session);
+
+private:
+    refusal resolve_session(const runtime::upstream_state& u, const http::message_head& head, destination& dest,
+                            session_binding& session);
+    void count_stream(session_binding& session, const session::session_key& key);
+
+    runtime::shared_state& shared_;
+    upstream::balancer& balancer_;
+};
+
+} // namespace turnout::routing
