@@ -1,0 +1,294 @@
+#include "turnout/routing/stage.hpp"
+
+#include "turnout/config/config.hpp"
+#include "turnout/runtime/shared_state.hpp"
+#include "turnout/runtime/snapshot.hpp"
+#include "turnout/session/token_codec.hpp"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace turnout;
+using http::message_parser;
+using http::proxy_error;
+using routing::destination;
+using routing::session_binding;
+
+namespace {
+
+constexpr std::int64_t t0 = 1'000'000; // the balancer's clock: synthetic
+
+const char* const two_pools = R"([[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+name = "mcp"
+  [[upstream.pool]]
+  name = "blue"
+  weight = 100
+  backends = ["127.0.0.1:3001", "127.0.0.1:3002"]
+  [[upstream.pool]]
+  name = "green"
+  weight = 0
+  backends = ["127.0.0.1:3011"]
+[[upstream]]
+name = "admin"
+  [[upstream.pool]]
+  name = "main"
+  weight = 1
+  backends = ["127.0.0.1:3021"]
+[[route]]
+path_prefix = "/"
+upstream = "mcp"
+[[route]]
+path_prefix = "/admin"
+upstream = "admin"
+)";
+
+/// A routing stage over a snapshot of config, with its own session table and registry.
+struct fixture {
+    explicit fixture(const std::string& text = two_pools)
+    {
+        auto config = std::make_shared<const config::configuration>(config::parse(text, "conf.toml"));
+        snapshot = runtime::build_snapshot(config, shared.backends);
+        runtime::mark_in_service(*snapshot, shared.backends);
+    }
+
+    /// A complete request head parsed from text (kept alive in the fixture: the head's views
+    /// point into the parser).
+    const http::message_head& request(std::string text)
+    {
+        auto& p = *parsers.emplace_back(std::make_unique<message_parser>(message_parser::kind::request,
+                                                                           message_parser::limits{}));
+        texts.push_back(std::move(text));
+        p.parse(texts.back().data(), texts.back().size());
+        REQUIRE(p.head_complete());
+        return p.head();
+    }
+    const http::message_head& response(std::string text)
+    {
+        auto& p = *parsers.emplace_back(std::make_unique<message_parser>(message_parser::kind::response,
+                                                                           message_parser::limits{}));
+        texts.push_back(std::move(text));
+        p.parse(texts.back().data(), texts.back().size());
+        REQUIRE(p.head_complete());
+        return p.head();
+    }
+
+    runtime::shared_state shared{42};
+    upstream::balancer balancer{7};
+    routing::stage stage{shared, balancer};
+    std::shared_ptr<runtime::snapshot> snapshot;
+    std::vector<std::unique_ptr<message_parser>> parsers;
+    std::vector<std::string> texts;
+};
+
+std::string post(std::string_view target, std::string_view session_id = {})
+{
+    std::string text = "POST " + std::string(target) + " HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n";
+    if (!session_id.empty())
+        text += "Mcp-Session-Id: " + std::string(session_id) + "\r\n";
+    return text + "\r\n";
+}
+
+} // namespace
+
+TEST_CASE("routing stage: a request without a session gets its upstream by path and a backend by weight")
+{
+    fixture f;
+    destination dest;
+    session_binding session;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp")), dest, session));
+    CHECK(dest.upstream == &f.snapshot->upstreams[0]);
+    CHECK_FALSE(dest.pinned);
+    CHECK_FALSE(session.present());
+
+    std::vector<const upstream::backend*> tried;
+    REQUIRE_FALSE(f.stage.choose(dest, tried, t0));
+    CHECK(dest.pool_name() == "blue"); // green has weight 0
+    tried.push_back(dest.backend.get());
+    REQUIRE_FALSE(f.stage.choose(dest, tried, t0));
+    CHECK(dest.backend.get() != tried.front()); // the other blue backend
+    tried.push_back(dest.backend.get());
+    CHECK(f.stage.choose(dest, tried, t0) == proxy_error::bad_gateway); // every one was tried
+
+    destination admin;
+    session_binding none;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/admin/x")), admin, none));
+    CHECK(admin.upstream == &f.snapshot->upstreams[1]);
+}
+
+TEST_CASE("routing stage: no route answers 404, no available backend 503")
+{
+    fixture f(R"([[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+name = "mcp"
+  [[upstream.pool]]
+  name = "blue"
+  weight = 1
+  backends = ["127.0.0.1:3001"]
+[[route]]
+path_prefix = "/mcp"
+upstream = "mcp"
+)");
+    destination dest;
+    session_binding session;
+    CHECK(f.stage.route(*f.snapshot, f.request(post("/other")), dest, session) == proxy_error::no_route);
+
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp")), dest, session));
+    f.snapshot->upstreams[0].pools[0].backends[0]->set_healthy(false);
+    CHECK(f.stage.choose(dest, {}, t0) == proxy_error::no_backend);
+}
+
+TEST_CASE("routing stage: a session the answer created is pinned to the backend that created it")
+{
+    fixture f;
+    destination first;
+    session_binding s1;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp")), first, s1));
+    REQUIRE_FALSE(f.stage.choose(first, {}, t0));
+    f.stage.on_response_head(first, s1, f.request(post("/mcp")),
+                             f.response("HTTP/1.1 200 OK\r\nMcp-Session-Id: abc-123\r\nContent-Length: 0\r\n\r\n"),
+                             false);
+    CHECK(f.shared.sessions.size() == 1);
+
+    // Every later request of it goes there, whatever the weights say, and only there.
+    f.snapshot->upstreams[0].pools[0].weight = 0;
+    f.snapshot->upstreams[0].pools[1].weight = 100;
+    for (int i = 0; i < 20; ++i) {
+        destination dest;
+        session_binding session;
+        REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp", "abc-123")), dest, session));
+        CHECK(dest.pinned);
+        CHECK(session.known);
+        CHECK(dest.backend == first.backend);
+        std::vector<const upstream::backend*> tried;
+        CHECK_FALSE(f.stage.choose(dest, tried, t0));
+        CHECK(dest.backend == first.backend);
+        tried.push_back(dest.backend.get());
+        CHECK(f.stage.choose(dest, tried, t0) == proxy_error::session_not_found); // never another backend
+    }
+}
+
+TEST_CASE("routing stage: a DELETE that succeeded, or a 404 from the owner, forgets the session")
+{
+    fixture f;
+    const auto owner = f.snapshot->upstreams[0].pools[0].backends[0];
+    for (const auto* answer : {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"}) {
+        f.shared.sessions.insert(f.shared.sessions.key_of("gone"), owner->id(), f.shared.now_s());
+        const auto method = std::string(answer).find("404") != std::string::npos ? "POST" : "DELETE";
+        const auto& request = f.request(std::string(method) + " /mcp HTTP/1.1\r\nHost: h\r\nMcp-Session-Id: gone\r\nContent-Length: 0\r\n\r\n");
+        destination dest;
+        session_binding session;
+        REQUIRE_FALSE(f.stage.route(*f.snapshot, request, dest, session));
+        REQUIRE(session.known);
+        f.stage.on_response_head(dest, session, request, f.response(answer), false);
+        CHECK(f.shared.sessions.size() == 0);
+    }
+}
+
+TEST_CASE("routing stage: unknown session ids hash over the healthy backends only")
+{
+    fixture f;
+    auto& blue = f.snapshot->upstreams[0].pools[0];
+    blue.backends[1]->set_healthy(false);
+    std::set<const upstream::backend*> seen;
+    for (int i = 0; i < 200; ++i) {
+        destination dest;
+        session_binding session;
+        REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp", "unknown-" + std::to_string(i))), dest, session));
+        CHECK(dest.pinned);
+        CHECK_FALSE(session.known);
+        seen.insert(dest.backend.get());
+    }
+    CHECK(seen.count(blue.backends[1].get()) == 0);
+    CHECK(seen.size() == 2); // blue's healthy one and green's
+}
+
+TEST_CASE("routing stage: bad session ids, and sessions of a backend that left, are refused")
+{
+    fixture f;
+    destination dest;
+    session_binding session;
+    CHECK(f.stage.route(*f.snapshot, f.request(post("/mcp", std::string(257, 'a'))), dest, session) ==
+          proxy_error::bad_session_id);
+
+    const auto owner = f.snapshot->upstreams[0].pools[0].backends[0];
+    f.shared.sessions.insert(f.shared.sessions.key_of("s1"), owner->id(), f.shared.now_s());
+    owner->set_in_service(false);
+    destination d2;
+    session_binding s2;
+    CHECK(f.stage.route(*f.snapshot, f.request(post("/mcp", "s1")), d2, s2) == proxy_error::session_not_found);
+}
+
+TEST_CASE("routing stage: a legacy stream's endpoint event pins its session and counts the stream")
+{
+    fixture f;
+    const auto& request = f.request("GET /sse HTTP/1.1\r\nHost: h\r\n\r\n");
+    destination dest;
+    session_binding session;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, request, dest, session));
+    REQUIRE_FALSE(f.stage.choose(dest, {}, t0));
+    f.stage.on_response_head(dest, session, request,
+                             f.response("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"), true);
+    REQUIRE(session.endpoint_scanner);
+    const std::vector<std::string_view> pieces{"event: endpoint\r\nda", "ta: /messages?sessionId=legacy-1\r\n\r\n"};
+    f.stage.watch_stream(dest, session, pieces);
+    CHECK_FALSE(session.endpoint_scanner); // done
+    CHECK(session.stream_counted);
+
+    destination later;
+    session_binding s2;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/messages?sessionId=legacy-1")), later, s2));
+    CHECK(later.pinned);
+    CHECK(later.backend == dest.backend);
+    CHECK(s2.source == routing::session_source::query);
+
+    f.stage.end_stream(session);
+    CHECK_FALSE(session.stream_counted);
+}
+
+TEST_CASE("routing stage: token mode seals the backend's id for the client and restores it toward the backend")
+{
+    fixture f(R"([[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+name = "mcp"
+  [[upstream.pool]]
+  name = "blue"
+  weight = 1
+  backends = ["127.0.0.1:3001", "127.0.0.1:3002"]
+[[route]]
+upstream = "mcp"
+)");
+    // affinity = "token" with its key, as a snapshot built from a key file would have it.
+    f.snapshot->upstreams[0].tokens = std::make_shared<session::token_codec>(std::vector<std::string>{"0123456789abcdef0123456789abcdef"});
+    destination dest;
+    session_binding session;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp")), dest, session));
+    REQUIRE_FALSE(f.stage.choose(dest, {}, t0));
+    f.stage.on_response_head(dest, session, f.request(post("/mcp")),
+                             f.response("HTTP/1.1 200 OK\r\nMcp-Session-Id: backend-id\r\nContent-Length: 0\r\n\r\n"),
+                             false);
+    REQUIRE_FALSE(session.to_client.empty());
+    CHECK(session.to_client != "backend-id");
+    CHECK(f.shared.sessions.size() == 0); // nothing stored: the token carries it
+
+    destination later;
+    session_binding s2;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp", session.to_client)), later, s2));
+    CHECK(later.pinned);
+    CHECK(later.backend == dest.backend);
+    CHECK(s2.restores_id());
+    CHECK(s2.id_for_backend() == "backend-id");
+
+    auto forged = session.to_client;
+    forged[forged.size() / 2] = forged[forged.size() / 2] == 'A' ? 'B' : 'A';
+    destination d3;
+    session_binding s3;
+    CHECK(f.stage.route(*f.snapshot, f.request(post("/mcp", forged)), d3, s3) == proxy_error::session_not_found);
+}
