@@ -355,7 +355,9 @@ void downstream_connection::do_connect()
 {
     const auto now = clock::now();
     auto& ex = exchange_;
-    const auto previous = ex.dest.backend;
+    // Still alive here: the snapshot the exchange holds lists it (or a table's owner, the
+    // registry does); a raw pointer spares an atomic count per request.
+    auto* const previous = ex.dest.backend.get();
     if (const auto refused = router_.choose(ex.dest, ex.tried, upstream::monotonic_ms(now)))
         return ex.replaying ? fail_exchange(*refused, "reconnect to backend failed") : respond_error(*refused);
     if (previous)
