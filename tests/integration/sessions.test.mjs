@@ -21,6 +21,7 @@ import {
   reloadTurnout, rendezvousOracle, sessionRequest, sseClient, startSessionServer,
   streamableClient, upstreamOf, whoami,
 } from './support/session_helpers.mjs';
+import { ctl } from './support/control_helpers.mjs';
 
 const shared = fileScope();
 let mocks; // three C++ mock backends
@@ -421,12 +422,16 @@ itest('idle expiry: an idle session is forgotten after session_idle_timeout, a b
   }
 });
 
-itest('the owner is removed from the config and turnout reloads (SIGHUP): its sessions answer 404 Session not found', async (t, s) => {
+/**
+ * Sessions over the three mocks; `remove(tn, kept)` takes the owner of the first one out.
+ * Then its sessions answer 404 "Session not found" from turnout itself, the others keep their
+ * owner, and new sessions go only to the remaining backends.
+ */
+async function assertRemovedOwnerForgotten(s, remove) {
   const tn = await s.turnout({ upstreams: [upstreamOf({ blue: mocks })] });
   const sessions = await createSessions(tn.port, 18);
   const removed = sessions[0].owner;
-  const kept = mocks.filter((m) => m.name !== removed);
-  await reloadTurnout(tn, buildConfig({ upstreams: [upstreamOf({ blue: kept })] }));
+  await remove(tn, mocks.filter((m) => m.name !== removed));
 
   for (const x of sessions) {
     const r = await sessionRequest(tn.port, x.sid);
@@ -438,8 +443,18 @@ itest('the owner is removed from the config and turnout reloads (SIGHUP): its se
       assert.equal(r.backend, x.owner);
     }
   }
-  // New sessions only go to the remaining backends.
   for (const x of await createSessions(tn.port, 10)) assert.notEqual(x.owner, removed);
+}
+
+itest('the owner is removed from the config and turnout reloads (SIGHUP): its sessions answer 404 Session not found', async (t, s) => {
+  await assertRemovedOwnerForgotten(s, (tn, kept) => reloadTurnout(tn, buildConfig({ upstreams: [upstreamOf({ blue: kept })] })));
+});
+
+itest('the owner is removed at run time (turnoutctl backends): its sessions answer 404 Session not found', async (t, s) => {
+  await assertRemovedOwnerForgotten(s, async (tn, kept) => {
+    const r = await ctl(tn, ['backends', 'mcp', 'blue', ...kept.map((m) => m.addr)]);
+    assert.equal(r.code, 0, `turnoutctl backends: ${r.stderr}`);
+  });
 });
 
 itest('session ids outside visible ASCII or longer than 256 bytes answer 400', async (t, s) => {
