@@ -54,3 +54,12 @@ write_turnout_config() {
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
   if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×\n", a / b }'; }
+
+# The words after the first, rotated left by the first: `rotated 1 a b c` prints "b c a".
+rotated() {
+  local k=$1
+  shift
+  local -a all=("$@")
+  local n=${#all[@]} i
+  for ((i = 0; i < n; i++)); do printf '%s\n' "${all[(i + k) % n]}"; done
+}
