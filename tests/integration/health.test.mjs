@@ -142,10 +142,11 @@ itest('unknown session ids are hashed over the healthy backends only: none lands
   // mocks do for an unknown id, and counts them.
   let served = 0;
   const sick = await s.rawBackend(onRequestHead((req, socket) => {
-    const body = req.target.startsWith('/health') ? '{"status":"unready"}' : JSON.stringify(SESSION_NOT_FOUND);
-    if (!req.target.startsWith('/health')) served += 1;
-    socket.write(`HTTP/1.1 ${req.target.startsWith('/health') ? '503 Service Unavailable' : '404 Not Found'}\r\n` +
-      `X-Backend: hash-sick\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const probe = req.target.startsWith('/health');
+    if (!probe) served += 1;
+    const body = probe ? '{"status":"unready"}' : JSON.stringify(SESSION_NOT_FOUND);
+    socket.write(`HTTP/1.1 ${probe ? '503 Service Unavailable' : '404 Not Found'}\r\nX-Backend: hash-sick\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }));
   const backends = [m0.addr, sick.addr, m1.addr];
   const [tn, oracleTn] = await Promise.all([
