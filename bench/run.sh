@@ -76,11 +76,6 @@ if [[ -n $BASELINE_BIN ]]; then
   [[ -x $BASELINE_BIN ]] || { echo "run.sh: BASELINE_BIN=$BASELINE_BIN is not an executable" >&2; exit 2; }
   BASELINE_BIN=$(realpath "$BASELINE_BIN")
 fi
-# turnout keeps up to this many idle backend connections per backend and worker; nginx gets
-# the same keep-alive cache, so that at MEM_CONNECTIONS neither closes and reopens backend
-# connections the other keeps (HAProxy's pool-max-conn is unlimited by default).
-POOL_CAP=$(sed -n 's/.*max_idle_per_backend = \([0-9][0-9]*\).*/\1/p' include/turnout/upstream/connection_pool.hpp | head -1)
-POOL_CAP=${POOL_CAP:-4096}
 
 # wrk, the proxies and the backend all need descriptors for MEM_CONNECTIONS (twice for proxies).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -96,6 +91,9 @@ TMP=$(mktemp -d /tmp/turnout-bench.XXXXXX)
 BENCH_SCRIPT=run.sh
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+# nginx's keep-alive cache as large as turnout's pool, so that at MEM_CONNECTIONS neither closes
+# and reopens backend connections the other keeps (HAProxy's pool-max-conn is unlimited).
+POOL_CAP=$(turnout_pool_cap)
 
 # An echo tools/call through URL must answer 200 with the echoed text.
 probe() {
@@ -523,14 +521,15 @@ body_bytes=${#BODY}
 
 # One row of the ratio table: A against B, or why they cannot be compared.
 ratio_row() { # A B
-  local a=$1 b=$2 t
+  local a=$1 b=$2 t name
+  name="${LABEL[$a]%% *} / ${LABEL[$b]%% *}"
   for t in "$a" "$b"; do
     if [[ -z ${RPS[$t]:-} ]]; then
-      echo "| $a / $b | not compared: ${LABEL[$t]} has no successful run (${FAILED[$t]:-all $ROUNDS runs failed}) | | | | |"
+      echo "| $name | not compared: ${LABEL[$t]} has no successful run (${FAILED[$t]:-all $ROUNDS runs failed}) | | | | |"
       return
     fi
   done
-  echo "| $a / $b | $(ratio "${MED_RPS[$a]}" "${MED_RPS[$b]}") | $(ratio "${MED_P99[$a]}" "${MED_P99[$b]}") | $(ratio "${MED_CPU[$a]}" "${MED_CPU[$b]}") | $(ratio "${MEM_RPS[$a]:-}" "${MEM_RPS[$b]:-}") | $(ratio "${PER_CONN[$a]:-}" "${PER_CONN[$b]:-}") |"
+  echo "| $name | $(ratio "${MED_RPS[$a]}" "${MED_RPS[$b]}") | $(ratio "${MED_P99[$a]}" "${MED_P99[$b]}") | $(ratio "${MED_CPU[$a]}" "${MED_CPU[$b]}") | $(ratio "${MEM_RPS[$a]:-}" "${MEM_RPS[$b]:-}") | $(ratio "${PER_CONN[$a]:-}" "${PER_CONN[$b]:-}") |"
 }
 
 REPORT=$TMP/report.md
