@@ -110,6 +110,17 @@ itest('stream_idle_timeout: a silent SSE stream is closed after it; with 0s it s
   assert.doesNotMatch(b.buf.toString('latin1'), /\r\n0\r\n\r\n/, 'nor was its response ended');
 });
 
+itest('stream_idle_timeout counts silence only: a stream with an event every 100 ms outlives a 1 s timeout', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], proxy: { stream_idle_timeout: '1s' } });
+  const conn = await s.conn(tn.port);
+  // 20 events 100 ms apart: two seconds of stream, never a second of silence.
+  await conn.write('GET /sse?n=20&interval_ms=100 HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n');
+  const res = await conn.readResponse({ timeout: 15000 });
+  assert.equal(res.status, 200);
+  const events = res.body.toString().match(/^data: event \d+$/gm) ?? [];
+  assert.equal(events.length, 20, `every event arrived and the stream ended normally: ${JSON.stringify(res.body.toString())}`);
+});
+
 itest('a request head larger than max_header_bytes answers 431', async (t, s) => {
   const backend = await recordingBackend(s);
   const tn = await s.turnout({ backends: [backend.addr], proxy: LIMITS });
