@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { before } from 'node:test';
 import { fileScope, httpRequest, itest, onRequestHead, waitUntil } from './support/harness.mjs';
@@ -206,6 +207,13 @@ itest('workers = N: N event loops serve the connections (1 thread takes all the 
   assert.equal(one.count, 1, `workers = 1: one thread serves: ${JSON.stringify(one.gained)}`);
   const two = await servingThreads(2);
   assert.equal(two.count, 2, `workers = 2: two threads serve: ${JSON.stringify(two.gained)}`);
+});
+
+itest('workers = 0: one event loop per core', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], proxy: { workers: 0 } });
+  assert.equal((await httpRequest(tn.port, { path: '/health' })).status, 200);
+  const loops = Object.keys(loopThreadSwitches(tn.pid)).length;
+  assert.equal(loops, os.cpus().length, `event-loop threads besides the control thread, on ${os.cpus().length} cores`);
 });
 
 /** turnout_read_buffers from /metrics on the status address: {client, backend}. */
