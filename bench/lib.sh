@@ -51,6 +51,23 @@ write_turnout_config() {
   } >"$file"
 }
 
+# How many idle connections turnout keeps per backend and worker (its keep-alive pool's cap),
+# from the source, so that nginx can be given the same keep-alive cache.
+turnout_pool_cap() {
+  local cap
+  cap=$(sed -n 's/.*max_idle_per_backend = \([0-9][0-9]*\).*/\1/p' "$ROOT/include/turnout/upstream/connection_pool.hpp" 2>/dev/null | head -1)
+  echo "${cap:-4096}"
+}
+
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{ v[NR] = $1 } END {
   if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f×\n", a / b }'; }
+
+# The words after the first, rotated left by the first: `rotated 1 a b c` prints "b c a".
+rotated() {
+  local k=$1
+  shift
+  local -a all=("$@")
+  local n=${#all[@]} i
+  for ((i = 0; i < n; i++)); do printf '%s\n' "${all[(i + k) % n]}"; done
+}

@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                          # DURATION=10 ROUNDS=3 CONNECTIONS=50 MEM_CONNECTIONS=1000
 #   DURATION=30 ROUNDS=5 bench/run.sh
+#   BASELINE_BIN=/tmp/turnout-old bench/run.sh   # also measure an older turnout, same rounds
 #
 # Writes the summary (markdown) to stdout and to bench/results/latest.md, and every wrk output
 # to bench/results/latest-wrk.log.
@@ -24,6 +25,7 @@ QUIET_WAIT=${QUIET_WAIT:-120}         # before each run, wait up to this many se
 QUIET_BUSY=${QUIET_BUSY:-10}         # ... i.e. for the machine to be less busy than this (% of all cores)
 BUILD_DIR=${BUILD_DIR:-build-bench}
 NICE=${NICE:-0}                      # niceness for wrk, the backend and the proxies (< 0 needs root)
+BASELINE_BIN=${BASELINE_BIN:-}       # an older turnout binary, measured as "turnout-base" in the same rounds
 
 for v in DURATION ROUNDS CONNECTIONS WARMUP MEM_CONNECTIONS MEM_DURATION WRK_THREADS QUIET_BUSY; do
   # shellcheck disable=SC2015
@@ -36,6 +38,7 @@ RUN=(nice -n "$NICE")
 
 COMMAND="DURATION=$DURATION ROUNDS=$ROUNDS CONNECTIONS=$CONNECTIONS WARMUP=$WARMUP MEM_CONNECTIONS=$MEM_CONNECTIONS"
 ((NICE == 0)) || COMMAND+=" NICE=$NICE"
+[[ -z $BASELINE_BIN ]] || COMMAND+=" BASELINE_BIN=$BASELINE_BIN"
 COMMAND+=" bench/run.sh"
 LUA=$ROOT/bench/jsonrpc_post.lua
 BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from wrk"}}}'
@@ -69,6 +72,10 @@ cmake --build "$BUILD_DIR" -j"$(nproc)" --target turnout turnout-mock-backend >"
 rm -f "$build_log"
 TURNOUT=$ROOT/$BUILD_DIR/turnout
 MOCK=$ROOT/$BUILD_DIR/turnout-mock-backend
+if [[ -n $BASELINE_BIN ]]; then
+  [[ -x $BASELINE_BIN ]] || { echo "run.sh: BASELINE_BIN=$BASELINE_BIN is not an executable" >&2; exit 2; }
+  BASELINE_BIN=$(realpath "$BASELINE_BIN")
+fi
 
 # wrk, the proxies and the backend all need descriptors for MEM_CONNECTIONS (twice for proxies).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -84,6 +91,9 @@ TMP=$(mktemp -d /tmp/turnout-bench.XXXXXX)
 BENCH_SCRIPT=run.sh
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+# nginx's keep-alive cache as large as turnout's pool, so that at MEM_CONNECTIONS neither closes
+# and reopens backend connections the other keeps (HAProxy's pool-max-conn is unlimited).
+POOL_CAP=$(turnout_pool_cap)
 
 # An echo tools/call through URL must answer 200 with the echoed text.
 probe() {
@@ -162,9 +172,14 @@ measure_end() {
 }
 
 declare -A URL PID RSSPID FAILED RPS P50 P99 CPU ERRS FOREIGN MEM_IDLE MEM_LOAD MEM_FDS MEM_RPS MEM_ERRS MEM_HWM
+declare -A ROUND_RPS ROUND_P99 RUNS_FAILED FAIL_NOTES MEM_FAILED
 TARGETS=(turnout nginx haproxy backend)
 PROXIES=(turnout nginx haproxy)
-declare -A LABEL=([turnout]=turnout [nginx]=nginx [haproxy]=HAProxy [backend]="backend (direct)")
+if [[ -n $BASELINE_BIN ]]; then
+  TARGETS=(turnout turnout-base nginx haproxy backend)
+  PROXIES=(turnout turnout-base nginx haproxy)
+fi
+declare -A LABEL=([turnout]=turnout [turnout-base]="turnout-base (BASELINE_BIN)" [nginx]=nginx [haproxy]=HAProxy [backend]="backend (direct)")
 
 #------------------------------------------------------------------------------
 # The backend
@@ -185,6 +200,10 @@ log "mock backend on 127.0.0.1:$BACKEND_PORT ($(head -1 "$TMP/backend.log"))"
 
 TURNOUT_PORT=$(free_port)
 write_turnout_config "$TMP/turnout.toml" "$TURNOUT_PORT" "$BACKEND_PORT"
+if [[ -n $BASELINE_BIN ]]; then
+  BASE_PORT=$(free_port)
+  write_turnout_config "$TMP/turnout-base.toml" "$BASE_PORT" "$BACKEND_PORT"
+fi
 
 NGINX_PORT=$(free_port)
 mkdir -p "$TMP/nginx"
@@ -212,7 +231,7 @@ http {
     keepalive_requests 1000000;          # default 1000 would make wrk reconnect
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
-        keepalive 64;
+        keepalive $POOL_CAP;                 # turnout's idle-pool cap per backend and worker
         keepalive_requests 1000000;
         keepalive_timeout 60s;
     }
@@ -264,6 +283,10 @@ EOF
 
 # Config checks first: a config error is reported as such, not as a failure to listen.
 "$TURNOUT" -t -c "$TMP/turnout.toml" >"$TMP/turnout-check.log" 2>&1 || FAILED[turnout]="config rejected: $(tr '\n' ' ' <"$TMP/turnout-check.log")"
+if [[ -n $BASELINE_BIN ]]; then
+  "$BASELINE_BIN" -t -c "$TMP/turnout-base.toml" >"$TMP/turnout-base-check.log" 2>&1 ||
+    FAILED[turnout-base]="config rejected: $(tr '\n' ' ' <"$TMP/turnout-base-check.log")"
+fi
 "$NGINX" -t -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx-check.log" 2>&1 || { cat "$TMP/nginx-check.log" >&2; exit 1; }
 "$HAPROXY" -c -f "$TMP/haproxy.cfg" >"$TMP/haproxy-check.log" 2>&1 || { cat "$TMP/haproxy-check.log" >&2; exit 1; }
 
@@ -296,6 +319,9 @@ start_target() { # NAME PORT CMD...
 }
 
 [[ -n ${FAILED[turnout]:-} ]] || start_target turnout "$TURNOUT_PORT" "$TURNOUT" -c "$TMP/turnout.toml"
+if [[ -n $BASELINE_BIN && -z ${FAILED[turnout-base]:-} ]]; then
+  start_target turnout-base "$BASE_PORT" "$BASELINE_BIN" -c "$TMP/turnout-base.toml"
+fi
 start_target nginx "$NGINX_PORT" "$NGINX" -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
 start_target haproxy "$HAPROXY_PORT" "$HAPROXY" -db -f "$TMP/haproxy.cfg"
 
@@ -361,9 +387,33 @@ add_errors() { # KEY(name) "non2xx connect read write timeout"
   ERRS[$1]="$((cur[0] + new[0])) $((cur[1] + new[1])) $((cur[2] + new[2])) $((cur[3] + new[3])) $((cur[4] + new[4]))"
 }
 
+# Why a run cannot be counted ("" when it can): wrk failed or printed no result, served
+# nothing, or met errors (a non-2xx answer or a socket error). Such a run is reported as
+# failed and left out of the medians; it is never counted as 0 req/s, nor, worse, counted
+# with fast error answers as if they were served requests.
+run_failure() { # RC PARSED("req/s p50 p99 non2xx connect read write timeout" or "")
+  local -a v
+  [[ -n $2 ]] || { echo "wrk printed no result (exit $1)"; return; }
+  read -r -a v <<<"$2"
+  ((v[3] + v[4] + v[5] + v[6] + v[7] == 0)) || { echo "errors: $(errors_text "${v[3]} ${v[4]} ${v[5]} ${v[6]} ${v[7]}")"; return; }
+  awk -v r="${v[0]}" 'BEGIN { exit !(r > 0) }' || { echo "no request served"; return; }
+  (($1 == 0)) || echo "wrk exit $1"
+}
+fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.0f\n", x }'; }
+fmt_ms() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.2f ms\n", x / 1000 }'; }
+fmt_mib() { awk -v x="$1" 'BEGIN { if (x == "" || x == 0) print "–"; else printf "%.1f MiB\n", x / 1024 }'; }
+errors_text() { # "non2xx connect read write timeout"
+  local -a e
+  read -r -a e <<<"${1:-0 0 0 0 0}"
+  if ((e[0] + e[1] + e[2] + e[3] + e[4] == 0)); then echo "0"; return; fi
+  echo "non-2xx ${e[0]}; socket: connect ${e[1]}, read ${e[2]}, write ${e[3]}, timeout ${e[4]}"
+}
+
 log "throughput: $ROUNDS interleaved rounds of ${WARMUP}s warm-up + ${DURATION}s, wrk -t$WRK_THREADS -c$CONNECTIONS"
 for ((r = 1; r <= ROUNDS; r++)); do
-  for t in "${TARGETS[@]}"; do
+  # Round r starts at target (r-1) mod n: no target always runs first (after the quiet wait)
+  # or right after the same neighbour.
+  for t in $(rotated $((r - 1)) "${TARGETS[@]}"); do
     alive "$t" || continue
     wait_quiet
     run_wrk "$TMP/warmup.txt" "$CONNECTIONS" "$WARMUP" "${URL[$t]}" || true
@@ -377,18 +427,25 @@ for ((r = 1; r <= ROUNDS; r++)); do
     FOREIGN[$t]+="$foreign "
     { echo "=== $t round $r: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -s bench/jsonrpc_post.lua ${URL[$t]}/mcp (exit $rc)"
       cat "$out"; echo; } >>"$WRK_LOG"
-    if parsed=$(parse_wrk "$out"); then
+    parsed=$(parse_wrk "$out") || parsed=""
+    if [[ -n $parsed ]]; then
       read -r rps p50 p99 s c rd w to <<<"$parsed"
+      add_errors "$t" "$s $c $rd $w $to"
+    fi
+    why=$(run_failure "$rc" "$parsed")
+    if [[ -n $why ]]; then
+      RUNS_FAILED[$t]=$((${RUNS_FAILED[$t]:-0} + 1))
+      FAIL_NOTES[$t]+="round $r: $why. "
+      ROUND_RPS[$t]+="failed "; ROUND_P99[$t]+="failed "
+      log "round $r $t: FAILED ($why), left out of the medians; see $WRK_LOG"
+    else
       RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
+      ROUND_RPS[$t]+="$(fmt_int "$rps") "; ROUND_P99[$t]+="$(awk -v x="$p99" 'BEGIN { printf "%.2f", x / 1000 }') "
       # CPU time the target spent per request: steadier than req/s on a shared machine,
       # since it does not depend on how the cores were shared with wrk and the backend.
       CPU[$t]+="$(awk -v d="$((ticks1 - ticks0))" -v hz="$(getconf CLK_TCK)" -v n="$rps" -v s="$DURATION" \
         'BEGIN { printf "%.2f", (n > 0 ? d * 1e6 / hz / (n * s) : 0) }') "
-      add_errors "$t" "$s $c $rd $w $to"
-      log "round $r $t: $rps req/s, p50 ${p50}us, p99 ${p99}us, non-2xx $s, socket errors c$c r$rd w$w t$to; other load ${foreign}%"
-    else
-      log "round $r $t: wrk produced no result (exit $rc); see $WRK_LOG"
-      add_errors "$t" "0 0 0 0 0"
+      log "round $r $t: $rps req/s, p50 ${p50}us, p99 ${p99}us; other load ${foreign}%"
     fi
     alive "$t" || true
   done
@@ -413,28 +470,27 @@ for t in "${PROXIES[@]}"; do
   forget_pid "$wrk_pid"
   { echo "=== $t memory: wrk -t$WRK_THREADS -c$MEM_CONNECTIONS -d${MEM_DURATION}s --latency -s bench/jsonrpc_post.lua ${URL[$t]}/mcp (exit $rc)"
     cat "$out"; echo; } >>"$WRK_LOG"
-  if parsed=$(parse_wrk "$out"); then
+  parsed=$(parse_wrk "$out") || parsed=""
+  if [[ -n $parsed ]]; then
     read -r rps p50 p99 s c rd w to <<<"$parsed"
-    MEM_RPS[$t]=$rps
     MEM_ERRS[$t]="$s $c $rd $w $to"
   fi
   MEM_HWM[$t]=$(hwm_kib "${RSSPID[$t]}")
-  log "memory $t: idle ${MEM_IDLE[$t]} KiB, ${MEM_LOAD[$t]} KiB with $MEM_CONNECTIONS connections (${MEM_FDS[$t]} fds open), ${MEM_RPS[$t]:-?} req/s"
+  why=$(run_failure "$rc" "$parsed")
+  if [[ -n $why ]]; then
+    # Connections that failed hold no memory: the RSS of this run is not comparable either.
+    MEM_FAILED[$t]=$why
+    log "memory $t: FAILED ($why); its figures are left out; see $WRK_LOG"
+  else
+    MEM_RPS[$t]=$rps
+    log "memory $t: idle ${MEM_IDLE[$t]} KiB, ${MEM_LOAD[$t]} KiB with $MEM_CONNECTIONS connections (${MEM_FDS[$t]} fds open), $rps req/s"
+  fi
   alive "$t" || true
 done
 
 #------------------------------------------------------------------------------
 # Report
 
-fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.0f\n", x }'; }
-fmt_ms() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf "%.2f ms\n", x / 1000 }'; }
-fmt_mib() { awk -v x="$1" 'BEGIN { if (x == "" || x == 0) print "–"; else printf "%.1f MiB\n", x / 1024 }'; }
-errors_text() { # "non2xx connect read write timeout"
-  local -a e
-  read -r -a e <<<"${1:-0 0 0 0 0}"
-  if ((e[0] + e[1] + e[2] + e[3] + e[4] == 0)); then echo "0"; return; fi
-  echo "non-2xx ${e[0]}; socket: connect ${e[1]}, read ${e[2]}, write ${e[3]}, timeout ${e[4]}"
-}
 
 ALL_FOREIGN=""
 for t in "${TARGETS[@]}"; do ALL_FOREIGN+="${FOREIGN[$t]:-}"; done
@@ -442,12 +498,15 @@ FOREIGN_MED=$(median <<<"$ALL_FOREIGN")
 FOREIGN_MAX=$(tr ' ' '\n' <<<"$ALL_FOREIGN" | awk 'NF && $1 > m { m = $1 } END { print m + 0 }')
 for t in "${TARGETS[@]}"; do f=${FOREIGN[$t]:-–}; FOREIGN[$t]=${f% }; done
 
-declare -A MED_RPS MED_P50 MED_P99 MED_CPU
+declare -A MED_RPS MED_P50 MED_P99 MED_CPU PER_CONN
 for t in "${TARGETS[@]}"; do
   MED_CPU[$t]=$(median <<<"${CPU[$t]:-}")
   MED_RPS[$t]=$(median <<<"${RPS[$t]:-}")
   MED_P50[$t]=$(median <<<"${P50[$t]:-}")
   MED_P99[$t]=$(median <<<"${P99[$t]:-}")
+  if [[ -z ${MEM_FAILED[$t]:-} && -n ${MEM_LOAD[$t]:-} && -n ${MEM_IDLE[$t]:-} ]]; then
+    PER_CONN[$t]=$(awk -v a="${MEM_LOAD[$t]}" -v b="${MEM_IDLE[$t]}" -v n="$MEM_CONNECTIONS" 'BEGIN { printf "%.2f\n", (a - b) / n }')
+  fi
 done
 
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -457,7 +516,21 @@ nginx_ver=$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')
 haproxy_ver=$("$HAPROXY" -v | awk 'NR == 1 { print $3 }')
 wrk_ver=$("$WRK" -v 2>&1 | awk 'NR == 1 { print $2 }' || true)
 turnout_ver=$("$TURNOUT" --version 2>&1 | head -1 || true)
+[[ -z $BASELINE_BIN ]] || base_ver=$("$BASELINE_BIN" --version 2>&1 | head -1 || true)
 body_bytes=${#BODY}
+
+# One row of the ratio table: A against B, or why they cannot be compared.
+ratio_row() { # A B
+  local a=$1 b=$2 t name
+  name="${LABEL[$a]%% *} / ${LABEL[$b]%% *}"
+  for t in "$a" "$b"; do
+    if [[ -z ${RPS[$t]:-} ]]; then
+      echo "| $name | not compared: ${LABEL[$t]} has no successful run (${FAILED[$t]:-all $ROUNDS runs failed}) | | | | |"
+      return
+    fi
+  done
+  echo "| $name | $(ratio "${MED_RPS[$a]}" "${MED_RPS[$b]}") | $(ratio "${MED_P99[$a]}" "${MED_P99[$b]}") | $(ratio "${MED_CPU[$a]}" "${MED_CPU[$b]}") | $(ratio "${MEM_RPS[$a]:-}" "${MEM_RPS[$b]:-}") | $(ratio "${PER_CONN[$a]:-}" "${PER_CONN[$b]:-}") |"
+}
 
 REPORT=$TMP/report.md
 {
@@ -469,6 +542,7 @@ REPORT=$TMP/report.md
   ((NICE == 0)) || echo "wrk, the backend and the proxies ran at niceness $NICE."
   echo "Versions: $turnout_ver (git $turnout_rev, $BUILD_DIR Release), nginx $nginx_ver (nginx-light),"
   echo "HAProxy $haproxy_ver, wrk $wrk_ver."
+  [[ -z $BASELINE_BIN ]] || echo "Baseline (turnout-base): $BASELINE_BIN, ${base_ver:-unknown version}, same configuration."
   if ((FOREIGN_MAX > 2 * QUIET_BUSY)); then
     echo
     echo "**Warning: other processes used up to ${FOREIGN_MAX}% of the machine during the runs; treat the"
@@ -478,58 +552,66 @@ REPORT=$TMP/report.md
   echo "Command: \`$COMMAND\`"
   echo
   echo "Each proxy runs one worker in front of the same \`turnout-mock-backend\` (one thread), with"
-  echo "upstream keep-alive (nginx \`keepalive 64\`, HAProxy \`http-reuse always\`, turnout's"
-  echo "per-worker pool), **access logs off for all three**, and the same fields toward the backend"
-  echo "(the client's Host passed on; X-Forwarded-For, -Proto and -Host added, as turnout always does;"
-  echo "checked through the backend's \`/headers\` before the runs). Load: \`wrk -t$WRK_THREADS -c$CONNECTIONS"
-  echo "-d${DURATION}s --latency -s bench/jsonrpc_post.lua URL/mcp\`, a $body_bytes-byte JSON-RPC \`tools/call\`"
-  echo "(\`echo\`) POST on keep-alive connections; $ROUNDS interleaved rounds (turnout, nginx, HAProxy,"
-  echo "backend direct), each run after a ${WARMUP}s warm-up; figures are medians across rounds, errors"
-  echo "are totals. RSS (VmRSS; nginx: its worker) idle after start, and with $MEM_CONNECTIONS keep-alive"
-  echo "connections busy (\`wrk -c$MEM_CONNECTIONS -d${MEM_DURATION}s\`, read at $((MEM_DURATION - 1))s)."
+  echo "upstream keep-alive (nginx \`keepalive $POOL_CAP\`, turnout's idle-pool cap per backend and worker;"
+  echo "HAProxy \`http-reuse always\`, unlimited), **access logs off for all**, and the same fields toward"
+  echo "the backend (the client's Host passed on; X-Forwarded-For, -Proto and -Host added, as turnout"
+  echo "always does; checked through the backend's \`/headers\` before the runs). Load: \`wrk -t$WRK_THREADS"
+  echo "-c$CONNECTIONS -d${DURATION}s --latency -s bench/jsonrpc_post.lua URL/mcp\`, a $body_bytes-byte JSON-RPC"
+  echo "\`tools/call\` (\`echo\`) POST on keep-alive connections; $ROUNDS interleaved rounds over"
+  echo "${TARGETS[*]} (round r starts at the r-th of them, so the order rotates), each run after a"
+  echo "${WARMUP}s warm-up; figures are medians across the runs that succeeded (a run with any error, or"
+  echo "no result, is reported as failed and left out, never counted as 0), errors are totals. RSS"
+  echo "(VmRSS; nginx: its worker) idle after start, and with $MEM_CONNECTIONS keep-alive connections busy"
+  echo "(\`wrk -c$MEM_CONNECTIONS -d${MEM_DURATION}s\`, read at $((MEM_DURATION - 1))s)."
   echo
-  echo "| target | req/s | p50 | p99 | CPU µs/req | errors | RSS idle | RSS @ $MEM_CONNECTIONS conns | per conn |"
-  echo "|---|---:|---:|---:|---:|---|---:|---:|---:|"
+  echo "| target | req/s | p50 | p99 | CPU µs/req | runs counted | errors | RSS idle | RSS @ $MEM_CONNECTIONS conns | per conn |"
+  echo "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"
   for t in "${TARGETS[@]}"; do
     if [[ -z ${RPS[$t]:-} ]]; then
-      echo "| ${LABEL[$t]} | FAILED: ${FAILED[$t]:-no result} | | | | | | | |"
+      echo "| ${LABEL[$t]} | FAILED: ${FAILED[$t]:-all ${RUNS_FAILED[$t]:-0} runs failed} | | | | 0/$ROUNDS | $(errors_text "${ERRS[$t]:-}") | | | |"
       continue
     fi
     if [[ $t == backend ]]; then
       mem="| – | – | –"
+    elif [[ -n ${MEM_FAILED[$t]:-} ]]; then
+      mem="| $(fmt_mib "${MEM_IDLE[$t]:-}") | failed | failed"
     else
       per="–"
-      if [[ -n ${MEM_LOAD[$t]:-} && -n ${MEM_IDLE[$t]:-} ]]; then
-        per=$(awk -v a="${MEM_LOAD[$t]}" -v b="${MEM_IDLE[$t]}" -v n="$MEM_CONNECTIONS" \
-          'BEGIN { printf "%.1f KiB\n", (a - b) / n }')
-      fi
+      [[ -z ${PER_CONN[$t]:-} ]] || per=$(awk -v x="${PER_CONN[$t]}" 'BEGIN { printf "%.1f KiB\n", x }')
       mem="| $(fmt_mib "${MEM_IDLE[$t]:-}") | $(fmt_mib "${MEM_LOAD[$t]:-}") | $per"
     fi
-    echo "| ${LABEL[$t]} | $(fmt_int "${MED_RPS[$t]}") | $(fmt_ms "${MED_P50[$t]}") | $(fmt_ms "${MED_P99[$t]}") | ${MED_CPU[$t]:-–} | $(errors_text "${ERRS[$t]:-}") $mem |"
+    counted=$(wc -w <<<"${RPS[$t]}")
+    echo "| ${LABEL[$t]} | $(fmt_int "${MED_RPS[$t]}") | $(fmt_ms "${MED_P50[$t]}") | $(fmt_ms "${MED_P99[$t]}") | ${MED_CPU[$t]:-–} | $counted/$ROUNDS | $(errors_text "${ERRS[$t]:-}") $mem |"
   done
   echo
-  echo "| ratio | throughput (higher is better) | p99 (lower is better) | CPU per request (lower is better) |"
-  echo "|---|---:|---:|---:|"
-  echo "| turnout / nginx | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[nginx]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[nginx]}") | $(ratio "${MED_CPU[turnout]}" "${MED_CPU[nginx]}") |"
-  echo "| turnout / HAProxy | $(ratio "${MED_RPS[turnout]}" "${MED_RPS[haproxy]}") | $(ratio "${MED_P99[turnout]}" "${MED_P99[haproxy]}") | $(ratio "${MED_CPU[turnout]}" "${MED_CPU[haproxy]}") |"
+  echo "| ratio | throughput (higher is better) | p99 (lower is better) | CPU per request (lower is better) | throughput at $MEM_CONNECTIONS conns | memory per busy conn |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  [[ -z $BASELINE_BIN ]] || ratio_row turnout turnout-base
+  ratio_row turnout nginx
+  ratio_row turnout haproxy
   echo
   echo "<details><summary>Per round, and the $MEM_CONNECTIONS-connection run</summary>"
   echo
   echo "| target | req/s per round | p99 per round (ms) | other load per round (%) | $MEM_CONNECTIONS conns: req/s | errors | fds open | peak RSS |"
   echo "|---|---|---|---|---:|---|---:|---:|"
   for t in "${TARGETS[@]}"; do
-    p99s=$(awk '{ for (i = 1; i <= NF; i++) printf "%s%.2f", (i > 1 ? " " : ""), $i / 1000 }' <<<"${P99[$t]:-}")
-    rpss=$(awk '{ for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? " " : ""), $i }' <<<"${RPS[$t]:-}")
+    rpss=${ROUND_RPS[$t]:-–}; p99s=${ROUND_P99[$t]:-–}
     if [[ $t == backend ]]; then
-      echo "| ${LABEL[$t]} | ${rpss:-–} | ${p99s:-–} | ${FOREIGN[$t]} | – | – | – | – |"
+      echo "| ${LABEL[$t]} | ${rpss% } | ${p99s% } | ${FOREIGN[$t]} | – | – | – | – |"
     else
-      echo "| ${LABEL[$t]} | ${rpss:-–} | ${p99s:-–} | ${FOREIGN[$t]} | $(fmt_int "${MEM_RPS[$t]:-}") | $(errors_text "${MEM_ERRS[$t]:-}") | ${MEM_FDS[$t]:-–} | $(fmt_mib "${MEM_HWM[$t]:-}") |"
+      mem_rps=$(fmt_int "${MEM_RPS[$t]:-}")
+      [[ -z ${MEM_FAILED[$t]:-} ]] || mem_rps=failed
+      echo "| ${LABEL[$t]} | ${rpss% } | ${p99s% } | ${FOREIGN[$t]} | $mem_rps | $(errors_text "${MEM_ERRS[$t]:-}") | ${MEM_FDS[$t]:-–} | $(fmt_mib "${MEM_HWM[$t]:-}") |"
     fi
   done
   echo
   echo "</details>"
   for t in "${TARGETS[@]}"; do
     [[ -z ${FAILED[$t]:-} ]] || { echo; echo "**$t problem:** ${FAILED[$t]}"; }
+    [[ -z ${FAIL_NOTES[$t]:-} ]] ||
+      { echo; echo "**$t: ${RUNS_FAILED[$t]} of $ROUNDS runs failed and are left out of the medians:** ${FAIL_NOTES[$t]% }"; }
+    [[ -z ${MEM_FAILED[$t]:-} ]] ||
+      { echo; echo "**$t: the $MEM_CONNECTIONS-connection run failed (${MEM_FAILED[$t]}); its RSS and rate are left out.**"; }
   done
 } >"$REPORT"
 

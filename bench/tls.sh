@@ -98,7 +98,7 @@ http {
     keepalive_requests 1000000;
     upstream backend {
         server 127.0.0.1:$BACKEND_PORT;
-        keepalive 64;
+        keepalive $(turnout_pool_cap);               # turnout's idle-pool cap per backend and worker
         keepalive_requests 1000000;
     }
     server {

@@ -1,9 +1,10 @@
 // Backend failures: 502 (closed, garbage), 503 (no backend), 504 (slow head), and the retry of
-// another backend when one refuses the connection.
+// another backend when one refuses the connection or does not accept it within connect_timeout.
 
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { assertJsonError, closedPort, fileScope, itest, onRequestHead } from './support/harness.mjs';
+import { RawConn, assertJsonError, closedPort, fileScope, itest, onRequestHead } from './support/harness.mjs';
+import { backendIn, status, waitAdmin } from './support/control_helpers.mjs';
 
 const shared = fileScope();
 let mock;
@@ -152,6 +153,31 @@ itest('a refused connection is retried on another backend: every request succeed
     assert.equal(res.get('x-backend'), 'err-mock-1');
     conn.destroy();
   }
+});
+
+itest('a connect that does not complete within connect_timeout moves to another backend, which answers', async (t, s) => {
+  // A backend whose accept queue is full: the kernel drops the SYNs of any further connect.
+  const hole = await s.mock({ name: 'err-blackhole', noAccept: true });
+  await s.conn(hole.port); // the one connection its backlog of 0 holds
+  // The hang is real: a direct connect does not complete (it would take minutes to give up).
+  await assert.rejects(RawConn.open(hole.port, { timeout: 1000 }), /timed out/,
+    'a connect to the backend with a full accept queue hangs');
+
+  const tn = await s.turnout({ backends: [hole.addr, mock.addr], proxy: { connect_timeout: '200ms' } });
+  await waitAdmin(tn);
+  // The pool's choice is per request: go on until one of them was sent to the hanging backend
+  // first (its failed connect counts as an error there), every one answered by the other.
+  let tried = false;
+  for (let i = 0; i < 40 && !tried; i++) {
+    const conn = await s.conn(tn.port);
+    await conn.write(get(`/headers?i=${i}`, 'Connection: close\r\n'));
+    const res = await conn.readResponse({ timeout: 8000 });
+    assert.equal(res.status, 200, `request ${i}: ${res.status} ${res.text()}`);
+    assert.equal(res.get('x-backend'), 'err-mock-1', `request ${i} answered by the backend that accepts`);
+    conn.destroy();
+    tried = backendIn(await status(tn), hole.addr).errors_total > 0;
+  }
+  assert.ok(tried, 'some request tried the hanging backend first (errors_total > 0 there)');
 });
 
 itest('a refused POST with a body is retried on another backend with its body intact', async (t, s) => {

@@ -2,12 +2,15 @@
 // servers that fail on purpose (support/health_server.mjs): a backend that dies, one whose
 // initialize fails while /health still answers 200, one that answers 503 (as a draining MCP
 // server does) and recovers. Unhealthy backends get no new sessions; their pinned sessions keep
-// being forwarded; status shows the last probe's result and error.
+// being forwarded; status shows the last probe's result and error. Unknown session ids are
+// hashed over the healthy backends only. Backends of the config start healthy, backends added
+// at run time start unhealthy.
 
 import assert from 'node:assert/strict';
-import { itest } from './support/harness.mjs';
-import { sessionRequest } from './support/session_helpers.mjs';
-import { admin, backendIn, metricValue, parseMetrics, status, waitAdmin } from './support/control_helpers.mjs';
+import { randomUUID } from 'node:crypto';
+import { itest, onRequestHead } from './support/harness.mjs';
+import { SESSION_NOT_FOUND, rendezvousOracle, sessionRequest } from './support/session_helpers.mjs';
+import { admin, backendIn, ctl, metricValue, parseMetrics, status, waitAdmin } from './support/control_helpers.mjs';
 import {
   fastHealth, healthConfig, initializeMany, sessionOn, startHealthServer, waitAllProbed, waitBackend,
 } from './support/health_helpers.mjs';
@@ -131,4 +134,65 @@ itest('kind = "http": a /health answering 503 makes the backend unready until it
   await b.setMode('ok');
   await waitBackend(tn, b.addr, (x) => x.healthy, 'healthy again');
   await sessionOn(tn.port, 'http-b');
+});
+
+itest('unknown session ids are hashed over the healthy backends only: none lands on an unhealthy one', async (t, s) => {
+  const [m0, m1] = await Promise.all([s.mock({ name: 'hash-m0' }), s.mock({ name: 'hash-m1' })]);
+  // A backend that is up but fails its health check; it answers every other request as the
+  // mocks do for an unknown id, and counts them.
+  let served = 0;
+  const sick = await s.rawBackend(onRequestHead((req, socket) => {
+    const probe = req.target.startsWith('/health');
+    if (!probe) served += 1;
+    const body = probe ? '{"status":"unready"}' : JSON.stringify(SESSION_NOT_FOUND);
+    socket.write(`HTTP/1.1 ${probe ? '503 Service Unavailable' : '404 Not Found'}\r\nX-Backend: hash-sick\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }));
+  const backends = [m0.addr, sick.addr, m1.addr];
+  const [tn, oracleTn] = await Promise.all([
+    s.turnout(healthConfig([{ name: 'blue', weight: 100, backends }],
+      fastHealth({ kind: 'http', path: '/health', rise: 1, fall: 1 }))),
+    // The same backends without health checks: where each id goes when all three count.
+    s.turnout(healthConfig([{ name: 'blue', weight: 100, backends }], undefined)),
+  ]);
+  await waitBackend(tn, sick.addr, (x) => !x.healthy, 'the failing backend marked unhealthy');
+
+  const ids = Array.from({ length: 60 }, () => randomUUID());
+  const oracle = rendezvousOracle(oracleTn);
+  const everywhere = {};
+  for (const id of ids) everywhere[id] = await oracle(id);
+  const wouldBeSick = ids.filter((id) => everywhere[id] === 'hash-sick');
+  assert.ok(wouldBeSick.length > 0, `with all three backends some ids hash to the unhealthy one: ${JSON.stringify(everywhere)}`);
+
+  const servedBefore = served;
+  for (const id of ids) {
+    const r = await sessionRequest(tn.port, id);
+    assert.equal(r.status, 404, `unknown id ${id}: ${r.status} ${r.text}`);
+    assert.ok(['hash-m0', 'hash-m1'].includes(r.backend), `unknown id ${id} went to a healthy backend, not ${r.backend}`);
+    // A consistent hash: only the ids of the backend that left the healthy set move.
+    if (everywhere[id] !== 'hash-sick') assert.equal(r.backend, everywhere[id], `id ${id} stays where it hashed with all three`);
+  }
+  assert.equal(served - servedBefore, 0, 'the unhealthy backend was sent no request with an unknown id');
+});
+
+itest('with [upstream.health], config backends start healthy before any probe passed; one added by `backends` starts unhealthy and gets nothing', async (t, s) => {
+  const [m0, m1] = await Promise.all([s.mock({ name: 'start-m0' }), s.mock({ name: 'start-m1' })]);
+  // A check no backend can pass (the mock answers /status/503 with 503), rarely run, with fall
+  // above the number of probes it can make during the test.
+  const tn = await s.turnout(healthConfig([{ name: 'blue', weight: 100, backends: [m0.addr] }],
+    { kind: 'http', path: '/status/503', interval: '1h', timeout: '1s', rise: 2, fall: 3 }));
+  await waitAdmin(tn);
+  let st = await status(tn);
+  assert.equal(backendIn(st, m0.addr).healthy, true, 'a backend listed in the config starts healthy');
+  assert.notEqual(backendIn(st, m0.addr).health?.last_ok, true, 'no probe has passed');
+  assert.deepEqual((await initializeMany(tn.port, 3)).map((x) => `${x.status} ${x.backend}`), Array(3).fill('200 start-m0'),
+    'traffic flows to it');
+
+  const r = await ctl(tn, ['backends', 'mcp', 'blue', m0.addr, m1.addr]);
+  assert.equal(r.code, 0, r.stderr);
+  st = await status(tn);
+  assert.equal(backendIn(st, m1.addr).healthy, false, 'a backend added at run time starts unhealthy');
+  assert.equal(backendIn(st, m0.addr).healthy, true, 'the backend that stayed keeps its state');
+  assert.deepEqual((await initializeMany(tn.port, 20)).map((x) => `${x.status} ${x.backend}`), Array(20).fill('200 start-m0'),
+    'no new session goes to the never-verified backend');
 });

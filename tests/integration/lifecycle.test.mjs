@@ -1,8 +1,11 @@
-// The life of the process: listeners, the status server (/healthz, /readyz), and SIGTERM
-// (stop accepting, let requests in flight finish, exit 0).
+// The life of the process: listeners, worker threads, the access log, the status server
+// (/healthz, /readyz), and SIGTERM (stop accepting, let requests in flight finish, exit 0).
 
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { before } from 'node:test';
 import { fileScope, httpRequest, itest, onRequestHead, waitUntil } from './support/harness.mjs';
 
@@ -131,6 +134,86 @@ itest('each proxied request is logged to the access log', async (t, s) => {
   const line = tn.child.stderr.split('\n').find((l) => l.includes('/headers'));
   assert.match(line, /GET/);
   assert.match(line, /\b200\b/);
+});
+
+itest('access_log = a path: each request is one line in that file, with its method, target and status', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], proxy: { access_log: 'access.log' } });
+  const file = path.join(tn.dir, 'access.log'); // relative to the config file's folder
+  const requests = [
+    { method: 'GET', target: '/headers?marker=file-log-1', status: 200 },
+    { method: 'POST', target: '/echo?marker=file-log-2', status: 200, body: 'hello' },
+    { method: 'GET', target: '/status/404?marker=file-log-3', status: 404 },
+    { method: 'DELETE', target: '/mcp?marker=file-log-4', status: 400 },
+  ];
+  for (const r of requests) {
+    const res = await httpRequest(tn.port, { method: r.method, path: r.target, body: r.body });
+    assert.equal(res.status, r.status, `${r.method} ${r.target}`);
+  }
+  const lines = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('file-log-')) : []);
+  await waitUntil(() => lines().length >= requests.length, 10000, `${requests.length} lines in ${file}`);
+  const logged = lines();
+  assert.equal(logged.length, requests.length, `one line per request: ${JSON.stringify(logged)}`);
+  requests.forEach((r, i) => {
+    const line = logged[i];
+    assert.ok(line.includes(`${r.method} ${r.target}`), `line ${i} names ${r.method} ${r.target}: ${line}`);
+    assert.match(line.slice(line.indexOf(r.target) + r.target.length), new RegExp(`\\b${r.status}\\b`),
+      `line ${i} has the status ${r.status}: ${line}`);
+  });
+  assert.doesNotMatch(tn.child.stderr, /file-log-/, 'the access log goes to the file, not to stderr');
+});
+
+/**
+ * Voluntary context switches of each thread of `pid` except the main one (turnout's control
+ * thread: signals, admin socket, timers): {tid: count}. An event loop blocks in epoll_wait when
+ * it has nothing to do, so each connection it serves costs it at least one such switch.
+ */
+function loopThreadSwitches(pid) {
+  const out = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (Number(tid) === pid) continue;
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      out[tid] = Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(st)[1]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+itest('workers = N: N event loops serve the connections (1 thread takes all the traffic with 1, 2 share it with 2)', async (t, s) => {
+  const servingThreads = async (workers) => {
+    const tn = await s.turnout({ backends: [mock.addr], proxy: { workers } });
+    const before = loopThreadSwitches(tn.pid);
+    // 240 connections, 4 at a time, one request each: the kernel spreads new connections
+    // over the workers' SO_REUSEPORT acceptors.
+    let next = 0;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next < 240) {
+        next += 1;
+        const res = await httpRequest(tn.port, { path: '/health' });
+        assert.equal(res.status, 200);
+      }
+    }));
+    const after = loopThreadSwitches(tn.pid);
+    const gained = Object.entries(after).map(([tid, n]) => ({ tid, n: n - (before[tid] ?? 0) }));
+    const total = gained.reduce((sum, g) => sum + g.n, 0);
+    // A thread that served a fair share of the connections, not one that woke for a timer.
+    const serving = gained.filter((g) => g.n >= total * 0.2);
+    await tn.stop();
+    return { count: serving.length, gained };
+  };
+  const one = await servingThreads(1);
+  assert.equal(one.count, 1, `workers = 1: one thread serves: ${JSON.stringify(one.gained)}`);
+  const two = await servingThreads(2);
+  assert.equal(two.count, 2, `workers = 2: two threads serve: ${JSON.stringify(two.gained)}`);
+});
+
+itest('workers = 0: one event loop per core', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], proxy: { workers: 0 } });
+  assert.equal((await httpRequest(tn.port, { path: '/health' })).status, 200);
+  const loops = Object.keys(loopThreadSwitches(tn.pid)).length;
+  assert.equal(loops, os.cpus().length, `event-loop threads besides the control thread, on ${os.cpus().length} cores`);
 });
 
 /** turnout_read_buffers from /metrics on the status address: {client, backend}. */

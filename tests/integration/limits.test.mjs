@@ -1,5 +1,5 @@
-// Client-side limits and timeouts: 408 header_timeout, idle_timeout, 431, 414, 413 (by
-// Content-Length and mid-chunked). Rejected requests never reach a backend, and turnout keeps
+// Client-side limits and timeouts: 408 header_timeout, idle_timeout, stream_idle_timeout, 431,
+// 414, 413 (by Content-Length and mid-chunked). Rejected requests never reach a backend, and turnout keeps
 // serving afterwards.
 
 import assert from 'node:assert/strict';
@@ -83,6 +83,42 @@ itest('a keep-alive connection in use is not closed by idle_timeout', async (t, 
   await conn.write('GET /delay?ms=800 HTTP/1.1\r\nHost: t\r\n\r\n');
   const res = await conn.readResponse({ timeout: 5000 });
   assert.equal(res.status, 200);
+});
+
+itest('stream_idle_timeout: a silent SSE stream is closed after it; with 0s it stays open', async (t, s) => {
+  // One event, then silence: the backend holds the stream open and sends nothing more.
+  const backend = await s.rawBackend(onRequestHead((req, socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n' +
+      'Transfer-Encoding: chunked\r\n\r\n');
+    const payload = 'data: hello\n\n';
+    socket.write(`${Buffer.byteLength(payload).toString(16)}\r\n${payload}\r\n`);
+  }));
+  const [cut, never] = await Promise.all([
+    s.turnout({ backends: [backend.addr], proxy: { stream_idle_timeout: '300ms' } }),
+    s.turnout({ backends: [backend.addr], proxy: { stream_idle_timeout: '0s' } }),
+  ]);
+  const openStream = async (tn) => {
+    const conn = await s.conn(tn.port);
+    await conn.write('GET /events HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n');
+    await conn.waitForText('data: hello', 5000);
+    return conn;
+  };
+  const [a, b] = await Promise.all([openStream(cut), openStream(never)]);
+  await a.waitClosed(10000);
+  // Well beyond the other's 300 ms (and after it was closed), the 0s stream is still open.
+  assert.ok(await b.staysOpen(2000), 'with stream_idle_timeout = "0s" a silent stream may stay open');
+  assert.doesNotMatch(b.buf.toString('latin1'), /\r\n0\r\n\r\n/, 'nor was its response ended');
+});
+
+itest('stream_idle_timeout counts silence only: a stream with an event every 100 ms outlives a 1 s timeout', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], proxy: { stream_idle_timeout: '1s' } });
+  const conn = await s.conn(tn.port);
+  // 20 events 100 ms apart: two seconds of stream, never a second of silence.
+  await conn.write('GET /sse?n=20&interval_ms=100 HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n');
+  const res = await conn.readResponse({ timeout: 15000 });
+  assert.equal(res.status, 200);
+  const events = res.body.toString().match(/^data: event \d+$/gm) ?? [];
+  assert.equal(events.length, 20, `every event arrived and the stream ended normally: ${JSON.stringify(res.body.toString())}`);
 });
 
 itest('a request head larger than max_header_bytes answers 431', async (t, s) => {

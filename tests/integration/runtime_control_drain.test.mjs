@@ -14,7 +14,7 @@ import { before } from 'node:test';
 import { buildConfig, fileScope, itest, sleep, tempDir, waitUntil } from './support/harness.mjs';
 import { initialize, openStream, reloadTurnout, sessionRequest } from './support/session_helpers.mjs';
 import {
-  SESSION_NOT_FOUND_BODY, admin, assertStreamsDeliver, backendIn, ctl, drain, keepBusy, liveSession, openSessions,
+  SESSION_NOT_FOUND_BODY, admin, assertStreamsDeliver, backendIn, checkBefore, ctl, drain, keepBusy, liveSession, openSessions,
   poolIn, setBackends, setWeights, status, statusGet, tally, undrain, upstreamIn, waitAdmin, waitStatus, weightsIn,
 } from './support/control_helpers.mjs';
 
@@ -80,50 +80,57 @@ function assertNoFailures(result, what) {
 // ---------------------------------------------------------------------------------------------
 // Drain
 
-itest('drain with a 2s deadline: no new sessions, live ones work during grace; then streams close spread out and sessions answer 404', { timeout: 30000 }, async (t, s) => {
+itest('drain with a 3s deadline: no new sessions, live ones work during grace; then streams close spread out and sessions answer 404', { timeout: 40000 }, async (t, s) => {
   const [a, b] = sdk;
   const tn = await start(s, blueGreen(a, b));
   const live = await Promise.all([0, 1, 2].map(() => liveSession(s, tn.port)));
   for (const c of live) assert.equal(c.owner, a.name);
   const raw = [];
   for (let i = 0; i < 8; i++) raw.push(await rawStreamSession(s, tn.port, a));
-  await waitStatus(tn, (st) => backendIn(st, a.addr).streams === 11, 5000, '11 streams on blue');
+  await waitStatus(tn, (st) => backendIn(st, a.addr).streams === 11, 10000, '11 streams on blue');
   await setWeights(tn, { blue: 50, green: 50 });
 
   const busy = keepBusy(live, { scope: s });
+  // turnout starts the 3 s when the drain reaches it, after t0: until `deadline` nothing of
+  // blue may be refused or closed. Checks that must hold until then count only if they ended
+  // before it (checkBefore), so a slow machine makes them vacuous, never red.
   const t0 = Date.now();
-  const answer = await drain(tn, 'blue', '2s');
-  const deadline = t0 + 2000;
+  const answer = await drain(tn, 'blue', '3s');
+  const deadline = t0 + 3000;
   assert.equal(poolIn({ upstreams: [answer] }, 'blue').draining, true);
 
-  // Grace: every new session goes to green, the blue ones keep working.
+  // A draining pool gets no new sessions: before the deadline and after it alike.
   assert.deepEqual(tally(await openSessions(tn.port, 20)), { [b.name]: 20 }, 'a draining pool gets no new sessions');
-  let st = await status(tn);
+  const st = await status(tn);
+  const stAt = Date.now();
   assert.equal(poolIn(st, 'blue').draining, true);
   assert.equal(backendIn(st, a.addr).draining, true);
-  // The live sessions keep calling tools meanwhile, and an SDK call answered as an SSE
-  // response is a stream while it runs: at most one per live session on top of the 11.
-  const graceStreams = backendIn(st, a.addr).streams;
-  assert.ok(graceStreams >= 11 && graceStreams <= 11 + live.length, `all blue streams open during grace: ${graceStreams}`);
-  assert.equal(backendIn(st, a.addr).sessions, 11);
+  await checkBefore(t, deadline, 'blue counts during grace', () => {
+    if (stAt >= deadline) throw new Error('status read after the deadline');
+    // The live sessions keep calling tools meanwhile, and an SDK call answered as an SSE
+    // response is a stream while it runs: at most one per live session on top of the 11.
+    const graceStreams = backendIn(st, a.addr).streams;
+    assert.ok(graceStreams >= 11 && graceStreams <= 11 + live.length, `all blue streams open during grace: ${graceStreams}`);
+    assert.equal(backendIn(st, a.addr).sessions, 11);
+  });
   const m = (await admin(tn, 'GET', '/metrics')).text;
   assert.match(m, /^turnout_pool_draining\{upstream="mcp",pool="blue"\} 1$/m);
-  await assertStreamsDeliver(live, assert);
+  await checkBefore(t, deadline, 'the GET streams of the live sessions during grace', () => assertStreamsDeliver(live, assert));
   for (const x of raw) {
-    const r = await sessionRequest(tn.port, x.sid);
-    assert.equal(r.status, 200, `a blue session during grace: ${r.status} ${r.text}`);
-    assert.equal(r.backend, a.name);
+    await checkBefore(t, deadline, `blue session ${x.sid} during grace`, async () => {
+      const r = await sessionRequest(tn.port, x.sid);
+      assert.equal(r.status, 200, `a blue session during grace: ${r.status} ${r.text}`);
+      assert.equal(r.backend, a.name);
+    });
   }
-  const waitBefore = deadline - 300 - Date.now();
-  assert.ok(waitBefore > 0, `the grace checks took too long (${Date.now() - t0} ms) to check the time before the deadline`);
-  await sleep(waitBefore);
-  assertNoFailures(await busy.stop(), 'drain grace');
-  for (const x of raw) assert.equal(x.endedAt, null, `stream of ${x.sid} still open 300 ms before the deadline`);
-  st = await status(tn);
-  assert.equal(backendIn(st, a.addr).streams, 11, 'no blue stream closed before the deadline');
+  const calls = await busy.stop();
+  assert.ok(calls.calls > 0, 'the live sessions made calls');
+  assert.deepEqual(calls.failures.filter((_, i) => calls.failedAt[i] < deadline), [],
+    'no call of a live blue session failed before the deadline');
 
-  // The deadline: the streams close, spread over a short window, not all at once.
-  await waitUntil(() => raw.every((x) => x.endedAt !== null), 2000 + 2000 + 2000, 'every blue stream to be closed after the deadline');
+  // The deadline: the streams close, spread over a short window, not all at once, and none
+  // before the deadline.
+  await waitUntil(() => raw.every((x) => x.endedAt !== null), 20000, 'every blue stream to be closed after the deadline');
   const ends = raw.map((x) => x.endedAt).sort((p, q) => p - q);
   assert.ok(ends[0] >= deadline - 20, `the first stream closed ${deadline - ends[0]} ms before the deadline`);
   assert.ok(ends[ends.length - 1] - ends[0] >= 150,
@@ -135,31 +142,39 @@ itest('drain with a 2s deadline: no new sessions, live ones work during grace; t
   }
   await assert.rejects(live[0].client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 }),
     'an SDK session of the drained pool fails after the deadline');
-  st = await waitStatus(tn, (x) => backendIn(x, a.addr).streams === 0 && backendIn(x, a.addr).sessions === 0,
-    3000, 'blue counts at 0 after the deadline');
-  assert.equal(backendIn(st, b.addr).sessions, 20);
+  const after = await waitStatus(tn, (x) => backendIn(x, a.addr).streams === 0 && backendIn(x, a.addr).sessions === 0,
+    10000, 'blue counts at 0 after the deadline');
+  assert.equal(backendIn(after, b.addr).sessions, 20);
   assert.deepEqual(tally(await openSessions(tn.port, 10)), { [b.name]: 10 }, 'still no new sessions on drained blue');
 });
 
-itest('undrain before the deadline keeps every stream and session; new sessions reach the pool again', { timeout: 20000 }, async (t, s) => {
+itest('undrain before the deadline keeps every stream and session; new sessions reach the pool again', { timeout: 30000 }, async (t, s) => {
   const [a, b] = sdk;
   const tn = await start(s, blueGreen(a, b));
   const live = await Promise.all([0, 1].map(() => liveSession(s, tn.port)));
   const raw = [];
   for (let i = 0; i < 3; i++) raw.push(await rawStreamSession(s, tn.port, a));
-  await waitStatus(tn, (st) => backendIn(st, a.addr).streams === 5, 5000, '5 streams on blue');
+  await waitStatus(tn, (st) => backendIn(st, a.addr).streams === 5, 10000, '5 streams on blue');
   await setWeights(tn, { blue: 50, green: 50 });
   const busy = keepBusy(live, { scope: s });
 
+  // turnout's deadline lies between t0 + 3 s and drained + 3 s.
   const t0 = Date.now();
-  await drain(tn, 'blue', '1s');
-  assert.deepEqual(tally(await openSessions(tn.port, 10)), { [b.name]: 10 });
+  await drain(tn, 'blue', '3s');
+  const drained = Date.now();
+  assert.deepEqual(tally(await openSessions(tn.port, 4)), { [b.name]: 4 });
   const answer = await undrain(tn, 'blue');
   assert.equal(poolIn({ upstreams: [answer] }, 'blue').draining, false);
-  assert.ok(Date.now() - t0 < 900, `undrain came ${Date.now() - t0} ms after the drain, too late to test`);
+  if (Date.now() >= t0 + 3000) {
+    // Not a fault of turnout's: the machine took longer than the deadline to get here.
+    t.skip(`undrain came ${Date.now() - t0} ms after the drain, past its 3 s deadline: nothing to check`);
+    await busy.stop();
+    return;
+  }
 
-  // Past the deadline and the whole closing window: nothing was closed.
-  await sleep(t0 + 1000 + 2300 - Date.now());
+  // Nothing marks a deadline that no longer exists: the one way to see that it was called off
+  // is to let it and the whole closing window (2 s) pass, then find everything still open.
+  await sleep(Math.max(0, drained + 3000 + 2300 - Date.now()));
   for (const x of raw) assert.equal(x.endedAt, null, `stream of ${x.sid} still open`);
   for (const x of raw) {
     const r = await sessionRequest(tn.port, x.sid);
@@ -168,8 +183,8 @@ itest('undrain before the deadline keeps every stream and session; new sessions 
   }
   assertNoFailures(await busy.stop(), 'drain then undrain');
   await assertStreamsDeliver(live, assert);
-  const st = await status(tn);
-  assert.equal(backendIn(st, a.addr).streams, 5);
+  // The busy calls' answers were SSE streams for an instant each: wait until they are counted out.
+  const st = await waitStatus(tn, (x) => backendIn(x, a.addr).streams === 5, 10000, 'the 5 blue streams, nothing else');
   assert.equal(backendIn(st, a.addr).draining, false);
   const split = tally(await openSessions(tn.port, 40));
   assert.ok((split[a.name] ?? 0) > 0, `after undrain blue takes new sessions again: ${JSON.stringify(split)}`);
@@ -186,12 +201,12 @@ itest('turnoutctl drain --wait on the real socket: progress, then exit 0 once th
   await waitStatus(tn, (st) => backendIn(st, m0.addr).streams === 1, 5000, 'the blue stream');
 
   const t0 = Date.now();
-  const r = await ctl(tn, ['drain', 'mcp', 'blue', '--timeout', '500ms', '--wait'], { timeout: 15000 });
+  const r = await ctl(tn, ['drain', 'mcp', 'blue', '--timeout', '500ms', '--wait'], { timeout: 30000 });
   const took = Date.now() - t0;
   assert.equal(r.code, 0, `drain --wait: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   assert.ok(took >= 450, `--wait returned after ${took} ms, before the deadline`);
   assert.ok(r.stdout.trim().length > 0, 'drain --wait prints progress');
-  assert.ok(stream.ended, 'the stream was closed');
+  await waitUntil(() => stream.ended, 10000, 'the client to see its stream closed');
   const st = await status(tn);
   const e = backendIn(st, m0.addr);
   assert.deepEqual([e.sessions, e.streams, e.connections], [0, 0, 0], 'the drained pool holds no session, stream or connection');
@@ -233,7 +248,7 @@ itest('SIGHUP with a changed config keeps the runtime weights and live sessions;
   assert.equal(poolIn(st, 'green').draining, true, 'a drain in progress survives the reload');
   // The busy calls' answers are SSE-framed too (a stream for an instant each): wait for a
   // moment between them rather than reading one instant.
-  await waitStatus(tn, (now) => backendIn(now, a.addr).streams === 2, 5000, 'the live streams survived the reload');
+  await waitStatus(tn, (now) => backendIn(now, a.addr).streams === 2, 10000, 'the live streams survived the reload');
   assert.equal(backendIn(st, a.addr).sessions, 2);
 
   // POST /v1/reload and turnoutctl reload do the same.
@@ -259,7 +274,7 @@ itest('SIGHUP with a changed config keeps the runtime weights and live sessions;
 
   assertNoFailures(await busy.stop(), 'reloads');
   await assertStreamsDeliver(live, assert);
-  assert.equal(backendIn(await status(tn), a.addr).streams, 2);
+  await waitStatus(tn, (now) => backendIn(now, a.addr).streams === 2, 10000, 'the 2 live streams, nothing else');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -369,11 +384,15 @@ itest('SIGTERM: /readyz 503 at once, listener closed, keep-alive gets Connection
   assert.equal(first.status, 200);
   assert.notEqual((first.get('connection') ?? '').toLowerCase(), 'close');
   await conn.write('GET /delay?ms=700 HTTP/1.1\r\nHost: t\r\n\r\n');
-  await sleep(150); // the request is at the backend
+  await waitStatus(tn, (st) => backendIn(st, m0.addr, 'aux').in_flight === 1, 10000, 'the slow request at the backend');
 
+  // turnout starts its drain when the signal arrives, after t0: neither the stream nor the
+  // process may end before t0 + drain_timeout (lower bounds only: a slow machine is later).
   const t0 = Date.now();
   tn.child.signal('SIGTERM');
-  await waitUntil(async () => (await statusGet(tn, '/readyz').catch(() => null))?.status === 503, 500, '/readyz 503 right after SIGTERM');
+  await waitUntil(async () => (await statusGet(tn, '/readyz').catch(() => null))?.status === 503, 10000, '/readyz 503 after SIGTERM');
+  // "At once": still while the open stream runs, long before the drain ends.
+  assert.equal(x.endedAt, null, '/readyz answered 503 while the stream still ran');
   await waitUntil(() => new Promise((resolve) => {
     const sock = net.connect({ port: tn.port, host: '127.0.0.1' });
     sock.once('connect', () => {
@@ -381,17 +400,16 @@ itest('SIGTERM: /readyz 503 at once, listener closed, keep-alive gets Connection
       resolve(false);
     });
     sock.once('error', () => resolve(true));
-  }), 2000, 'the listener to close');
-  const second = await conn.readResponse({ timeout: 3000 });
+  }), 10000, 'the listener to close');
+  const second = await conn.readResponse({ timeout: 10000 });
   assert.equal(second.status, 200, 'the request in flight finished');
   assert.equal((second.get('connection') ?? '').toLowerCase(), 'close', 'a keep-alive client is told Connection: close');
-  await conn.waitClosed(2000);
+  await conn.waitClosed(10000);
 
-  await sleep(t0 + 1000 - Date.now());
-  assert.equal(x.endedAt, null, 'the open stream still runs 1 s after SIGTERM (drain_timeout 1.5 s)');
-  assert.ok(tn.child.running, 'turnout waits for the open stream');
-  const exit = await tn.child.waitExit(5000);
+  const exit = await tn.child.waitExit(15000);
+  const exitedAt = Date.now();
   assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null });
-  assert.ok(Date.now() - t0 >= 1400, `turnout exited ${Date.now() - t0} ms after SIGTERM, before drain_timeout`);
-  await waitUntil(() => x.endedAt !== null, 2000, 'the stream to end with the process');
+  await waitUntil(() => x.endedAt !== null, 5000, 'the stream to end with the process');
+  assert.ok(x.endedAt - t0 >= 1450, `the open stream ended ${x.endedAt - t0} ms after SIGTERM, before drain_timeout (1.5 s)`);
+  assert.ok(exitedAt - t0 >= 1450, `turnout exited ${exitedAt - t0} ms after SIGTERM, before drain_timeout`);
 });

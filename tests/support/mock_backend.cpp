@@ -3,6 +3,7 @@
 // benchmarks.
 //
 //   turnout-mock-backend [--listen HOST:PORT] [--name NAME] [--threads N] [--sse-interval-ms N]
+//                        [--no-accept]
 //
 // It speaks MCP Streamable HTTP on /mcp, the legacy HTTP+SSE transport (2024-11-05) on
 // /sse + /messages, and a handful of plain HTTP helpers (/echo, /headers, /status/CODE, ...)
@@ -1159,6 +1160,9 @@ struct options {
     std::string name = "mock";
     unsigned threads = 1;
     std::chrono::milliseconds sse_interval{1000};
+    // Listen with a backlog of 0 and never accept: once one connection waits in the queue the
+    // kernel drops further SYNs, so a connect to this address hangs (connect_timeout tests).
+    bool no_accept = false;
 };
 
 [[noreturn]] void usage(char const* why)
@@ -1166,7 +1170,7 @@ struct options {
     std::fprintf(stderr,
                  "turnout-mock-backend: %s\n"
                  "usage: turnout-mock-backend [--listen HOST:PORT] [--name NAME] "
-                 "[--threads N] [--sse-interval-ms N]\n",
+                 "[--threads N] [--sse-interval-ms N] [--no-accept]\n",
                  why);
     std::exit(2);
 }
@@ -1177,6 +1181,10 @@ options parse_options(int argc, char** argv)
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         std::string value;
+        if (arg == "--no-accept") {
+            opts.no_accept = true;
+            continue;
+        }
         // Both "--opt VALUE" and "--opt=VALUE".
         auto const eq = arg.find('=');
         if (eq != std::string_view::npos) {
@@ -1277,8 +1285,16 @@ int main(int argc, char** argv)
 
         std::vector<std::unique_ptr<worker>> workers;
         tcp::endpoint endpoint = resolve_listen_address(opts);
+        std::optional<tcp::acceptor> never_accepting;
+        if (opts.no_accept) {
+            never_accepting.emplace(main_ioc);
+            never_accepting->open(endpoint.protocol());
+            never_accepting->bind(endpoint);
+            never_accepting->listen(0);
+            endpoint = never_accepting->local_endpoint();
+        }
         bool const share_port = opts.threads > 1;
-        for (unsigned i = 0; i < opts.threads; ++i) {
+        for (unsigned i = 0; !opts.no_accept && i < opts.threads; ++i) {
             auto w = std::make_unique<worker>();
             auto acceptor = open_acceptor(w->ioc, endpoint, share_port);
             // Port 0 picks a port for the first acceptor; the others must join that one.

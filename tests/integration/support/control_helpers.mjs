@@ -286,7 +286,8 @@ export async function liveSession(scope, port, name = 'rc-live') {
 
 /**
  * Keeps every live session busy (whoami calls, back to back) until stop() is called. Each call
- * must be answered by the session's owner; resolves stop() with {calls, failures: [..]}.
+ * must be answered by the session's owner; resolves stop() with {calls, failures: [..],
+ * failedAt: [..]} (failedAt[i]: the Date.now() at which failures[i] happened).
  */
 export function keepBusy(sessions, { pauseMs = 5, scope } = {}) {
   let running = true;
@@ -295,17 +296,21 @@ export function keepBusy(sessions, { pauseMs = 5, scope } = {}) {
   scope?.defer(() => {
     running = false;
   });
-  const result = { calls: 0, failures: [] };
+  const result = { calls: 0, failures: [], failedAt: [] };
+  const fail = (why) => {
+    result.failures.push(why);
+    result.failedAt.push(Date.now());
+  };
   const loops = sessions.map(async (c) => {
     while (running) {
       try {
         const who = JSON.parse(textOf(await c.client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 })));
         result.calls += 1;
         if (who.server !== c.owner || who.sessionId !== c.sid) {
-          result.failures.push(`session ${c.sid} (owner ${c.owner}) answered by ${who.server} as ${who.sessionId}`);
+          fail(`session ${c.sid} (owner ${c.owner}) answered by ${who.server} as ${who.sessionId}`);
         }
       } catch (err) {
-        result.failures.push(`session ${c.sid} (owner ${c.owner}): ${err.message}`);
+        fail(`session ${c.sid} (owner ${c.owner}): ${err.message}`);
       }
       await sleep(pauseMs);
     }
@@ -318,6 +323,23 @@ export function keepBusy(sessions, { pauseMs = 5, scope } = {}) {
       return result;
     },
   };
+}
+
+/**
+ * Runs a check that must hold until `deadline` (a Date.now() value: a drain's deadline, say)
+ * and may legitimately fail after it. A failure counts if it came before the deadline; one that
+ * came after it is no evidence either way, so it is reported to `t.diagnostic` and ignored, and
+ * a slow machine cannot turn a correct turnout red. Resolves true if the check passed.
+ */
+export async function checkBefore(t, deadline, what, fn) {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    if (Date.now() < deadline) throw err;
+    t.diagnostic(`${what}: not checked, it ended ${Date.now() - deadline} ms after the deadline (${err.message.split('\n')[0]})`);
+    return false;
+  }
 }
 
 /**

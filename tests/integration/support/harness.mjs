@@ -384,11 +384,16 @@ export async function startTurnout(scope, opts = {}) {
 // ---------------------------------------------------------------------------------------------
 // Backends
 
-/** Starts turnout-mock-backend; resolves with {name, port, addr, child}. */
-export async function startMock(scope, { name = 'mock', sseIntervalMs } = {}) {
+/**
+ * Starts turnout-mock-backend; resolves with {name, port, addr, child}.
+ * `noAccept`: the mock listens with a backlog of 0 and never accepts, so once one connection
+ * waits in its queue the kernel drops further SYNs and a connect there hangs.
+ */
+export async function startMock(scope, { name = 'mock', sseIntervalMs, noAccept = false } = {}) {
   const bin = requireBinary(MOCK_BIN, 'TURNOUT_MOCK_BIN');
   const args = ['--listen', '127.0.0.1:0', '--name', name];
   if (sseIntervalMs !== undefined) args.push('--sse-interval-ms', String(sseIntervalMs));
+  if (noAccept) args.push('--no-accept');
   const child = new Child(`mock backend ${name}`, bin, args);
   scope?.track(child, `mock backend ${name}`);
   const [m] = await child.waitForMatches(/listening on ([^\s:]+):(\d+)/, { stream: 'stdout', timeout: 10000 });
