@@ -49,15 +49,16 @@ else()
        RENAME turnout.toml FILES "${src}/conf/turnout.systemd.toml")
 endif()
 
-# A distribution's prefix (the .deb): Debian's copyright and changelog in the package's doc
+# A distribution's prefix (the .deb): Debian's copyright and changelog (changelog.gz: the
+# version has no Debian revision, so this is a native package) in the package's doc
 # folder, and the lintian overrides (packaging/debian/lintian-overrides says why each).
 if(prefix STREQUAL "" OR prefix STREQUAL "/usr")
   set(deb "${src}/packaging/debian")
-  execute_process(COMMAND gzip -9 -n -c "${deb}/changelog" OUTPUT_FILE "${gen}/changelog.Debian.gz"
+  execute_process(COMMAND gzip -9 -n -c "${deb}/changelog" OUTPUT_FILE "${gen}/changelog.gz"
                   COMMAND_ERROR_IS_FATAL ANY)
   set(docdir "/usr/share/doc/turnout")
   file(INSTALL DESTINATION "${docdir}" TYPE FILE PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
-       FILES "${deb}/copyright" "${gen}/changelog.Debian.gz")
+       FILES "${deb}/copyright" "${gen}/changelog.gz")
   file(INSTALL DESTINATION "/usr/share/lintian/overrides" TYPE FILE
        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
        RENAME turnout FILES "${deb}/lintian-overrides")
