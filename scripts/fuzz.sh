@@ -62,7 +62,7 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t for ${seconds}s"
   rc=0
   "$dir/fuzz_$t" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=65536 -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1 || rc=$?
+    -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   if ((rc != 0)); then
     status=$rc
