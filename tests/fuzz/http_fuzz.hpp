@@ -9,7 +9,7 @@
 #include "turnout/http/message_parser.hpp"
 
 #include <cstdint>
-#include <deque>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -48,11 +48,13 @@ inline void check_head(const http::message_head& head, std::size_t max_head_byte
 }
 
 /// Feeds data to p. Pieces: the input is cut at every multiple of step (from the first byte),
-/// at least 1. on_head(p) is called once per complete head.
-template <class OnHead, class AtEof>
+/// at least 1. on_head(p) is called once per complete head, on_complete(p, body) once per
+/// complete message (body: all its body bytes).
+template <class OnHead, class OnComplete, class AtEof>
 http_fuzz_result drive(http::message_parser& p, std::string_view data, std::size_t step,
-                       std::size_t max_head_bytes, OnHead&& on_head, AtEof&& at_eof)
+                       std::size_t max_head_bytes, OnHead&& on_head, OnComplete&& on_complete, AtEof&& at_eof)
 {
+    std::string body;
     http_fuzz_result result;
     std::size_t offset = 0;
     bool head_seen = false;
@@ -69,8 +71,7 @@ http_fuzz_result drive(http::message_parser& p, std::string_view data, std::size
             at += n;
             for (const auto b : p.body()) {
                 FUZZ_CHECK(b.data() >= piece.data() && b.data() + b.size() <= piece.data() + piece.size());
-                volatile unsigned sink = touch(b);
-                (void)sink;
+                body.append(b);
             }
             body_seen += p.body_size();
             p.clear_body();
@@ -89,6 +90,8 @@ http_fuzz_result drive(http::message_parser& p, std::string_view data, std::size
                 if (p.content_length() && !p.chunked())
                     FUZZ_CHECK(p.body_total() <= *p.content_length());
                 ++result.messages;
+                on_complete(p, std::string_view{body});
+                body.clear();
                 if (p.upgrade())
                     return result; // the bytes after an upgrade are not HTTP
                 p.next_message();

@@ -39,6 +39,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 FUZZ_CHECK(parser.method() != HTTP_CONNECT);
             }
         },
-        [](message_parser&) {});
+        [](const message_parser&, std::string_view) {}, [](message_parser&) {});
     return 0;
 }
