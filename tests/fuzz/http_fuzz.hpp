@@ -9,6 +9,7 @@
 #include "turnout/http/message_parser.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,28 @@ struct http_fuzz_result {
     unsigned messages = 0;
     bool failed = false;
 };
+
+/// The inputs of both HTTP targets: byte 0 picks the piece size (1..255, 0 → the whole
+/// stream), byte 1 holds flags (bit 0: small limits), the rest is the stream.
+struct http_fuzz_input {
+    std::size_t step;
+    std::uint8_t flags;
+    http::message_parser::limits limits;
+    std::string_view stream;
+};
+
+inline std::optional<http_fuzz_input> read_input(const std::uint8_t* data, std::size_t size)
+{
+    if (size < 2)
+        return std::nullopt;
+    http_fuzz_input in{data[0] == 0 ? size : data[0], data[1], {},
+                       {reinterpret_cast<const char*>(data + 2), size - 2}};
+    if (in.flags & 1) { // small limits, so that the bounds are reached
+        in.limits.max_head_bytes = 64 + (in.flags >> 1) * 4;
+        in.limits.max_target_bytes = 16 + (in.flags >> 2);
+    }
+    return in;
+}
 
 inline void check_head(const http::message_head& head, std::size_t max_head_bytes)
 {

@@ -1,10 +1,9 @@
 // libFuzzer target: http::message_parser in response mode, as a backend's bytes arrive (in
 // pieces, several responses on one connection): heads, Content-Length and chunked bodies,
-// bodies that run to the end of the connection (finish_at_eof), responses to HEAD; a chunked
-// body framed again by http::chunk_framer parses back to the same bytes.
+// bodies that run to the end of the connection (finish_at_eof), responses to HEAD; every
+// complete body framed again by http::chunk_framer parses back to the same bytes.
 //
-// Input: byte 0 picks the piece size (1..256, 0 → whole input), byte 1 the limits and whether
-// the responses answer HEAD requests; the rest is the stream of response bytes.
+// Input: see read_input (http_fuzz.hpp); flag bit 1: the first response answers a HEAD request.
 
 #include "http_fuzz.hpp"
 
@@ -20,20 +19,17 @@ using turnout::http::message_parser;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
-    if (size < 2)
+    const auto in = turnout::fuzz::read_input(data, size);
+    if (!in)
         return 0;
-    const std::size_t step = data[0] == 0 ? size : data[0];
-    message_parser::limits limits;
-    if (data[1] & 1)
-        limits.max_head_bytes = 64 + (data[1] >> 2) * 4;
-    const bool head_requests = (data[1] & 2) != 0;
-    const std::string_view stream{reinterpret_cast<const char*>(data + 2), size - 2};
+    const auto& limits = in->limits;
+    const bool head_requests = (in->flags & 2) != 0;
 
     message_parser p{message_parser::kind::response, limits};
     if (head_requests)
         p.expect_no_body();
     turnout::fuzz::drive(
-        p, stream, step, limits.max_head_bytes,
+        p, in->stream, in->step, limits.max_head_bytes,
         [&](const message_parser& parser) {
             FUZZ_CHECK(parser.head().status() <= 999);
         },
