@@ -60,8 +60,14 @@ for t in "${targets[@]}"; do
   cp tests/fuzz/corpus/"$t"/* "$work"/
   log="$dir/$t.log"
   echo "fuzz: $t for ${seconds}s"
+  extra=()
+  # The token codec keeps ids too long for a token in a bounded process-wide registry (a deque):
+  # its runs allocate and free unevenly, which makes libFuzzer run LeakSanitizer over the whole
+  # heap on many of them (300 executions/s instead of thousands). Leaks there are the unit
+  # tests' to find (ASan build, detect_leaks=1).
+  [[ "$t" == session_id ]] && extra=(-detect_leaks=0)
   rc=0
-  "$dir/fuzz_$t" "$work" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  "$dir/fuzz_$t" "$work" "${extra[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   if ((rc != 0)); then
