@@ -95,18 +95,6 @@ std::string seal_raw(unsigned char version, std::string_view plaintext)
 
 } // namespace
 
-// Ids too long for a token are kept in a process-wide registry of bounded size (oldest out).
-// Filling it first keeps each run's allocations balanced once it is full, so that libFuzzer's
-// leak check (which runs LeakSanitizer whenever a run allocates more than it frees) stays quiet
-// and cheap, while a real leak still shows.
-extern "C" int LLVMFuzzerInitialize(int*, char***)
-{
-    const std::string long_id(300, 'i');
-    for (int i = 0; i < 16384; ++i)
-        (void)codec().seal(long_id, "backend.example:443");
-    return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
 {
     const std::string_view input{reinterpret_cast<const char*>(data), size};
