@@ -15,3 +15,6 @@ scripts/build.sh asan
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir build-asan --output-on-failure
+
+# Every libFuzzer target briefly on its seed corpus (clang + ASan + UBSan, build-fuzz/).
+scripts/fuzz.sh all 10
