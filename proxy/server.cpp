@@ -11,9 +11,9 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
-#include <unistd.h>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 namespace turnout {
 namespace {
@@ -28,7 +28,8 @@ unsigned worker_count(const config::proxy_config& proxy)
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-asio::ip::tcp::endpoint resolve_or_throw(const config::configuration& config, const config::host_port& address)
+asio::ip::tcp::endpoint resolve_or_throw(const config::configuration& config,
+                                         const config::host_port& address)
 {
     boost::system::error_code ec;
     auto endpoint = net::resolve(address, ec);
@@ -165,6 +166,8 @@ void server::do_expire_sessions()
         // expired; this process only tells it which sessions are still in use here. It keeps
         // its own entries until it exits (drain_timeout at most), so that a request still
         // arriving on one of its connections reaches the session's owner, not a hash choice.
+        for (auto& f : forwarders_)
+            f->flush(); // deltas the channel could not take at once
         if (successor_pid_ != 0) {
             send_touched();
             return do_expire_sessions();
@@ -208,6 +211,7 @@ int server::run()
     do_wait_signal();
     do_expire_sessions();
     do_watch_drains();
+    link_predecessor();
     workers_->start();
     spdlog::info("turnout {} running with {} worker(s) as pid {}", version(), workers_->size(), ::getpid());
     // A successor names itself the service's main process (MAINPID=) with its READY=1.
@@ -240,11 +244,12 @@ void server::bind_listeners()
                                     ? std::make_shared<net::listener>(worker->io(), handed[i], handler)
                                     : std::make_shared<net::listener>(worker->io(), *bound, handler);
                 bound = listener->local_endpoint();
-                own_listeners_.push_back({upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
+                own_listeners_.push_back(
+                    {upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
                 worker->add_listener(std::move(listener));
             }
-            spdlog::info("proxy listening on {}{} ({} socket(s) taken over)", net::to_string(*bound), l.tls() ? " (TLS)" : "",
-                         handed.size());
+            spdlog::info("proxy listening on {}{} ({} socket(s) taken over)", net::to_string(*bound),
+                         l.tls() ? " (TLS)" : "", handed.size());
             continue;
         }
         auto endpoint = resolve_or_throw(*config_, l.address);
@@ -253,10 +258,12 @@ void server::bind_listeners()
         for (auto& w : *workers_) {
             auto* worker = w.get();
             auto listener = std::make_shared<net::listener>(
-                worker->io(), endpoint,
-                [worker, index](asio::ip::tcp::socket socket) { http::serve(*worker, std::move(socket), index); });
+                worker->io(), endpoint, [worker, index](asio::ip::tcp::socket socket) {
+                    http::serve(*worker, std::move(socket), index);
+                });
             endpoint = listener->local_endpoint();
-            own_listeners_.push_back({upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
+            own_listeners_.push_back(
+                {upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
             worker->add_listener(std::move(listener));
         }
         spdlog::info("proxy listening on {}{}", net::to_string(endpoint), l.tls() ? " (TLS)" : "");

@@ -13,6 +13,8 @@
 #include "turnout/service/reporter.hpp"
 #include "turnout/session/session_store.hpp"
 #include "turnout/upgrade/channel.hpp"
+#include "turnout/upgrade/peer_reader.hpp"
+#include "turnout/upgrade/session_relay.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -20,11 +22,11 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
-#include <optional>
-#include <vector>
-#include <set>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 namespace turnout {
 
@@ -74,9 +76,15 @@ private:
     std::vector<int> adopt(upgrade::listener_kind kind, const std::string& address);
     void close_unadopted();
     void announce_ready();
-    void do_read_predecessor();
+    void link_predecessor();
     void apply_from_predecessor(const upgrade::message& m);
+    /// Applies another process's learned/forgot without sending it back there; false for
+    /// any other message. Any thread (under the peer's reader lock).
+    bool apply_session_change(const upgrade::message& m, const upgrade::session_forwarder* peer);
     std::string hand_over(pid_t successor, upgrade::channel& ch);
+    void on_successor_message(const upgrade::message& m);
+    void read_successor();
+    void unlink_successor();
     void retire(pid_t successor);
     void send_touched();
 
@@ -132,9 +140,11 @@ private:
     // Every listening socket with the configuration address it serves, to hand over.
     std::vector<inherited_listener> own_listeners_;
     std::unique_ptr<upgrade::channel> predecessor_;
-    boost::asio::posix::stream_descriptor predecessor_watch_{control_};
-    std::uint64_t sessions_from_predecessor_ = 0;
-    std::uint64_t touches_from_predecessor_ = 0;
+    std::uint32_t predecessor_version_ = 0; // the hand-over protocol version this process said hello with
+    upgrade::session_forwarder* to_predecessor_ = nullptr; // version 3: sessions learned here
+    upgrade::peer_reader* from_predecessor_ = nullptr;
+    std::atomic<std::uint64_t> sessions_from_predecessor_{0};
+    std::atomic<std::uint64_t> touches_from_predecessor_{0};
     // Predecessor: the process that took over (0 = none yet), and what forwards sessions to
     // it. Forwarders are never destroyed before exit: a worker may be inside one.
     pid_t successor_pid_ = 0;
@@ -143,7 +153,16 @@ private:
     std::chrono::steady_clock::time_point next_drain_report_{};
     boost::asio::steady_timer admin_grace_timer_{control_};
     std::vector<std::unique_ptr<upgrade::channel>> successor_channels_;
+    upgrade::session_forwarder* to_successor_ = nullptr;
+    upgrade::peer_reader* from_successor_ = nullptr;
+    std::atomic<bool> successor_ready_{false};
+    std::atomic<std::uint64_t> sessions_from_successor_{0};
+    // Never destroyed before exit: a worker may be inside one (readers: after a lookup missed).
     std::vector<std::unique_ptr<upgrade::session_forwarder>> forwarders_;
+    std::vector<std::unique_ptr<upgrade::peer_reader>> readers_;
+    // The session table's observer: every change goes to each process on the other side of
+    // a hand-over (predecessor and successor), except the one it came from.
+    upgrade::session_relay relay_;
 };
 
 /// Validates a configuration the way `turnout -t` does: parse, check, resolve backends.
