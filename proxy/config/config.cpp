@@ -1,5 +1,6 @@
 #include "turnout/config/config.hpp"
 #include "turnout/config/duration.hpp"
+#include "turnout/config/rules.hpp"
 
 #include <toml++/toml.h>
 
@@ -434,20 +435,8 @@ constexpr std::array<std::string_view, 7> log_levels{"trace", "debug", "info", "
 constexpr std::size_t max_unix_socket_path = sizeof(sockaddr_un{}.sun_path) - 1;
 
 constexpr std::int64_t max_workers = 1024;
-constexpr std::int64_t max_weight = 1'000'000;
 constexpr std::int64_t max_rise_fall = 1000;
 constexpr std::int64_t no_limit = std::numeric_limits<std::int64_t>::max();
-
-// Upstream and pool names appear in admin URLs (/v1/upstreams/{u}/pools/{p}), in turnoutctl's
-// POOL=N arguments and in metric labels, so they are kept to a safe alphabet.
-bool is_valid_name(std::string_view s)
-{
-    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-    });
-}
-
-constexpr std::string_view name_rule = "must be 1 to 64 letters, digits, '.', '_' or '-'";
 
 // Two spellings of one endpoint ("LocalHost:80" and "localhost:080") are the same endpoint.
 std::pair<std::string, std::uint16_t> endpoint_key(const host_port& hp) { return {lower(hp.host), hp.port}; }

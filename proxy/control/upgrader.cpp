@@ -1,10 +1,4 @@
-// Zero-downtime upgrade (SPEC: `turnoutctl upgrade`, SIGUSR2). The running process (the
-// predecessor) starts the new binary with one end of a socketpair, hands it every listening
-// socket and the session table, and once the new process (the successor) serves, stops
-// accepting and drains: its open streams run to their end here, while every session it still
-// learns is forwarded. The protocol is in upgrade/handover.hpp.
-
-#include "turnout/server.hpp"
+#include "turnout/control/upgrader.hpp"
 
 #include "turnout/net/endpoint.hpp"
 #include "turnout/session/session_store.hpp"
@@ -22,14 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace turnout {
+namespace turnout::control {
 namespace {
 
 namespace asio = boost::asio;
 
 /// How long a successor may take from exec to serving (config, backends, binds).
 constexpr auto handover_timeout = std::chrono::seconds(10);
-constexpr auto admin_grace = std::chrono::seconds(1);
 
 std::string endpoint_of(int fd)
 {
@@ -47,13 +40,22 @@ std::string endpoint_of(int fd)
 
 // ---- predecessor ----------------------------------------------------------------------------
 
-admin::result server::upgrade(const std::optional<std::string>& binary)
+upgrader::upgrader(boost::asio::io_context& control, launch_info launch)
+    : control_(control), launch_(std::move(launch))
+{
+}
+
+upgrader::~upgrader()
+{
+    close_unadopted();
+}
+
+admin::result upgrader::hand_over(const std::optional<std::string>& binary,
+                                  const std::vector<listening_socket>& sockets, net::worker_pool& workers)
 {
     if (successor_pid_ != 0)
         return admin::result::fail(409, "this process already handed over to pid " +
                                             std::to_string(successor_pid_));
-    if (draining_)
-        return admin::result::fail(409, "turnout is shutting down");
     const std::string path = binary.value_or(launch_.binary);
     struct stat st {};
     if (path.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
@@ -75,13 +77,13 @@ admin::result server::upgrade(const std::optional<std::string>& binary)
     // From now on each client connection takes one more exchange here (answered with
     // Connection: close) and then reconnects, reaching whichever process accepts: the fewer
     // requests this process serves from here, the fewer need a session the successor learned.
-    workers_->retire_connections();
+    workers.retire_connections();
 
     successor_channels_.push_back(std::make_unique<upgrade::channel>(ends[0]));
-    const auto error = hand_over(pid, *successor_channels_.back());
+    const auto error = run_hand_over(pid, *successor_channels_.back(), sockets);
     if (!error.empty()) {
         // Back to serving alone: nothing was given up yet (our acceptors still accept).
-        workers_->keep_connections();
+        workers.keep_connections();
         unlink_successor();
         ::kill(pid, SIGKILL);
         int status = 0;
@@ -98,12 +100,11 @@ admin::result server::upgrade(const std::optional<std::string>& binary)
     }
     successor_pid_ = pid;
     read_successor();
-    // After this answer is on its way: the admin socket's file belongs to the successor now.
-    asio::post(control_, [this, pid] { retire(pid); });
     return admin::result::ok({{"pid", static_cast<std::int64_t>(pid)}});
 }
 
-std::string server::hand_over(pid_t successor, upgrade::channel& ch)
+std::string upgrader::run_hand_over(pid_t successor, upgrade::channel& ch,
+                                    const std::vector<listening_socket>& sockets)
 {
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
     upgrade::message m;
@@ -118,15 +119,11 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
                std::to_string(upgrade::protocol_version);
     successor_version_ = h->version;
 
-    auto handed = own_listeners_;
-    if (status_ && config_->proxy.status_address)
-        handed.push_back(
-            {upgrade::listener_kind::status, config_->proxy.status_address->text, status_->native_handle()});
-    for (const auto& l : handed)
+    for (const auto& l : sockets)
         if (auto e = ch.send(upgrade::listener{l.kind, l.address, endpoint_of(l.fd)}, until, l.fd);
             !e.empty())
             return e;
-    if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(handed.size())}, until);
+    if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(sockets.size())}, until);
         !e.empty())
         return e;
 
@@ -152,7 +149,7 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
         until);
     if (!e.empty())
         return e;
-    spdlog::info("upgrade: handed {} listening socket(s) and {} session(s) to pid {}", handed.size(), sent,
+    spdlog::info("upgrade: handed {} listening socket(s) and {} session(s) to pid {}", sockets.size(), sent,
                  successor);
 
     // A version 3 successor tells of the sessions it learns from the moment it serves, which
@@ -160,7 +157,7 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
     return from_successor_->wait([this] { return successor_ready_.load(); }, until);
 }
 
-void server::on_successor_message(const upgrade::message& m)
+void upgrader::on_successor_message(const upgrade::message& m)
 {
     if (std::holds_alternative<upgrade::ready>(m))
         successor_ready_ = true;
@@ -170,7 +167,7 @@ void server::on_successor_message(const upgrade::message& m)
         spdlog::warn("upgrade: ignoring an unexpected '{}' from the new process", upgrade::name_of(m));
 }
 
-void server::read_successor()
+void upgrader::read_successor()
 {
     const auto error = from_successor_->start([this](const std::string& why) {
         if (!why.empty())
@@ -181,7 +178,7 @@ void server::read_successor()
         spdlog::error("upgrade: cannot watch the new process: {}", error);
 }
 
-void server::unlink_successor()
+void upgrader::unlink_successor()
 {
     if (from_successor_) {
         relay_.remove(from_successor_);
@@ -193,7 +190,7 @@ void server::unlink_successor()
     to_successor_ = nullptr;
 }
 
-bool server::apply_session_change(const upgrade::message& m, const upgrade::session_forwarder* peer)
+bool upgrader::apply_session_change(const upgrade::message& m, const upgrade::session_forwarder* peer)
 {
     bool applied = true;
     upgrade::session_relay::from_peer(peer, [&] {
@@ -212,32 +209,20 @@ bool server::apply_session_change(const upgrade::message& m, const upgrade::sess
     return applied;
 }
 
-void server::retire(pid_t successor)
+void upgrader::tick()
 {
-    // The successor is the service's main process now: this one must not tell the service
-    // manager it is stopping (under NotifyAccess=all that would stop the whole service).
-    service_.hand_over();
-    draining_ = true;
-    spdlog::info(
-        "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
-        successor, workers_->connection_count(), config::format_duration(config_->proxy.drain_timeout));
-    // New admin clients reach the successor's socket file already; those that connected to
-    // ours before it was replaced (waiting in our backlog while the hand-over ran) still get
-    // an answer within a short grace, instead of a reset. close() unlinks only the socket
-    // file this process created, never the successor's.
-    admin_grace_timer_.expires_after(admin_grace);
-    admin_grace_timer_.async_wait([this](boost::system::error_code ec) {
-        if (!ec && admin_)
-            admin_->close();
-    });
-    if (status_)
-        status_->close();
-    workers_->retire();
-    drain_deadline_ = std::chrono::steady_clock::now() + config_->proxy.drain_timeout;
-    poll_drain();
+    flush();
+    if (successor_pid_ != 0)
+        send_touched();
 }
 
-void server::send_touched()
+void upgrader::flush()
+{
+    for (auto& f : forwarders_)
+        f->flush();
+}
+
+void upgrader::send_touched()
 {
     // Version 1 successors know no touched message (they would stop reading at it).
     if (successor_version_ < 2 || !to_successor_)
@@ -258,7 +243,7 @@ void server::send_touched()
 
 // ---- successor ------------------------------------------------------------------------------
 
-std::optional<session::saved_table> server::take_over()
+session::saved_table upgrader::take_over()
 {
     predecessor_ = std::make_unique<upgrade::channel>(launch_.upgrade_fd);
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
@@ -304,10 +289,10 @@ std::optional<session::saved_table> server::take_over()
     }
 }
 
-std::vector<int> server::adopt(upgrade::listener_kind kind, const std::string& address)
+std::vector<int> upgrader::adopt(upgrade::listener_kind kind, const std::string& address)
 {
     std::vector<int> fds;
-    std::erase_if(inherited_, [&](const inherited_listener& l) {
+    std::erase_if(inherited_, [&](const listening_socket& l) {
         if (l.kind != kind || l.address != address)
             return false;
         fds.push_back(l.fd);
@@ -316,7 +301,7 @@ std::vector<int> server::adopt(upgrade::listener_kind kind, const std::string& a
     return fds;
 }
 
-void server::close_unadopted()
+void upgrader::close_unadopted()
 {
     // Addresses the new configuration no longer listens on.
     for (const auto& l : inherited_) {
@@ -326,7 +311,7 @@ void server::close_unadopted()
     inherited_.clear();
 }
 
-void server::link_predecessor()
+void upgrader::link_predecessor()
 {
     // Before the workers start. A version 3 predecessor keeps serving requests on its client
     // connections for a while, some of sessions this process learns: tell it each one. And a
@@ -344,7 +329,7 @@ void server::link_predecessor()
     shared_->sessions.observe(&relay_);
 }
 
-void server::announce_ready()
+void upgrader::announce_ready()
 {
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
     // Workers may be writing session changes on the channel already: ready goes after them.
@@ -370,7 +355,7 @@ void server::announce_ready()
         spdlog::error("upgrade: cannot watch the previous process: {}", error);
 }
 
-void server::apply_from_predecessor(const upgrade::message& m)
+void upgrader::apply_from_predecessor(const upgrade::message& m)
 {
     if (apply_session_change(m, to_predecessor_)) {
         ++sessions_from_predecessor_;
@@ -385,4 +370,4 @@ void server::apply_from_predecessor(const upgrade::message& m)
     }
 }
 
-} // namespace turnout
+} // namespace turnout::control
