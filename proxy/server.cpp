@@ -1,25 +1,31 @@
 #include "turnout/server.hpp"
 
+#include "turnout/control/status_report.hpp"
 #include "turnout/net/downstream_connection.hpp"
 #include "turnout/log/logging.hpp"
+#include "turnout/metrics/proxy_metrics.hpp"
 #include "turnout/net/endpoint.hpp"
 #include "turnout/net/listener.hpp"
-#include "turnout/runtime/state_file.hpp"
-#include "turnout/session/session_store.hpp"
 #include "turnout/version.hpp"
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
-#include <unistd.h>
 #include <random>
 #include <thread>
+#include <unistd.h>
 
 namespace turnout {
+
+// Inside server, `control` names its base class admin::control.
+namespace ctrl = ::turnout::control;
+
 namespace {
 
 namespace asio = boost::asio;
 constexpr auto drain_poll_interval = std::chrono::milliseconds(50);
+constexpr auto admin_grace = std::chrono::seconds(1);
 
 unsigned worker_count(const config::proxy_config& proxy)
 {
@@ -28,7 +34,8 @@ unsigned worker_count(const config::proxy_config& proxy)
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-asio::ip::tcp::endpoint resolve_or_throw(const config::configuration& config, const config::host_port& address)
+asio::ip::tcp::endpoint resolve_or_throw(const config::configuration& config,
+                                         const config::host_port& address)
 {
     boost::system::error_code ec;
     auto endpoint = net::resolve(address, ec);
@@ -36,20 +43,6 @@ asio::ip::tcp::endpoint resolve_or_throw(const config::configuration& config, co
         throw config::config_error(config.path, 0, 0, "cannot resolve " + address.text + ": " + ec.message());
     return endpoint;
 }
-
-} // namespace
-
-void check_configuration(const std::string& config_path)
-{
-    auto config = std::make_shared<const config::configuration>(config::load_file(config_path));
-    upstream::backend_registry registry;
-    runtime::build_snapshot(config, registry); // resolves every backend, reads key files
-    net::build_tls_contexts(*config);          // reads and matches certificates and keys
-    for (const auto& l : config->listeners)
-        resolve_or_throw(*config, l.address);
-}
-
-namespace {
 
 std::uint64_t fresh_seed()
 {
@@ -59,45 +52,47 @@ std::uint64_t fresh_seed()
 
 } // namespace
 
-server::server(std::string config_path, launch_info launch)
-    : config_path_(std::move(config_path)),
-      config_(std::make_shared<const config::configuration>(config::load_file(config_path_))),
-      tls_(net::build_tls_contexts(*config_))
+void check_configuration(const std::string& config_path)
 {
-    launch_ = std::move(launch);
-    log::setup_error_log(config_->proxy.log_level);
+    auto config = std::make_shared<const config::configuration>(config::load_file(config_path));
+    upstream::backend_registry registry;
+    runtime::build_snapshot(config, registry, net::resolve); // resolves every backend, reads key files
+    net::build_tls_contexts(*config);                        // reads and matches certificates and keys
+    for (const auto& l : config->listeners)
+        resolve_or_throw(*config, l.address);
+}
+
+server::server(std::string config_path, launch_info launch)
+    : loaded_(std::make_shared<const config::configuration>(config::load_file(config_path))),
+      loaded_tls_(net::build_tls_contexts(*loaded_)), upgrader_(control_, std::move(launch))
+{
+    log::setup_error_log(loaded_->proxy.log_level);
     std::optional<session::saved_table> saved;
-    if (launch_.upgrade_fd >= 0) {
-        saved = take_over(); // the running table, not the (older) file
-    } else if (!config_->proxy.state_file.empty()) {
+    if (upgrader_.taking_over()) {
+        saved = upgrader_.take_over(); // the running table, not the (older) file
+    } else if (!loaded_->proxy.state_file.empty()) {
         try {
-            saved = session::load_table(session::session_file_for(config_->proxy.state_file));
+            saved = session::load_table(session::session_file_for(loaded_->proxy.state_file));
         } catch (const std::exception& e) {
             spdlog::error("{}; starting with an empty session table", e.what());
         }
     }
     // Keys are hashes: a restored table must keep hashing with the seed it was saved with.
     shared_ = std::make_unique<runtime::shared_state>(saved ? saved->seed : fresh_seed());
-    load_runtime_state();
-    publish(config_);
-    if (saved) {
-        const auto now = shared_->now_s();
-        std::size_t restored = 0;
-        for (const auto& s : saved->sessions) {
-            const auto b = shared_->backends.find(s.owner);
-            if (!b || !b->in_service())
-                continue; // its backend left the configuration while we were down
-            shared_->sessions.restore({s.key, now - std::min(s.age_s, now), b->id(), 0});
-            ++restored;
-        }
-        spdlog::info("restored {} of {} saved session(s)", restored, saved->sessions.size());
-    }
-    workers_ = std::make_unique<net::worker_pool>(worker_count(config_->proxy), *shared_);
+    upgrader_.attach(*shared_);
+    publisher_ = std::make_unique<ctrl::publisher>(*shared_, loaded_, std::move(loaded_tls_));
+    reloader_ = std::make_unique<ctrl::reloader>(std::move(config_path), *publisher_, service_);
+    publisher_->load_state();
+    publisher_->publish();
+    if (saved)
+        restore_sessions(*saved);
+    workers_ = std::make_unique<net::worker_pool>(worker_count(loaded_->proxy), *shared_);
+    drains_ = std::make_unique<ctrl::drain_deadlines>(control_, *publisher_, *shared_, *workers_);
 }
 
 server::~server()
 {
-    close_unadopted();
+    upgrader_.close_unadopted();
     if (workers_) {
         workers_->abort_all();
         workers_->stop();
@@ -105,54 +100,18 @@ server::~server()
     }
 }
 
-void server::load_runtime_state()
+void server::restore_sessions(const session::saved_table& saved)
 {
-    state_ = runtime::initial_state(*config_);
-    const auto& path = config_->proxy.state_file;
-    if (path.empty())
-        return;
-    try {
-        if (const auto saved = runtime::load_state(path)) {
-            state_ = runtime::reconcile(*saved, *config_);
-            operator_state_ = true;
-            spdlog::info("runtime state loaded from {}", path);
-        }
-    } catch (const std::exception& e) {
-        // Keep the damaged file for a human to look at, and start from the configuration.
-        const auto kept = path + ".damaged";
-        std::rename(path.c_str(), kept.c_str());
-        spdlog::error("{}; using the configuration's state (the damaged file is kept as {})", e.what(), kept);
+    const auto now = shared_->now_s();
+    std::size_t restored = 0;
+    for (const auto& s : saved.sessions) {
+        const auto b = shared_->backends.find(s.owner);
+        if (!b || !b->in_service())
+            continue; // its backend left the configuration while we were down
+        shared_->sessions.restore({s.key, now - std::min(s.age_s, now), b->id(), 0});
+        ++restored;
     }
-}
-
-std::int64_t server::unix_ms()
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-void server::publish(std::shared_ptr<const config::configuration> config)
-{
-    auto access_log = log::make_access_log(config->proxy.access_log);
-    auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_->backends);
-    next->access_log = std::move(access_log);
-    next->listen_tls = tls_.listeners;
-    for (auto& u : next->upstreams)
-        for (auto& p : u.pools)
-            for (const auto& pc : u.config.pools)
-                if (pc.name == p.name)
-                    p.tls = tls_.for_pool(pc);
-    runtime::mark_in_service(*next, shared_->backends);
-    if (health_)
-        health_->update(*next);
-    shared_->snapshots.publish(std::move(next));
-    // Sessions of backends that left are gone with their process: forget them (requests for
-    // them answer 404 either way).
-    shared_->backends.for_each([this](upstream::backend& b) {
-        if (!b.in_service())
-            shared_->sessions.erase_owner(b.id());
-    });
+    spdlog::info("restored {} of {} saved session(s)", restored, saved.sessions.size());
 }
 
 void server::do_expire_sessions()
@@ -165,10 +124,9 @@ void server::do_expire_sessions()
         // expired; this process only tells it which sessions are still in use here. It keeps
         // its own entries until it exits (drain_timeout at most), so that a request still
         // arriving on one of its connections reaches the session's owner, not a hash choice.
-        if (successor_pid_ != 0) {
-            send_touched();
+        upgrader_.tick();
+        if (upgrader_.successor() != 0)
             return do_expire_sessions();
-        }
         shared_->sessions.expire(shared_->now_s(), [this](session::backend_id id) -> std::uint32_t {
             const auto* b = shared_->backends.get(id);
             return b ? b->session_idle_timeout_s() : 0;
@@ -180,9 +138,9 @@ void server::do_expire_sessions()
 void server::save_sessions()
 {
     // After a hand-over the successor owns the table (and saves it when it stops).
-    if (config_->proxy.state_file.empty() || successor_pid_ != 0)
+    if (publisher_->config().proxy.state_file.empty() || upgrader_.successor() != 0)
         return;
-    const auto path = session::session_file_for(config_->proxy.state_file);
+    const auto path = session::session_file_for(publisher_->config().proxy.state_file);
     try {
         save_table(path, shared_->sessions, shared_->backends, shared_->now_s());
         spdlog::info("saved {} session(s) to {}", shared_->sessions.size(), path);
@@ -195,25 +153,32 @@ int server::run()
 {
     std::signal(SIGPIPE, SIG_IGN);
     // Before anything is announced: a stop signal right after "listening" must drain, not kill.
-    signals_.add(SIGTERM);
-    signals_.add(SIGINT);
-    signals_.add(SIGHUP);
-    signals_.add(SIGUSR2);
+    signals_.install();
     bind_listeners();
     start_status_server();
-    close_unadopted();
+    upgrader_.close_unadopted();
     start_admin_server();
     health_ = std::make_unique<health::health_checker>(control_, *shared_);
+    publisher_->set_health(health_.get());
     health_->update(*shared_->snapshots.load());
-    do_wait_signal();
+    signals_.start({[this] { on_stop_signal(); },
+                    [this] {
+                        if (const auto r = reload(); r.status != 200)
+                            spdlog::error("reload failed, keeping the running configuration: {}", r.error);
+                    },
+                    [this] {
+                        if (const auto r = upgrade(std::nullopt); r.status != 200)
+                            spdlog::error("upgrade (SIGUSR2) refused: {}", r.error);
+                    }});
     do_expire_sessions();
-    do_watch_drains();
+    drains_->start();
+    upgrader_.link_predecessor();
     workers_->start();
     spdlog::info("turnout {} running with {} worker(s) as pid {}", version(), workers_->size(), ::getpid());
     // A successor names itself the service's main process (MAINPID=) with its READY=1.
-    service_.ready([this] { return service::count_live(*workers_, *shared_); }, predecessor_ != nullptr);
-    if (predecessor_)
-        announce_ready();
+    service_.ready([this] { return service::count_live(*workers_, *shared_); }, upgrader_.taking_over());
+    if (upgrader_.taking_over())
+        upgrader_.announce_ready();
     control_.run();
     workers_->join();
     save_sessions();
@@ -223,9 +188,9 @@ int server::run()
 
 void server::bind_listeners()
 {
-    for (std::size_t index = 0; index < config_->listeners.size(); ++index) {
-        const auto& l = config_->listeners[index];
-        const auto handed = adopt(upgrade::listener_kind::proxy, l.address.text);
+    for (std::size_t index = 0; index < publisher_->config().listeners.size(); ++index) {
+        const auto& l = publisher_->config().listeners[index];
+        const auto handed = upgrader_.adopt(upgrade::listener_kind::proxy, l.address.text);
         if (!handed.empty()) {
             // Every handed-over socket keeps accepting, on some worker: closing one would
             // drop the connections waiting in its queue. Workers beyond them bind afresh.
@@ -240,23 +205,26 @@ void server::bind_listeners()
                                     ? std::make_shared<net::listener>(worker->io(), handed[i], handler)
                                     : std::make_shared<net::listener>(worker->io(), *bound, handler);
                 bound = listener->local_endpoint();
-                own_listeners_.push_back({upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
+                own_listeners_.push_back(
+                    {upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
                 worker->add_listener(std::move(listener));
             }
-            spdlog::info("proxy listening on {}{} ({} socket(s) taken over)", net::to_string(*bound), l.tls() ? " (TLS)" : "",
-                         handed.size());
+            spdlog::info("proxy listening on {}{} ({} socket(s) taken over)", net::to_string(*bound),
+                         l.tls() ? " (TLS)" : "", handed.size());
             continue;
         }
-        auto endpoint = resolve_or_throw(*config_, l.address);
+        auto endpoint = resolve_or_throw(publisher_->config(), l.address);
         // The first worker binds (port 0 picks a port); the others share that exact port
         // through SO_REUSEPORT.
         for (auto& w : *workers_) {
             auto* worker = w.get();
             auto listener = std::make_shared<net::listener>(
-                worker->io(), endpoint,
-                [worker, index](asio::ip::tcp::socket socket) { net::serve(*worker, std::move(socket), index); });
+                worker->io(), endpoint, [worker, index](asio::ip::tcp::socket socket) {
+                    net::serve(*worker, std::move(socket), index);
+                });
             endpoint = listener->local_endpoint();
-            own_listeners_.push_back({upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
+            own_listeners_.push_back(
+                {upgrade::listener_kind::proxy, l.address.text, listener->native_handle()});
             worker->add_listener(std::move(listener));
         }
         spdlog::info("proxy listening on {}{}", net::to_string(endpoint), l.tls() ? " (TLS)" : "");
@@ -265,49 +233,189 @@ void server::bind_listeners()
 
 void server::start_status_server()
 {
-    if (!config_->proxy.status_address)
+    if (!publisher_->config().proxy.status_address)
         return;
-    const auto handed = adopt(upgrade::listener_kind::status, config_->proxy.status_address->text);
+    const auto handed =
+        upgrader_.adopt(upgrade::listener_kind::status, publisher_->config().proxy.status_address->text);
     if (!handed.empty()) {
         status_ = std::make_unique<admin::status_server>(control_, handed.front(), *this);
         for (std::size_t i = 1; i < handed.size(); ++i)
             ::close(handed[i]);
     } else {
-        const auto endpoint = resolve_or_throw(*config_, *config_->proxy.status_address);
+        const auto endpoint =
+            resolve_or_throw(publisher_->config(), *publisher_->config().proxy.status_address);
         status_ = std::make_unique<admin::status_server>(control_, endpoint, *this);
     }
     status_->start();
     spdlog::info("status listening on {}", net::to_string(status_->local_endpoint()));
 }
 
-void server::do_wait_signal()
-{
-    signals_.async_wait([this](boost::system::error_code ec, int signal_number) {
-        if (ec)
-            return;
-        on_signal(signal_number);
-        do_wait_signal();
-    });
-}
-
 void server::start_admin_server()
 {
-    if (config_->proxy.admin_socket.empty())
+    if (publisher_->config().proxy.admin_socket.empty())
         return;
-    admin_ = std::make_unique<admin::admin_server>(control_, config_->proxy.admin_socket, *this);
+    admin_ = std::make_unique<admin::admin_server>(control_, publisher_->config().proxy.admin_socket, *this);
     admin_->start();
-    spdlog::info("admin socket at {}", config_->proxy.admin_socket);
+    spdlog::info("admin socket at {}", publisher_->config().proxy.admin_socket);
 }
 
-void server::on_signal(int signal_number)
+// ---- admin::control --------------------------------------------------------------------------
+
+boost::json::object server::status() const
 {
-    if (signal_number == SIGHUP)
-        return on_reload_signal();
-    if (signal_number == SIGUSR2) {
-        if (const auto r = upgrade(std::nullopt); r.status != 200)
-            spdlog::error("upgrade (SIGUSR2) refused: {}", r.error);
-        return;
+    const auto uptime =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+    return ctrl::status_report(*shared_->snapshots.load(), publisher_->state(),
+                               {uptime.count(), static_cast<std::int64_t>(::getpid()), draining_.load(),
+                                workers_ ? workers_->connection_count() : 0, shared_->sessions.size()});
+}
+
+std::string server::metrics() const
+{
+    const auto uptime =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+    const auto [client_buffers, backend_buffers] =
+        workers_ ? workers_->buffers_held() : std::pair<std::size_t, std::size_t>{};
+    return metrics::render(*shared_->snapshots.load(),
+                           {uptime.count(), draining_.load(), workers_ ? workers_->connection_count() : 0,
+                            client_buffers, backend_buffers, shared_->sessions.size()});
+}
+
+template <class Decide> admin::result server::change(std::string_view upstream, Decide decide)
+{
+    const auto live = shared_->snapshots.load();
+    const ctrl::operations ops(publisher_->state(), *live, publisher_->config());
+    return commit(decide(ops), upstream);
+}
+
+admin::result server::commit(const ctrl::decision& d, std::string_view upstream)
+{
+    if (!d.ok())
+        return admin::result::fail(d.status, d.error);
+    spdlog::info("admin: {}", d.summary);
+    if (auto r = publisher_->commit(d.next); r.status != 200)
+        return r;
+    const auto snapshot = shared_->snapshots.load();
+    for (const auto& u : snapshot->upstreams)
+        if (u.config.name == upstream)
+            return admin::result::ok(ctrl::upstream_status(u, publisher_->state()));
+    return admin::result::ok();
+}
+
+admin::result server::set_weights(std::string_view upstream,
+                                  const std::vector<std::pair<std::string, std::int64_t>>& weights)
+{
+    return change(upstream, [&](const ctrl::operations& ops) { return ops.set_weights(upstream, weights); });
+}
+
+admin::result server::switch_to(std::string_view upstream, std::string_view pool, bool force)
+{
+    return change(upstream,
+                  [&](const ctrl::operations& ops) { return ops.switch_to(upstream, pool, force); });
+}
+
+admin::result server::rollback(std::string_view upstream)
+{
+    return change(upstream, [&](const ctrl::operations& ops) { return ops.rollback(upstream); });
+}
+
+admin::result server::drain(std::string_view upstream, std::string_view pool,
+                            std::optional<config::duration> timeout)
+{
+    auto r = change(upstream, [&](const ctrl::operations& ops) {
+        return ops.drain(upstream, pool, timeout, ctrl::publisher::unix_ms());
+    });
+    if (r.status == 200)
+        drains_->reset(upstream, pool);
+    return r;
+}
+
+admin::result server::undrain(std::string_view upstream, std::string_view pool)
+{
+    auto r = change(upstream, [&](const ctrl::operations& ops) { return ops.undrain(upstream, pool); });
+    if (r.status == 200)
+        drains_->reset(upstream, pool);
+    return r;
+}
+
+admin::result server::set_backends(std::string_view upstream, std::string_view pool,
+                                   const std::vector<std::string>& addresses)
+{
+    const auto live = shared_->snapshots.load();
+    const ctrl::operations ops(publisher_->state(), *live, publisher_->config());
+    auto d = ops.set_backends(upstream, pool, addresses);
+    if (!d.ok())
+        return commit(d, upstream);
+    // DNS here, on the control plane: the snapshot is then built from what resolved.
+    std::vector<std::pair<std::string, boost::asio::ip::tcp::endpoint>> unseen;
+    for (const auto& text : addresses) {
+        boost::system::error_code ec;
+        const auto endpoint = net::resolve(*config::parse_host_port(text), ec);
+        if (ec)
+            return admin::result::fail(400, "cannot resolve backend " + text + ": " + ec.message());
+        if (!shared_->backends.find(text))
+            unseen.emplace_back(text, endpoint);
     }
+    // With active checks on, a backend never seen before takes nothing until a probe passed:
+    // nothing goes to an environment that was never verified.
+    const auto* configured = publisher_->config().find_upstream(upstream);
+    if (configured && configured->health && configured->health->kind != config::health_kind::none)
+        for (const auto& [text, endpoint] : unseen)
+            shared_->backends.obtain(text, endpoint)->set_healthy(false);
+    return commit(d, upstream);
+}
+
+admin::result server::reload()
+{
+    return reloader_->reload();
+}
+
+admin::result server::upgrade(const std::optional<std::string>& binary)
+{
+    if (draining_ && upgrader_.successor() == 0)
+        return admin::result::fail(409, "turnout is shutting down");
+    auto sockets = own_listeners_;
+    if (status_ && publisher_->config().proxy.status_address)
+        sockets.push_back({upgrade::listener_kind::status, publisher_->config().proxy.status_address->text,
+                           status_->native_handle()});
+    auto r = upgrader_.hand_over(binary, sockets, *workers_);
+    if (r.status == 200) {
+        // After this answer is on its way: the admin socket's file belongs to the successor now.
+        asio::post(control_, [this, pid = upgrader_.successor()] { retire(pid); });
+    }
+    return r;
+}
+
+void server::retire(pid_t successor)
+{
+    // The successor is the service's main process now: this one must not tell the service
+    // manager it is stopping (under NotifyAccess=all that would stop the whole service).
+    service_.hand_over();
+    draining_ = true;
+    spdlog::info(
+        "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
+        successor, workers_->connection_count(),
+        config::format_duration(publisher_->config().proxy.drain_timeout));
+    // New admin clients reach the successor's socket file already; those that connected to
+    // ours before it was replaced (waiting in our backlog while the hand-over ran) still get
+    // an answer within a short grace, instead of a reset. close() unlinks only the socket
+    // file this process created, never the successor's.
+    admin_grace_timer_.expires_after(admin_grace);
+    admin_grace_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec && admin_)
+            admin_->close();
+    });
+    if (status_)
+        status_->close();
+    workers_->retire();
+    drain_deadline_ = std::chrono::steady_clock::now() + publisher_->config().proxy.drain_timeout;
+    poll_drain();
+}
+
+// ---- shutdown -------------------------------------------------------------------------------
+
+void server::on_stop_signal()
+{
     if (draining_) {
         // A second stop signal: stop waiting for streams.
         spdlog::warn("second stop signal: closing every connection now");
@@ -317,64 +425,25 @@ void server::on_signal(int signal_number)
     begin_shutdown();
 }
 
-void server::on_reload_signal()
-{
-    if (const auto r = reload(); r.status != 200)
-        spdlog::error("reload failed, keeping the running configuration: {}", r.error);
-}
-
-admin::result server::reload()
-{
-    spdlog::info("reloading {}", config_path_);
-    service_.reloading();
-    auto previous_state = state_;
-    auto previous_tls = tls_;
-    try {
-        auto next = std::make_shared<const config::configuration>(config::load_file(config_path_));
-        // New handshakes use the new certificates; established connections keep the context
-        // they were made with (their SSL objects hold a reference to it). A bad file fails the
-        // whole reload, so the running certificates stay.
-        tls_ = net::build_tls_contexts(*next);
-        if (next->listeners.size() != config_->listeners.size() ||
-            !std::equal(next->listeners.begin(), next->listeners.end(), config_->listeners.begin(),
-                        [](const auto& a, const auto& b) { return a.address == b.address; }))
-            spdlog::warn("reload: listener changes take effect at the next restart or upgrade");
-        // Runtime changes win over the file for pools that still exist; with none, the file
-        // is the whole truth.
-        state_ = operator_state_ ? runtime::reconcile(state_, *next) : runtime::initial_state(*next);
-        publish(next);
-        spdlog::set_level(spdlog::level::from_str(next->proxy.log_level));
-        config_ = std::move(next);
-        spdlog::info("reload done");
-        service_.reloaded();
-        return admin::result::ok({{"reloaded", true}});
-    } catch (const std::exception& e) {
-        state_ = std::move(previous_state);
-        tls_ = std::move(previous_tls);
-        service_.reloaded(e.what());
-        return admin::result::fail(400, e.what());
-    }
-}
-
 void server::begin_shutdown()
 {
     draining_ = true;
     service_.stopping();
     spdlog::info("draining: not accepting, waiting up to {} for {} connection(s)",
-                 config::format_duration(config_->proxy.drain_timeout), workers_->connection_count());
+                 config::format_duration(publisher_->config().proxy.drain_timeout),
+                 workers_->connection_count());
     workers_->begin_drain();
-    drain_deadline_ = std::chrono::steady_clock::now() + config_->proxy.drain_timeout;
+    drain_deadline_ = std::chrono::steady_clock::now() + publisher_->config().proxy.drain_timeout;
     poll_drain();
 }
 
 void server::poll_drain()
 {
-    for (auto& f : forwarders_)
-        f->flush(); // deltas the socket could not take at once
+    upgrader_.flush(); // session changes the channel could not take at once
     const auto open = workers_->connection_count();
     if (open == 0)
         return finish_shutdown();
-    if (successor_pid_ != 0 && std::chrono::steady_clock::now() >= next_drain_report_) {
+    if (upgrader_.successor() != 0 && std::chrono::steady_clock::now() >= next_drain_report_) {
         // After a hand-over nobody can ask this process for its status any more: say it.
         spdlog::info("upgrade: {} connection(s) still open here", open);
         next_drain_report_ = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -401,7 +470,8 @@ void server::finish_shutdown()
         admin_->close();
     if (health_)
         health_->stop();
-    drain_watch_timer_.cancel();
+    if (drains_)
+        drains_->stop();
     admin_grace_timer_.cancel();
     signals_.cancel();
     drain_timer_.cancel();

@@ -1,39 +1,37 @@
 #pragma once
-// The process: loads the configuration, binds the listeners on every worker, runs the
-// control thread (signals, status endpoint, reloads) and shuts down gracefully.
+// The process: loads the configuration, binds the listeners on every worker, runs the control
+// thread and shuts down gracefully. A composition of the control plane's pieces (control/):
+// it implements admin::control by asking control::operations for a decision and committing it
+// through control::publisher; reloads, upgrades, signals, drain deadlines and the status
+// report are each their own piece.
 
 #include "turnout/admin/admin_server.hpp"
 #include "turnout/admin/control.hpp"
 #include "turnout/admin/status_server.hpp"
 #include "turnout/config/config.hpp"
+#include "turnout/control/drain_deadlines.hpp"
+#include "turnout/control/operations.hpp"
+#include "turnout/control/publisher.hpp"
+#include "turnout/control/reloader.hpp"
+#include "turnout/control/signals.hpp"
+#include "turnout/control/upgrader.hpp"
 #include "turnout/health/health_checker.hpp"
-#include "turnout/net/tls_context.hpp"
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/service/reporter.hpp"
 #include "turnout/session/session_store.hpp"
-#include "turnout/upgrade/channel.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
-#include <optional>
-#include <vector>
-#include <set>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace turnout {
-
-/// How the process was started, for an upgrade to start its successor the same way.
-struct launch_info {
-    std::vector<std::string> argv; // as given to main
-    std::string binary;            // argv[0] made absolute: the default binary of an upgrade
-    int upgrade_fd = -1;           // the successor's end of the hand-over (TURNOUT_UPGRADE_FD)
-};
 
 class server final : public admin::control {
 public:
@@ -63,87 +61,48 @@ public:
     admin::result upgrade(const std::optional<std::string>& binary) override;
 
 private:
-    // zero-downtime upgrade (server_upgrade.cpp)
-    struct inherited_listener {
-        upgrade::listener_kind kind;
-        std::string address;
-        int fd;
-    };
-    std::optional<session::saved_table> take_over();
-    /// Inherited fds for address of kind (removed from inherited_), in the order sent.
-    std::vector<int> adopt(upgrade::listener_kind kind, const std::string& address);
-    void close_unadopted();
-    void announce_ready();
-    void do_read_predecessor();
-    void apply_from_predecessor(const upgrade::message& m);
-    std::string hand_over(pid_t successor, upgrade::channel& ch);
-    void retire(pid_t successor);
-    void send_touched();
+    /// Asks the operations (over the state in force and the live snapshot) for a decision.
+    template <class Decide> admin::result change(std::string_view upstream, Decide decide);
+    /// Commits an operation's decision; the answer carries the upstream's new status.
+    admin::result commit(const ::turnout::control::decision& d, std::string_view upstream);
 
+    void restore_sessions(const session::saved_table& saved);
+    void save_sessions();
     void bind_listeners();
     void start_status_server();
-    void do_wait_signal();
-    void on_signal(int signal_number);
-    void on_reload_signal();
+    void start_admin_server();
+    void do_expire_sessions();
+    void on_stop_signal();
     void begin_shutdown();
     void poll_drain();
     void finish_shutdown();
+    /// After a hand-over: stop accepting, give the admin socket up, drain what is left.
+    void retire(pid_t successor);
 
-    void publish(std::shared_ptr<const config::configuration> config);
-    void load_runtime_state();
-    /// Persists next (state file), publishes it, and makes it current; a 500 result when it
-    /// cannot be persisted (then nothing changes).
-    admin::result commit(runtime::runtime_state next, std::string_view upstream);
-    boost::json::object upstream_status(const runtime::upstream_state& u) const;
-    void do_watch_drains();
-    static std::int64_t unix_ms();
-    void start_admin_server();
-    void restore_sessions();
-    void save_sessions();
-    void do_expire_sessions();
-
-    std::string config_path_;
-    std::shared_ptr<const config::configuration> config_;
-    net::tls_contexts tls_; // of config_; swapped whole by a reload whose files all load
-    runtime::runtime_state state_;
-    /// An operator changed something (now, or in a state file loaded at start): from then on
-    /// the runtime state wins over the configuration's weights; before, the file rules.
-    bool operator_state_ = false;
-    std::set<std::pair<std::string, std::string>> expired_drains_; // (upstream, pool) enforced
+    std::shared_ptr<const config::configuration> loaded_; // the configuration at start
+    net::tls_contexts loaded_tls_;                        // its TLS contexts, until published
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
-    std::unique_ptr<runtime::shared_state> shared_;
     boost::asio::io_context control_{1};
     service::reporter service_{control_, service::notifier::from_environment()};
+    ::turnout::control::upgrader upgrader_;
+    std::unique_ptr<runtime::shared_state> shared_;
+    std::unique_ptr<::turnout::control::publisher> publisher_;
+    std::unique_ptr<::turnout::control::reloader> reloader_;
+    ::turnout::control::signals signals_{control_};
     boost::asio::steady_timer expiry_timer_{control_};
-    boost::asio::steady_timer drain_watch_timer_{control_};
-    boost::asio::signal_set signals_{control_};
     boost::asio::steady_timer drain_timer_{control_};
+    boost::asio::steady_timer admin_grace_timer_{control_};
     std::chrono::steady_clock::time_point drain_deadline_;
+    std::chrono::steady_clock::time_point next_drain_report_{};
     std::unique_ptr<net::worker_pool> workers_;
+    std::unique_ptr<::turnout::control::drain_deadlines> drains_;
     std::unique_ptr<admin::status_server> status_;
     std::unique_ptr<admin::admin_server> admin_;
     std::unique_ptr<health::health_checker> health_;
+    // Every listening socket with the configuration address it serves, to hand over.
+    std::vector<::turnout::control::listening_socket> own_listeners_;
     std::atomic<bool> draining_{false};
     bool aborting_ = false;
-
-    launch_info launch_;
-    // Successor: the listeners handed over, until adopted; the channel to the predecessor.
-    std::vector<inherited_listener> inherited_;
-    // Every listening socket with the configuration address it serves, to hand over.
-    std::vector<inherited_listener> own_listeners_;
-    std::unique_ptr<upgrade::channel> predecessor_;
-    boost::asio::posix::stream_descriptor predecessor_watch_{control_};
-    std::uint64_t sessions_from_predecessor_ = 0;
-    std::uint64_t touches_from_predecessor_ = 0;
-    // Predecessor: the process that took over (0 = none yet), and what forwards sessions to
-    // it. Forwarders are never destroyed before exit: a worker may be inside one.
-    pid_t successor_pid_ = 0;
-    std::uint32_t successor_version_ = 0; // the hand-over protocol version it said hello with
-    std::uint32_t touched_since_ = 0;     // now_s() of the last touched batch (or the snapshot)
-    std::chrono::steady_clock::time_point next_drain_report_{};
-    boost::asio::steady_timer admin_grace_timer_{control_};
-    std::vector<std::unique_ptr<upgrade::channel>> successor_channels_;
-    std::vector<std::unique_ptr<upgrade::session_forwarder>> forwarders_;
 };
 
 /// Validates a configuration the way `turnout -t` does: parse, check, resolve backends.

@@ -2,6 +2,7 @@
 
 #include "turnout/config/config.hpp"
 #include "turnout/config/duration.hpp"
+#include "turnout/config/rules.hpp"
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
@@ -35,7 +36,6 @@ using local = asio::local::stream_protocol;
 
 constexpr std::size_t max_body_bytes = 1024 * 1024;
 constexpr auto read_timeout = std::chrono::seconds(30);
-constexpr std::int64_t max_weight = 1'000'000;
 
 // ---------------------------------------------------------------------------------------------
 // Answers
@@ -114,13 +114,13 @@ parsed_body parse_object_body(std::string_view body, std::string_view what, cons
     return parsed;
 }
 
-/// A weight is an integer in [0, max_weight]; 5.0 is refused too, so that a client that sends
+/// A weight is an integer in [0, config::max_weight]; 5.0 is refused too, so that a client that sends
 /// floats learns it at once rather than by rounding.
 std::optional<std::int64_t> weight_of(const json::value& v)
 {
-    if (const auto* i = v.if_int64(); i && *i >= 0 && *i <= max_weight)
+    if (const auto* i = v.if_int64(); i && config::is_valid_weight(*i))
         return *i;
-    if (const auto* u = v.if_uint64(); u && *u <= static_cast<std::uint64_t>(max_weight))
+    if (const auto* u = v.if_uint64(); u && *u <= static_cast<std::uint64_t>(config::max_weight))
         return static_cast<std::int64_t>(*u);
     return std::nullopt;
 }
@@ -158,8 +158,8 @@ http_answer put_weights(control& c, std::string_view upstream, std::string_view 
     for (const auto& [pool, value] : *object) {
         const auto weight = weight_of(value);
         if (!weight)
-            return bad_request("weights: the weight of pool \"" + std::string{pool} +
-                               "\" must be an integer from 0 to 1000000, got " + echo(value));
+            return bad_request("weights: the weight of pool \"" + std::string{pool} + "\" must be " +
+                               std::string{config::weight_rule} + ", got " + echo(value));
         weights.emplace_back(std::string{pool}, *weight);
     }
     return from_result(c.set_weights(upstream, weights));
@@ -341,12 +341,6 @@ std::optional<captures> match(std::string_view pattern, const std::vector<std::s
     return found;
 }
 
-bool is_name_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-           ch == '_' || ch == '-';
-}
-
 /// Names travel unescaped in paths, so anything outside [A-Za-z0-9._-] cannot be one of ours.
 std::optional<http_answer> check_names(const captures& names)
 {
@@ -355,7 +349,7 @@ std::optional<http_answer> check_names(const captures& names)
         const auto name = names[i];
         if (name.empty())
             return bad_request(std::string{kinds[i]} + " name is empty");
-        if (!std::all_of(name.begin(), name.end(), is_name_char))
+        if (!std::all_of(name.begin(), name.end(), config::is_name_char))
             return bad_request(std::string{kinds[i]} + " name \"" + std::string{name} +
                                "\" may contain only letters, digits, '.', '_' and '-'");
     }

@@ -88,14 +88,26 @@ void worker::begin_drain()
 void worker::retire()
 {
     boost::asio::post(io_, [this] {
-        draining_ = true;
         for (auto& l : listeners_)
             l->close(); // the kernel socket lives on in the successor, its queue included
+    });
+    retire_connections();
+}
+
+void worker::retire_connections()
+{
+    boost::asio::post(io_, [this] {
+        draining_ = true; // connections accepted from now are retired as they start
         const std::vector<connection_handle*> open(connections_.begin(), connections_.end());
         for (auto* c : open)
             if (connections_.contains(c))
                 c->retire();
     });
+}
+
+void worker::keep_connections()
+{
+    boost::asio::post(io_, [this] { draining_ = false; });
 }
 
 std::vector<int> worker::listener_fds() const
@@ -172,6 +184,18 @@ void worker_pool::retire()
 {
     for (auto& w : workers_)
         w->retire();
+}
+
+void worker_pool::retire_connections()
+{
+    for (auto& w : workers_)
+        w->retire_connections();
+}
+
+void worker_pool::keep_connections()
+{
+    for (auto& w : workers_)
+        w->keep_connections();
 }
 
 void worker_pool::abort_all()

@@ -1,7 +1,5 @@
 #include "turnout/runtime/snapshot.hpp"
 
-#include "turnout/net/endpoint.hpp"
-
 #include <algorithm>
 #include <unordered_map>
 
@@ -17,12 +15,13 @@ std::string lower(std::string text)
 
 std::shared_ptr<upstream::backend> obtain_backend(const config::configuration& config,
                                                   const config::host_port& address,
-                                                  upstream::backend_registry& registry)
+                                                  upstream::backend_registry& registry,
+                                                  const resolver& resolve)
 {
     if (auto known = registry.find(address.text))
         return known;
     boost::system::error_code ec;
-    const auto endpoint = net::resolve(address, ec);
+    const auto endpoint = resolve(address, ec);
     if (ec)
         throw config::config_error(config.path, 0, 0,
                                    "cannot resolve backend " + address.text + ": " + ec.message());
@@ -54,15 +53,15 @@ std::uint64_t upstream_state::total_weight() const noexcept
 }
 
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
-                                         upstream::backend_registry& registry)
+                                         upstream::backend_registry& registry, const resolver& resolve)
 {
     const auto state = initial_state(*config);
-    return build_snapshot(std::move(config), state, 0, registry);
+    return build_snapshot(std::move(config), state, 0, registry, resolve);
 }
 
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
                                          const runtime_state& state, std::int64_t now_ms,
-                                         upstream::backend_registry& registry)
+                                         upstream::backend_registry& registry, const resolver& resolve)
 {
     auto next = std::make_shared<snapshot>();
     for (const auto& uc : config->upstreams) {
@@ -85,11 +84,11 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
                     const auto address = config::parse_host_port(text);
                     if (!address)
                         throw config::config_error(config->path, 0, 0, "bad backend address " + text);
-                    p.backends.push_back(obtain_backend(*config, *address, registry));
+                    p.backends.push_back(obtain_backend(*config, *address, registry, resolve));
                 }
             } else if (configured != uc.pools.end()) {
                 for (const auto& address : configured->backends)
-                    p.backends.push_back(obtain_backend(*config, address, registry));
+                    p.backends.push_back(obtain_backend(*config, address, registry, resolve));
             }
             u.pools.push_back(std::move(p));
         }

@@ -1,5 +1,7 @@
 #include "turnout/runtime/state_file.hpp"
 
+#include "turnout/config/rules.hpp"
+
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
@@ -27,14 +29,11 @@ namespace {
 constexpr std::string_view format_name = "turnout-state";
 constexpr std::int64_t format_version = 1;
 
-// The same bound the configuration puts on a pool's weight.
-constexpr std::int64_t max_weight = 1'000'000;
-
 // A state file holds a few upstreams; anything this large is not one, and reading it whole
 // would only cost memory at start.
 constexpr off_t max_file_bytes = 16 * 1024 * 1024;
 
-const std::string weight_rule = "expected an integer 0.." + std::to_string(max_weight);
+const std::string weight_rule = "expected an integer 0.." + std::to_string(config::max_weight);
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -231,7 +230,7 @@ std::optional<std::int64_t> integer_of(const json::value& v)
 std::uint32_t read_weight(const json::value& v, const std::string& where)
 {
     const auto n = integer_of(v);
-    if (!n || *n < 0 || *n > max_weight)
+    if (!n || !config::is_valid_weight(*n))
         fail(where, weight_rule);
     return static_cast<std::uint32_t>(*n);
 }
@@ -243,23 +242,14 @@ bool read_bool(const json::value& v, const std::string& where)
     return v.get_bool();
 }
 
-// The rule the configuration applies: names appear in admin URLs, turnoutctl arguments and
-// metric labels.
-bool is_valid_name(std::string_view s)
-{
-    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '_' || c == '.';
-    });
-}
-
 std::string read_name(const json::value& v, const std::string& where, std::string_view what)
 {
     if (!v.is_string())
         fail(where, "expected a string, got " + std::string{describe(v)});
     const std::string_view s = v.get_string();
-    if (!is_valid_name(s))
-        fail(where, "invalid " + std::string{what} + " name " + json_quoted(s) +
-                        ": must be 1 to 64 letters, digits, '.', '_' or '-'");
+    if (!config::is_valid_name(s))
+        fail(where, "invalid " + std::string{what} + " name " + json_quoted(s) + ": " +
+                        std::string{config::name_rule});
     return std::string{s};
 }
 

@@ -427,6 +427,18 @@ session_table::shard& session_table::shard_of(const session_key& key) noexcept
 
 std::optional<backend_id> session_table::find(const session_key& k, std::uint32_t now) noexcept
 {
+    if (auto owner = find_here(k, now))
+        return owner;
+    // Unknown here. During an upgrade the other process may have pinned it an instant ago,
+    // its message still unread: the observer reads it now, and then the table knows.
+    auto* o = observer_.load(std::memory_order_acquire);
+    if (o && o->missed(canonical(k)))
+        return find_here(k, now);
+    return std::nullopt;
+}
+
+std::optional<backend_id> session_table::find_here(const session_key& k, std::uint32_t now) noexcept
+{
     const auto key = canonical(k);
     auto& s = shard_of(key);
     for (unsigned attempt = 0; attempt < read_attempts; ++attempt) {

@@ -109,6 +109,11 @@ std::string channel::send_bytes(std::string_view bytes, deadline until)
     return {};
 }
 
+bool channel::wait_readable(deadline until)
+{
+    return wait_for(fd_, POLLIN, until);
+}
+
 bool channel::read_available()
 {
     char buffer[16384];
@@ -237,6 +242,19 @@ std::string session_forwarder::send_first(const std::function<std::string()>& ma
 {
     std::lock_guard lock(mutex_);
     auto error = channel_.send_bytes(make(), until);
+    if (!error.empty())
+        stopped_ = true;
+    return error;
+}
+
+std::string session_forwarder::send(const message& m, deadline until)
+{
+    std::lock_guard lock(mutex_);
+    if (stopped_)
+        return "the other process is gone";
+    pending_ += encode(m);
+    auto error = channel_.send_bytes(pending_, until);
+    pending_.clear();
     if (!error.empty())
         stopped_ = true;
     return error;

@@ -83,13 +83,13 @@ async function oldConnection(port) {
   return c;
 }
 
-/** A ping of session sid on a raw connection; {status, backend}. */
+/** A ping of session sid on a raw connection; {status, backend, text, closing}. */
 async function rawPing(c, sid) {
   const body = pingBody();
   c.write(`POST /mcp HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nMcp-Session-Id: ${sid}\r\n` +
     `Accept: application/json, text/event-stream\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   const res = await c.readResponse({ method: 'POST' });
-  return { status: res.status, backend: res.get('x-backend'), text: res.text() };
+  return { status: res.status, backend: res.get('x-backend'), text: res.text(), closing: res.get('connection') };
 }
 
 /** initialize on a raw connection; {sid, owner, closing}. */
@@ -167,7 +167,7 @@ itest('upgrade under load: no failed request, old streams end on the old process
   await assertStreamsDeliver(live, assert);
   assert.deepEqual(await whoami(old.client), oldLegacy);
 
-  await sleep(500);
+  await waitUntil(() => busy.result.calls > 20, 10000, 'more than 20 tool calls of the busy sessions');
   const { calls, failures } = await busy.stop();
   assert.deepEqual(failures, []);
   assert.ok(calls > 20, `only ${calls} calls`);
@@ -193,6 +193,77 @@ itest('upgrade under load: no failed request, old streams end on the old process
   assert.equal((await whoami(fresh.client)).server, fresh.owner);
   for (const l of learned) assert.equal((await sessionRequest(tn.port, l.sid)).backend, l.owner);
   assert.equal((await status(tn)).pid, newPid);
+});
+
+/**
+ * One hand-over with sessions initialized all through it, each used at once over a keep-alive
+ * connection the old process accepted before the upgrade (which still reaches the old
+ * process: one more exchange each) and over a fresh connection (the new process, once the old
+ * one stopped accepting). Returns the new process's pid once the old one has exited.
+ */
+async function handOverWithNewSessions(s, tn, oldExited) {
+  const oldPid = (await status(tn)).pid;
+  const held = [];
+  for (let i = 0; i < 40; i++) held.push(await oldConnection(tn.port));
+  let next = 0;
+  const failures = [];
+  let sessions = 0;
+  const expect = (where, init, r, closing) => {
+    if (r.status !== 200 || r.backend !== init.backend) {
+      failures.push(`${where}: session ${init.sid} of ${init.backend}: ${r.status} from ${r.backend}: ${r.text}`);
+    } else if (closing && r.closing !== 'close') {
+      failures.push(`${where}: session ${init.sid}: keep-alive after the upgrade began`);
+    }
+  };
+  const useSession = async (c, { closing = false } = {}) => {
+    const init = await initialize(tn.port);
+    if (init.status !== 200) {
+      failures.push(`initialize: ${init.status} ${init.text}`);
+      return;
+    }
+    sessions += 1;
+    if (c) expect('old connection', init, await rawPing(c, init.sid), closing);
+    expect('fresh connection', init, await sessionRequest(tn.port, init.sid), false);
+  };
+
+  // During the hand-over: three clients back to back, the first ten on old connections too.
+  let upgrading = true;
+  const during = Promise.all([0, 1, 2].map(async () => {
+    while (upgrading) await useSession(next < 10 ? held[next++] : null);
+  }));
+  const up = await ctl(tn, ['upgrade']);
+  upgrading = false;
+  await withTimeout(during, 20000, 'the sessions initialized during the upgrade');
+  assert.equal(up.code, 0, up.stderr);
+  const newPid = Number(/^upgraded: pid (\d+) serves now/.exec(up.stdout)[1]);
+  stopLater(s, newPid);
+  // Right after it: the new process learns them, the old connections (idle since before the
+  // upgrade, so answered with Connection: close) carry their next request at once.
+  await withTimeout(Promise.all(held.slice(next).map((c) => useSession(c, { closing: true }))), 20000,
+    'the sessions initialized after the upgrade');
+  assert.deepEqual(failures, [], `${failures.length} of ${sessions} sessions broken`);
+
+  for (const c of held) c.destroy();
+  // The old process exits 0 (the first one is the test's child; later ones are not).
+  if (oldExited) {
+    const exit = await withTimeout(oldExited, 15000, 'the old process to exit once its connections closed');
+    assert.equal(exit.code, 0, JSON.stringify(exit));
+  } else {
+    await waitUntil(() => !alive(oldPid), 15000, `pid ${oldPid} to exit once its connections closed`);
+  }
+  assert.equal((await status(tn)).pid, newPid);
+  return newPid;
+}
+
+itest('sessions initialized during the hand-over work over connections to both processes, upgrade after upgrade', { timeout: 120000 }, async (t, s) => {
+  const tn = await s.turnout(config());
+  const oldExit = exitOf(tn);
+  for (let round = 0; round < 4; round++) {
+    const newPid = await handOverWithNewSessions(s, tn, round === 0 ? oldExit : null);
+    if (round === 0) assert.match(tn.logs(), /hand-over protocol version 3/);
+    // The new process holds every session made so far.
+    assert.ok(upstreamIn(await status(tn)).sessions >= 30 * (round + 1), `round ${round} (pid ${newPid})`);
+  }
 });
 
 itest('a failed upgrade leaves the old process serving; turnoutctl exits 1 with one line', { timeout: 40000 }, async (t, s) => {
@@ -277,7 +348,7 @@ itest('sessions still in use on the old process do not expire in the new one; id
   const viaOld = await initialize(tn.port);
   assert.equal(viaOld.status, 200, viaOld.text);
   const held = [];
-  for (let i = 0; i < 3; i++) held.push(await oldConnection(tn.port));
+  for (let i = 0; i < 24; i++) held.push(await oldConnection(tn.port));
   // Not in use anywhere: no stream, no request after the upgrade.
   const idle = [];
   for (let i = 0; i < 3; i++) {
@@ -290,20 +361,32 @@ itest('sessions still in use on the old process do not expire in the new one; id
   assert.equal(up.code, 0, up.stderr);
   const newPid = Number(/^upgraded: pid (\d+)/.exec(up.stdout)[1]);
   stopLater(s, newPid);
-  assert.match(tn.logs(), /received \d+ listening socket\(s\) and \d+ session\(s\) .*\(hand-over protocol version 2\)/);
+  assert.match(tn.logs(), /received \d+ listening socket\(s\) and \d+ session\(s\) .*\(hand-over protocol version 3\)/);
 
-  // Well past the idle timeout, with the streams open on the old process all along and one
-  // request of viaOld on an old connection every 1.2 s (each old connection takes one more).
-  for (const c of held) {
-    await sleep(1200);
-    const r = await rawPing(c, viaOld.sid);
+  // The streams stay open on the old process all along, and a request of viaOld arrives on an
+  // old connection every 0.7 s (each old connection takes one more), until the new process
+  // has let the idle sessions expire. All of them were last used before the upgrade, the ones
+  // in use earliest: only word from the old process keeps those.
+  let pinging = true;
+  const pings = [];
+  const pinger = (async () => {
+    for (const c of held) {
+      if (!pinging) break;
+      pings.push(await rawPing(c, viaOld.sid));
+      c.destroy();
+      await sleep(700);
+    }
+  })();
+  const st = await waitStatus(tn, (x) => upstreamIn(x).sessions <= streaming.length + 1, 15000,
+    'the idle sessions to expire in the new process');
+  pinging = false;
+  await pinger;
+  for (const c of held) c.destroy();
+  for (const r of pings) {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.backend, viaOld.backend);
-    c.destroy();
   }
-  await sleep(2000);
   assert.ok(alive(tn.pid), 'the old process still serves the streams');
-  const st = await status(tn);
   assert.equal(st.pid, newPid);
   // Exactly the sessions in use are left: the idle ones expired in the new process.
   assert.equal(upstreamIn(st).sessions, streaming.length + 1, JSON.stringify(upstreamIn(st)));

@@ -1,4 +1,5 @@
 #include "turnout/health/health_checker.hpp"
+#include "turnout/net/endpoint.hpp"
 #include "turnout/runtime/snapshot.hpp"
 #include "turnout/upstream/backend.hpp"
 
@@ -690,7 +691,7 @@ upstream = "a"
 )",
                                                                                     "conf.toml"));
     upstream::backend_registry registry;
-    const auto s = runtime::build_snapshot(config, registry);
+    const auto s = runtime::build_snapshot(config, registry, net::resolve);
     runtime::mark_in_service(*s, registry);
     const auto off = registry.find("127.0.0.1:3001");
     const auto on = registry.find("127.0.0.1:3002");

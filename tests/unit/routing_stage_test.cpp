@@ -1,6 +1,7 @@
 #include "turnout/routing/stage.hpp"
 
 #include "turnout/config/config.hpp"
+#include "turnout/net/endpoint.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/runtime/snapshot.hpp"
 #include "turnout/session/token_codec.hpp"
@@ -53,7 +54,7 @@ struct fixture {
     explicit fixture(const std::string& text = two_pools)
     {
         auto config = std::make_shared<const config::configuration>(config::parse(text, "conf.toml"));
-        snapshot = runtime::build_snapshot(config, shared.backends);
+        snapshot = runtime::build_snapshot(config, shared.backends, net::resolve);
         runtime::mark_in_service(*snapshot, shared.backends);
     }
 

@@ -3,6 +3,7 @@
 // relative path made absolute against the config file's folder.
 
 #include "turnout/config/duration.hpp"
+#include "turnout/config/host_port.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -32,16 +33,6 @@ private:
     int line_;
     int column_;
     std::string message_;
-};
-
-/// "host:port" as written, split. host is an IPv4 literal, a bracketed IPv6 literal (stored
-/// without brackets) or a name.
-struct host_port {
-    std::string host;
-    std::uint16_t port = 0;
-    std::string text; // as written in the config
-
-    friend bool operator==(const host_port&, const host_port&) = default;
 };
 
 struct proxy_config {
@@ -145,9 +136,6 @@ configuration load_file(const std::string& path);
 /// Parses and validates TOML text as if read from source_path (used for messages and to
 /// resolve relative paths). Throws config_error.
 configuration parse(std::string_view toml_text, const std::string& source_path);
-
-/// Splits "127.0.0.1:8080", "[::1]:8080" or "localhost:8080". nullopt when malformed.
-std::optional<host_port> parse_host_port(std::string_view text);
 
 std::string_view to_string(health_kind k);
 std::string_view to_string(affinity_kind k);

@@ -89,6 +89,11 @@ public:
     void start();
     void begin_drain(); // stop accepting; connections finish their exchange and close
     void retire();      // stop accepting; connections end as their clients let them (upgrade)
+    /// An upgrade began: every connection, open or accepted from now, answers its next
+    /// exchange with `Connection: close`; the listeners keep accepting until retire().
+    void retire_connections();
+    /// The upgrade failed: connections accepted from now keep-alive again.
+    void keep_connections();
     void abort_all();   // close every client connection now
     /// Closes the streams served by targets, each at a random moment within window.
     void close_streams(std::vector<const upstream::backend*> targets, std::chrono::milliseconds window);
@@ -133,6 +138,8 @@ public:
     void start();
     void begin_drain();
     void retire();
+    void retire_connections();
+    void keep_connections();
     void abort_all();
     void close_streams(const std::vector<const upstream::backend*>& targets, std::chrono::milliseconds window);
     void stop();

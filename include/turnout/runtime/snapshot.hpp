@@ -12,8 +12,12 @@
 
 #include <spdlog/logger.h>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/system/error_code.hpp>
+
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,17 +60,24 @@ struct snapshot {
     const config::proxy_config& proxy() const noexcept { return config->proxy; }
 };
 
+/// Turns a backend address the registry does not know yet into an endpoint; sets ec when it
+/// cannot. The caller's (net::resolve on the control plane): a snapshot is built from what
+/// the caller resolved, and the state knows no sockets.
+using resolver =
+    std::function<boost::asio::ip::tcp::endpoint(const config::host_port&, boost::system::error_code&)>;
+
 /// Builds a snapshot. Backends come from the registry, so an address keeps the same object
-/// (counters, health, sessions) across snapshots. Throws config::config_error when a backend
-/// address cannot be resolved or a key file cannot be read.
+/// (counters, health, sessions) across snapshots; an address seen for the first time is
+/// resolved by resolve. Throws config::config_error when a backend address cannot be resolved
+/// or a key file cannot be read.
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
-                                         upstream::backend_registry& registry);
+                                         upstream::backend_registry& registry, const resolver& resolve);
 
 /// The same, with the runtime state (weights, drains, backend sets) applied over the
 /// configuration; now_ms (Unix time) decides which drains have expired.
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
                                          const runtime_state& state, std::int64_t now_ms,
-                                         upstream::backend_registry& registry);
+                                         upstream::backend_registry& registry, const resolver& resolve);
 
 /// Marks every registered backend in or out of service according to s (control thread, after
 /// publishing s).

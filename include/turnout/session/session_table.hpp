@@ -37,11 +37,19 @@ struct session_entry {
 
 /// Told of every session pinned (insert) or forgotten (erase) one by one, after the table
 /// released its lock; bulk removals (expiry, erase_owner) are not reported. Used to forward
-/// sessions to a successor process during an upgrade.
+/// sessions between the two processes of an upgrade.
 class session_observer {
 public:
     virtual void learned(const session_key& key, backend_id owner) = 0;
     virtual void forgot(const session_key& key) = 0;
+    /// find() knows no such key. The observer may have news of it that the table was not
+    /// told yet (the other process of an upgrade pinned it, and its message waits unread):
+    /// true when it changed the table since, and find() looks once more.
+    virtual bool missed(const session_key& key) noexcept
+    {
+        (void)key;
+        return false;
+    }
 
 protected:
     ~session_observer() = default;
@@ -61,8 +69,9 @@ public:
     std::uint64_t seed() const noexcept { return seed_; }
     session_key key_of(std::string_view session_id) const noexcept;
 
-    /// The owner of key, touching its last use. nullopt when unknown. Lock-free unless a writer
-    /// keeps the key's shard busy across a few attempts; then it waits for the shard's lock.
+    /// The owner of key, touching its last use. nullopt when unknown (after asking the
+    /// observer, if any: see session_observer::missed). Lock-free unless a writer keeps the
+    /// key's shard busy across a few attempts; then it waits for the shard's lock.
     std::optional<backend_id> find(const session_key& key, std::uint32_t now) noexcept;
 
     /// Pins key to owner (a new session, or a re-pin of a known one).
@@ -102,6 +111,7 @@ public:
 private:
     struct shard;
     shard& shard_of(const session_key& key) noexcept;
+    std::optional<backend_id> find_here(const session_key& key, std::uint32_t now) noexcept;
 
     std::uint64_t seed_;
     count_hook on_count_;

@@ -43,6 +43,9 @@ public:
     /// The oldest fd received and not yet taken (fds arrive in the order they were sent), or -1.
     int take_fd();
 
+    /// Waits until something can be read (or the peer's end is), at most until; false on
+    /// timeout.
+    bool wait_readable(deadline until);
     /// Reads what arrived, without blocking, into incoming(); false when the peer is gone.
     bool read_available();
     /// Messages received and not yet taken by receive() (so nothing buffered is lost when
@@ -55,8 +58,9 @@ private:
     std::deque<int> received_fds_;
 };
 
-/// Predecessor side, from the snapshot until it exits: every session the table learns or
-/// forgets becomes a message to the successor. Called on worker threads after the table
+/// Every session the table learns or forgets becomes a message to the other process: the
+/// predecessor's, from the snapshot until it exits; the successor's (version 3), from the
+/// moment it serves until the predecessor exits. Called on worker threads after the table
 /// released its shard lock; never blocks them: what the socket cannot take now waits in a
 /// queue that flush() (control thread) and later calls empty.
 class session_forwarder final : public session::session_observer {
@@ -78,6 +82,9 @@ public:
     /// Sends make()'s bytes (the table snapshot), made and written under the lock that
     /// deltas take, so none overtakes the snapshot it amends; waits up to until.
     std::string send_first(const std::function<std::string()>& make, deadline until);
+    /// Sends m after every delta queued before it, waiting up to until: the one writer of a
+    /// channel whose deltas may be written by workers at any moment (the successor's ready).
+    std::string send(const message& m, deadline until);
     void flush();
     /// Stops forwarding (the successor failed or left).
     void stop();

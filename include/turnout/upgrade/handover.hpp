@@ -12,9 +12,15 @@
 //                             ◄──  listener{kind, address, endpoint} + fd   (one per acceptor)
 //                             ◄──  listeners_done{count}
 //                             ◄──  sessions{table}
+//   learned / forgot          ──►  (version 3: from the moment the successor serves, even
+//                                   before its ready, until the predecessor exits)
 //   ready{pid}                ──►                         (successor serves; predecessor drains)
 //                             ◄──  learned{key, owner} / forgot{key}   (until the predecessor exits)
 //                             ◄──  touched{keys}   (version 2: once a second, see below)
+//
+// Both processes serve for a while (the predecessor's keep-alive connections each take one
+// more request), so from version 3 each tells the other every session it learns or forgets;
+// a change applied from the other process is never sent back to it.
 //
 // Versions: the predecessor names the highest version it speaks, and its pid, in the
 // successor's environment (version_variable = "<version>:<pid>"); the successor answers hello
@@ -37,8 +43,8 @@
 namespace turnout::upgrade {
 
 /// The highest version this build speaks; bumped whenever a message is added or changed.
-///   1: hello .. forgot.   2: touched.
-constexpr std::uint32_t protocol_version = 2;
+///   1: hello .. forgot.   2: touched.   3: learned / forgot from the successor too.
+constexpr std::uint32_t protocol_version = 3;
 /// The lowest version this build still speaks (with either role).
 constexpr std::uint32_t min_protocol_version = 1;
 

@@ -1,10 +1,4 @@
-// Zero-downtime upgrade (SPEC: `turnoutctl upgrade`, SIGUSR2). The running process (the
-// predecessor) starts the new binary with one end of a socketpair, hands it every listening
-// socket and the session table, and once the new process (the successor) serves, stops
-// accepting and drains: its open streams run to their end here, while every session it still
-// learns is forwarded. The protocol is in upgrade/handover.hpp.
-
-#include "turnout/server.hpp"
+#include "turnout/control/upgrader.hpp"
 
 #include "turnout/net/endpoint.hpp"
 #include "turnout/session/session_store.hpp"
@@ -22,14 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-namespace turnout {
+namespace turnout::control {
 namespace {
 
 namespace asio = boost::asio;
 
 /// How long a successor may take from exec to serving (config, backends, binds).
 constexpr auto handover_timeout = std::chrono::seconds(10);
-constexpr auto admin_grace = std::chrono::seconds(1);
 
 std::string endpoint_of(int fd)
 {
@@ -47,13 +40,22 @@ std::string endpoint_of(int fd)
 
 // ---- predecessor ----------------------------------------------------------------------------
 
-admin::result server::upgrade(const std::optional<std::string>& binary)
+upgrader::upgrader(boost::asio::io_context& control, launch_info launch)
+    : control_(control), launch_(std::move(launch))
+{
+}
+
+upgrader::~upgrader()
+{
+    close_unadopted();
+}
+
+admin::result upgrader::hand_over(const std::optional<std::string>& binary,
+                                  const std::vector<listening_socket>& sockets, net::worker_pool& workers)
 {
     if (successor_pid_ != 0)
         return admin::result::fail(409, "this process already handed over to pid " +
                                             std::to_string(successor_pid_));
-    if (draining_)
-        return admin::result::fail(409, "turnout is shutting down");
     const std::string path = binary.value_or(launch_.binary);
     struct stat st {};
     if (path.empty() || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
@@ -72,19 +74,22 @@ admin::result server::upgrade(const std::optional<std::string>& binary)
                                             std::strerror(spawn_errno));
     }
     spdlog::info("upgrade: started {} as pid {}", path, pid);
+    // From now on each client connection takes one more exchange here (answered with
+    // Connection: close) and then reconnects, reaching whichever process accepts: the fewer
+    // requests this process serves from here, the fewer need a session the successor learned.
+    workers.retire_connections();
 
     successor_channels_.push_back(std::make_unique<upgrade::channel>(ends[0]));
-    const auto error = hand_over(pid, *successor_channels_.back());
+    const auto error = run_hand_over(pid, *successor_channels_.back(), sockets);
     if (!error.empty()) {
         // Back to serving alone: nothing was given up yet (our acceptors still accept).
-        shared_->sessions.observe(nullptr);
-        if (!forwarders_.empty())
-            forwarders_.back()->stop();
+        workers.keep_connections();
+        unlink_successor();
         ::kill(pid, SIGKILL);
         int status = 0;
         while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
         }
-        successor_channels_.pop_back(); // no forwarder touches it after stop()
+        successor_channels_.pop_back(); // no forwarder or reader touches it after stop()/close()
         const bool killed_by_us = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
         const auto why = killed_by_us
                              ? "did not take over: " + error
@@ -94,12 +99,12 @@ admin::result server::upgrade(const std::optional<std::string>& binary)
                                             why + "; the running one keeps serving");
     }
     successor_pid_ = pid;
-    // After this answer is on its way: the admin socket's file belongs to the successor now.
-    asio::post(control_, [this, pid] { retire(pid); });
+    read_successor();
     return admin::result::ok({{"pid", static_cast<std::int64_t>(pid)}});
 }
 
-std::string server::hand_over(pid_t successor, upgrade::channel& ch)
+std::string upgrader::run_hand_over(pid_t successor, upgrade::channel& ch,
+                                    const std::vector<listening_socket>& sockets)
 {
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
     upgrade::message m;
@@ -114,25 +119,27 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
                std::to_string(upgrade::protocol_version);
     successor_version_ = h->version;
 
-    auto handed = own_listeners_;
-    if (status_ && config_->proxy.status_address)
-        handed.push_back(
-            {upgrade::listener_kind::status, config_->proxy.status_address->text, status_->native_handle()});
-    for (const auto& l : handed)
+    for (const auto& l : sockets)
         if (auto e = ch.send(upgrade::listener{l.kind, l.address, endpoint_of(l.fd)}, until, l.fd);
             !e.empty())
             return e;
-    if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(handed.size())}, until);
+    if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(sockets.size())}, until);
         !e.empty())
         return e;
 
     // From here every session learned or forgotten reaches the successor: first the table as
     // it is, then each change after it, in order.
     forwarders_.push_back(std::make_unique<upgrade::session_forwarder>(ch, shared_->backends));
-    auto* forwarder = forwarders_.back().get();
-    shared_->sessions.observe(forwarder);
+    to_successor_ = forwarders_.back().get();
+    successor_ready_ = false;
+    readers_.push_back(std::make_unique<upgrade::peer_reader>(
+        control_, ch, [this](const upgrade::message& m) { on_successor_message(m); }));
+    from_successor_ = readers_.back().get();
+    if (!relay_.add(to_successor_, from_successor_))
+        return "too many hand-overs in progress";
+    shared_->sessions.observe(&relay_);
     std::size_t sent = 0;
-    const auto e = forwarder->send_first(
+    const auto e = to_successor_->send_first(
         [&] {
             sent = shared_->sessions.size();
             touched_since_ = shared_->now_s(); // the snapshot carries every last use up to here
@@ -142,45 +149,83 @@ std::string server::hand_over(pid_t successor, upgrade::channel& ch)
         until);
     if (!e.empty())
         return e;
-    spdlog::info("upgrade: handed {} listening socket(s) and {} session(s) to pid {}", handed.size(), sent,
+    spdlog::info("upgrade: handed {} listening socket(s) and {} session(s) to pid {}", sockets.size(), sent,
                  successor);
 
-    if (auto r = ch.receive(m, until); !r.empty())
-        return r;
-    if (!std::holds_alternative<upgrade::ready>(m))
-        return "it sent '" + std::string(upgrade::name_of(m)) + "' instead of 'ready'";
-    return {};
+    // A version 3 successor tells of the sessions it learns from the moment it serves, which
+    // is before it says ready: workers that miss a session may read those meanwhile.
+    return from_successor_->wait([this] { return successor_ready_.load(); }, until);
 }
 
-void server::retire(pid_t successor)
+void upgrader::on_successor_message(const upgrade::message& m)
 {
-    // The successor is the service's main process now: this one must not tell the service
-    // manager it is stopping (under NotifyAccess=all that would stop the whole service).
-    service_.hand_over();
-    draining_ = true;
-    spdlog::info(
-        "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
-        successor, workers_->connection_count(), config::format_duration(config_->proxy.drain_timeout));
-    // New admin clients reach the successor's socket file already; those that connected to
-    // ours before it was replaced (waiting in our backlog while the hand-over ran) still get
-    // an answer within a short grace, instead of a reset. close() unlinks only the socket
-    // file this process created, never the successor's.
-    admin_grace_timer_.expires_after(admin_grace);
-    admin_grace_timer_.async_wait([this](boost::system::error_code ec) {
-        if (!ec && admin_)
-            admin_->close();
-    });
-    if (status_)
-        status_->close();
-    workers_->retire();
-    drain_deadline_ = std::chrono::steady_clock::now() + config_->proxy.drain_timeout;
-    poll_drain();
+    if (std::holds_alternative<upgrade::ready>(m))
+        successor_ready_ = true;
+    else if (successor_version_ >= 3 && apply_session_change(m, to_successor_))
+        ++sessions_from_successor_;
+    else
+        spdlog::warn("upgrade: ignoring an unexpected '{}' from the new process", upgrade::name_of(m));
 }
 
-void server::send_touched()
+void upgrader::read_successor()
+{
+    const auto error = from_successor_->start([this](const std::string& why) {
+        if (!why.empty())
+            spdlog::error("upgrade: {}; no more sessions from the new process", why);
+        unlink_successor();
+    });
+    if (!error.empty())
+        spdlog::error("upgrade: cannot watch the new process: {}", error);
+}
+
+void upgrader::unlink_successor()
+{
+    if (from_successor_) {
+        relay_.remove(from_successor_);
+        from_successor_->close();
+    }
+    if (to_successor_)
+        to_successor_->stop();
+    from_successor_ = nullptr;
+    to_successor_ = nullptr;
+}
+
+bool upgrader::apply_session_change(const upgrade::message& m, const upgrade::session_forwarder* peer)
+{
+    bool applied = true;
+    upgrade::session_relay::from_peer(peer, [&] {
+        if (const auto* l = std::get_if<upgrade::learned>(&m)) {
+            // A backend this process does not serve (the other one's configuration differs)
+            // stays unknown here: such a session's requests are routed by hash.
+            const auto b = shared_->backends.find(l->owner);
+            if (b && b->in_service())
+                shared_->sessions.insert(l->key, b->id(), shared_->now_s());
+        } else if (const auto* f = std::get_if<upgrade::forgot>(&m)) {
+            shared_->sessions.erase(f->key);
+        } else {
+            applied = false;
+        }
+    });
+    return applied;
+}
+
+void upgrader::tick()
+{
+    flush();
+    if (successor_pid_ != 0)
+        send_touched();
+}
+
+void upgrader::flush()
+{
+    for (auto& f : forwarders_)
+        f->flush();
+}
+
+void upgrader::send_touched()
 {
     // Version 1 successors know no touched message (they would stop reading at it).
-    if (successor_version_ < 2 || forwarders_.empty())
+    if (successor_version_ < 2 || !to_successor_)
         return;
     // Every session with a stream open here, or used since the last batch (a use in the same
     // second as that batch is sent again: cheaper than missing it). A whole-table walk once a
@@ -191,14 +236,14 @@ void server::send_touched()
         if (e.streams > 0 || e.last_use >= touched_since_)
             keys.push_back(e.key);
     });
-    if (keys.empty() || forwarders_.back()->touched(keys))
+    if (keys.empty() || to_successor_->touched(keys))
         touched_since_ = now;
     // else the successor is behind: these uses go with the next batch.
 }
 
 // ---- successor ------------------------------------------------------------------------------
 
-std::optional<session::saved_table> server::take_over()
+session::saved_table upgrader::take_over()
 {
     predecessor_ = std::make_unique<upgrade::channel>(launch_.upgrade_fd);
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
@@ -212,6 +257,7 @@ std::optional<session::saved_table> server::take_over()
              std::to_string(upgrade::protocol_version));
     if (auto e = predecessor_->send(upgrade::hello{version, ::getpid()}, until); !e.empty())
         fail(e);
+    predecessor_version_ = version;
     for (;;) {
         upgrade::message m;
         if (auto e = predecessor_->receive(m, until); !e.empty())
@@ -225,6 +271,11 @@ std::optional<session::saved_table> server::take_over()
             if (d->count != inherited_.size())
                 fail(std::to_string(d->count) + " listening sockets announced, " +
                      std::to_string(inherited_.size()) + " received");
+        } else if (std::holds_alternative<upgrade::learned>(m) ||
+                   std::holds_alternative<upgrade::forgot>(m)) {
+            // A change made as the predecessor started forwarding, before it made the table
+            // snapshot that follows: the snapshot has it already.
+            continue;
         } else if (const auto* s = std::get_if<upgrade::sessions>(&m)) {
             auto table = session::decode_table(s->table, "the handed-over session table");
             spdlog::info(
@@ -238,10 +289,10 @@ std::optional<session::saved_table> server::take_over()
     }
 }
 
-std::vector<int> server::adopt(upgrade::listener_kind kind, const std::string& address)
+std::vector<int> upgrader::adopt(upgrade::listener_kind kind, const std::string& address)
 {
     std::vector<int> fds;
-    std::erase_if(inherited_, [&](const inherited_listener& l) {
+    std::erase_if(inherited_, [&](const listening_socket& l) {
         if (l.kind != kind || l.address != address)
             return false;
         fds.push_back(l.fd);
@@ -250,7 +301,7 @@ std::vector<int> server::adopt(upgrade::listener_kind kind, const std::string& a
     return fds;
 }
 
-void server::close_unadopted()
+void upgrader::close_unadopted()
 {
     // Addresses the new configuration no longer listens on.
     for (const auto& l : inherited_) {
@@ -260,67 +311,54 @@ void server::close_unadopted()
     inherited_.clear();
 }
 
-void server::announce_ready()
+void upgrader::link_predecessor()
+{
+    // Before the workers start. A version 3 predecessor keeps serving requests on its client
+    // connections for a while, some of sessions this process learns: tell it each one. And a
+    // lookup here that misses reads what the predecessor sent first (see peer_reader).
+    if (!predecessor_)
+        return;
+    if (predecessor_version_ >= 3) {
+        forwarders_.push_back(std::make_unique<upgrade::session_forwarder>(*predecessor_, shared_->backends));
+        to_predecessor_ = forwarders_.back().get();
+    }
+    readers_.push_back(std::make_unique<upgrade::peer_reader>(
+        control_, *predecessor_, [this](const upgrade::message& m) { apply_from_predecessor(m); }));
+    from_predecessor_ = readers_.back().get();
+    relay_.add(to_predecessor_, from_predecessor_);
+    shared_->sessions.observe(&relay_);
+}
+
+void upgrader::announce_ready()
 {
     const auto until = std::chrono::steady_clock::now() + handover_timeout;
-    if (auto e = predecessor_->send(upgrade::ready{::getpid()}, until); !e.empty()) {
+    // Workers may be writing session changes on the channel already: ready goes after them.
+    const upgrade::ready ready{::getpid()};
+    if (auto e = to_predecessor_ ? to_predecessor_->send(ready, until) : predecessor_->send(ready, until);
+        !e.empty()) {
         spdlog::error("upgrade: cannot tell the running process that this one serves: {}", e);
         return;
     }
-    boost::system::error_code ec;
-    predecessor_watch_.assign(::dup(predecessor_->fd()), ec);
-    if (ec) {
-        spdlog::error("upgrade: cannot watch the previous process: {}", ec.message());
-        return;
-    }
-    do_read_predecessor();
-}
-
-void server::do_read_predecessor()
-{
-    // Messages may already wait in the decoder (they came with the session table).
-    upgrade::message m;
-    for (;;) {
-        const auto status = predecessor_->incoming().next(m);
-        if (status == upgrade::decoder::status::need_more)
-            break;
-        if (status == upgrade::decoder::status::error) {
-            spdlog::error("upgrade: {}; no more sessions from the previous process",
-                          predecessor_->incoming().error());
-            predecessor_watch_.close();
-            return;
-        }
-        apply_from_predecessor(m);
-    }
-    predecessor_watch_.async_wait(asio::posix::descriptor_base::wait_read, [this](
-                                                                               boost::system::error_code ec) {
-        if (ec)
-            return;
-        if (!predecessor_->read_available()) {
-            upgrade::message last;
-            while (predecessor_->incoming().next(last) == upgrade::decoder::status::message)
-                apply_from_predecessor(last);
-            spdlog::info(
-                "upgrade: the previous process is done; {} session change(s) and {} use(s) of sessions came "
-                "from it while it drained",
-                sessions_from_predecessor_, touches_from_predecessor_);
-            predecessor_watch_.close();
-            return;
-        }
-        do_read_predecessor();
+    const auto error = from_predecessor_->start([this](const std::string& why) {
+        if (!why.empty())
+            spdlog::error("upgrade: {}; no more sessions from the previous process", why);
+        else
+            spdlog::info("upgrade: the previous process is done; {} session change(s) and {} use(s) of "
+                         "sessions came from it while it drained, {} went to it",
+                         sessions_from_predecessor_.load(), touches_from_predecessor_.load(),
+                         to_predecessor_ ? to_predecessor_->forwarded() : 0);
+        relay_.remove(from_predecessor_);
+        if (to_predecessor_)
+            to_predecessor_->stop();
     });
+    if (!error.empty())
+        spdlog::error("upgrade: cannot watch the previous process: {}", error);
 }
 
-void server::apply_from_predecessor(const upgrade::message& m)
+void upgrader::apply_from_predecessor(const upgrade::message& m)
 {
-    if (const auto* l = std::get_if<upgrade::learned>(&m)) {
+    if (apply_session_change(m, to_predecessor_)) {
         ++sessions_from_predecessor_;
-        const auto b = shared_->backends.find(l->owner);
-        if (b && b->in_service())
-            shared_->sessions.insert(l->key, b->id(), shared_->now_s());
-    } else if (const auto* f = std::get_if<upgrade::forgot>(&m)) {
-        ++sessions_from_predecessor_;
-        shared_->sessions.erase(f->key);
     } else if (const auto* t = std::get_if<upgrade::touched>(&m)) {
         // Still in use at the predecessor (an open stream, a request on one of its
         // connections): not idle. Forgotten or unknown keys stay so.
@@ -332,4 +370,4 @@ void server::apply_from_predecessor(const upgrade::message& m)
     }
 }
 
-} // namespace turnout
+} // namespace turnout::control

@@ -1,0 +1,67 @@
+#pragma once
+// The admin operations as decisions: given the runtime state in force, the live snapshot (for
+// health and tools) and the configuration, each computes the next runtime state or refuses
+// with a status and one clear sentence. Nothing here persists, publishes or touches a socket:
+// the caller commits what it decided (control::publisher), so each rule is testable alone and
+// a new operation (rollouts) or another store (etcd) changes nothing here.
+
+#include "turnout/config/config.hpp"
+#include "turnout/config/duration.hpp"
+#include "turnout/runtime/runtime_state.hpp"
+#include "turnout/runtime/snapshot.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace turnout::control {
+
+/// The next state (status 200), or a refusal: 404 unknown upstream/pool, 400 bad value,
+/// 409 refused in this situation.
+struct decision {
+    unsigned status = 200;
+    std::string error;
+    runtime::runtime_state next;
+    std::string summary; // what changed, for the log ("mcp weights blue=90 green=10")
+
+    bool ok() const noexcept { return status == 200; }
+    static decision refuse(unsigned status, std::string error) { return {status, std::move(error), {}, {}}; }
+};
+
+class operations {
+public:
+    /// All three must outlive the operations object (it is made per request).
+    operations(const runtime::runtime_state& current, const runtime::snapshot& live,
+               const config::configuration& config)
+        : current_(current), live_(live), config_(config)
+    {
+    }
+
+    decision set_weights(std::string_view upstream,
+                         const std::vector<std::pair<std::string, std::int64_t>>& weights) const;
+    decision switch_to(std::string_view upstream, std::string_view pool, bool force) const;
+    decision rollback(std::string_view upstream) const;
+    /// timeout: nullopt = the proxy's drain_timeout; now_ms: Unix time, for the deadline.
+    decision drain(std::string_view upstream, std::string_view pool, std::optional<config::duration> timeout,
+                   std::int64_t now_ms) const;
+    decision undrain(std::string_view upstream, std::string_view pool) const;
+    /// Checks the addresses' form only: resolving them is the caller's (no DNS here).
+    decision set_backends(std::string_view upstream, std::string_view pool,
+                          const std::vector<std::string>& addresses) const;
+
+    /// Why pool should not start taking new sessions, or nullopt: it has no healthy backend,
+    /// or its tools differ from those of the pool taking most new sessions now.
+    static std::optional<std::string> refusal(const runtime::upstream_state& u, const runtime::pool& target);
+
+private:
+    const runtime::upstream_state* live_upstream(std::string_view name) const;
+
+    const runtime::runtime_state& current_;
+    const runtime::snapshot& live_;
+    const config::configuration& config_;
+};
+
+} // namespace turnout::control

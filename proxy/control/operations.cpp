@@ -1,0 +1,211 @@
+#include "turnout/control/operations.hpp"
+
+#include "turnout/config/rules.hpp"
+#include "turnout/control/pool_facts.hpp"
+
+#include <algorithm>
+
+namespace turnout::control {
+namespace {
+
+decision unknown_upstream(std::string_view u)
+{
+    return decision::refuse(404, "no upstream named '" + std::string(u) + "'");
+}
+
+decision unknown_pool(std::string_view u, std::string_view p)
+{
+    return decision::refuse(404,
+                            "upstream '" + std::string(u) + "' has no pool named '" + std::string(p) + "'");
+}
+
+std::string describe(const runtime::weight_list& weights)
+{
+    std::string out;
+    for (const auto& [name, weight] : weights)
+        out += (out.empty() ? "" : " ") + name + "=" + std::to_string(weight);
+    return out;
+}
+
+/// A copy of current, and in it the upstream (and pool) a change is about; a refusal naming
+/// what is unknown otherwise.
+struct target {
+    decision d;
+    runtime::upstream_runtime* upstream = nullptr;
+    runtime::pool_runtime* pool = nullptr;
+};
+
+target find(const runtime::runtime_state& current, std::string_view upstream,
+            std::optional<std::string_view> pool)
+{
+    target t;
+    t.d.next = current;
+    t.upstream = t.d.next.find(upstream);
+    if (!t.upstream) {
+        t.d = unknown_upstream(upstream);
+        return t;
+    }
+    if (pool) {
+        t.pool = t.upstream->find(*pool);
+        if (!t.pool)
+            t.d = unknown_pool(upstream, *pool);
+    }
+    return t;
+}
+
+} // namespace
+
+const runtime::upstream_state* operations::live_upstream(std::string_view name) const
+{
+    for (const auto& u : live_.upstreams)
+        if (u.config.name == name)
+            return &u;
+    return nullptr;
+}
+
+std::optional<std::string> operations::refusal(const runtime::upstream_state& u, const runtime::pool& target)
+{
+    if (!has_usable_backend(target))
+        return "pool '" + target.name + "' has no healthy backend";
+    const runtime::pool* primary = nullptr;
+    for (const auto& p : u.pools)
+        if (&p != &target && p.weight > 0 && (!primary || p.weight > primary->weight))
+            primary = &p;
+    if (!primary)
+        return std::nullopt;
+    bool disagree_target = false, disagree_primary = false;
+    const auto target_hash = pool_tools_hash(target, disagree_target);
+    const auto primary_hash = pool_tools_hash(*primary, disagree_primary);
+    if (disagree_target)
+        return "the backends of pool '" + target.name + "' disagree on their tools";
+    if (target_hash && primary_hash && *target_hash != *primary_hash)
+        return "the tools of pool '" + target.name + "' differ from those of pool '" + primary->name + "'";
+    return std::nullopt;
+}
+
+decision operations::set_weights(std::string_view upstream,
+                                 const std::vector<std::pair<std::string, std::int64_t>>& weights) const
+{
+    auto [d, u, unused] = find(current_, upstream, std::nullopt);
+    if (!u)
+        return d;
+    if (weights.empty())
+        return decision::refuse(400, "give at least one pool=weight");
+    auto proposed = u->weights();
+    for (const auto& [pool, weight] : weights) {
+        const auto it =
+            std::find_if(proposed.begin(), proposed.end(), [&](const auto& w) { return w.first == pool; });
+        if (it == proposed.end())
+            return unknown_pool(upstream, pool);
+        if (!config::is_valid_weight(weight))
+            return decision::refuse(400,
+                                    "weight of '" + pool + "' must be " + std::string(config::weight_rule));
+        it->second = static_cast<std::uint32_t>(weight);
+    }
+    if (std::all_of(proposed.begin(), proposed.end(), [](const auto& w) { return w.second == 0; }))
+        return decision::refuse(400, "weights cannot all be 0: no pool would take new sessions");
+
+    // A pool getting its first traffic must be able to take it (guarded, like switch).
+    if (const auto* live = live_upstream(upstream)) {
+        for (const auto& [pool, weight] : proposed) {
+            const auto* now = u->find(pool);
+            const auto p = std::find_if(live->pools.begin(), live->pools.end(),
+                                        [&](const auto& lp) { return lp.name == pool; });
+            if (weight > 0 && now && now->weight == 0 && p != live->pools.end())
+                if (const auto why = refusal(*live, *p))
+                    return decision::refuse(409, *why + "; use switch --force to send it sessions anyway");
+        }
+    }
+    u->previous_weights = u->weights();
+    for (const auto& [pool, weight] : proposed)
+        u->find(pool)->weight = weight;
+    d.summary = std::string(upstream) + " weights " + describe(proposed);
+    return d;
+}
+
+decision operations::switch_to(std::string_view upstream, std::string_view pool, bool force) const
+{
+    auto [d, u, target] = find(current_, upstream, pool);
+    if (!target)
+        return d;
+    if (!force) {
+        if (const auto* live = live_upstream(upstream))
+            for (const auto& p : live->pools)
+                if (p.name == pool)
+                    if (const auto why = refusal(*live, p))
+                        return decision::refuse(409, *why + "; use force to switch anyway");
+    }
+    u->previous_weights = u->weights();
+    const auto weight = target->weight > 0 ? target->weight : 100;
+    for (auto& p : u->pools)
+        p.weight = p.name == pool ? weight : 0;
+    d.summary = std::string(upstream) + " switched to " + std::string(pool) + (force ? " (forced)" : "");
+    return d;
+}
+
+decision operations::rollback(std::string_view upstream) const
+{
+    auto [d, u, unused] = find(current_, upstream, std::nullopt);
+    if (!u)
+        return d;
+    if (!u->previous_weights)
+        return decision::refuse(409, "nothing to roll back: no weights or switch change recorded");
+    const auto restore = *u->previous_weights;
+    u->previous_weights = u->weights(); // a second rollback undoes the first
+    for (const auto& [pool, weight] : restore)
+        if (auto* p = u->find(pool))
+            p->weight = weight;
+    d.summary = std::string(upstream) + " rolled back to " + describe(restore);
+    return d;
+}
+
+decision operations::drain(std::string_view upstream, std::string_view pool,
+                           std::optional<config::duration> timeout, std::int64_t now_ms) const
+{
+    auto [d, u, p] = find(current_, upstream, pool);
+    if (!p)
+        return d;
+    const auto grace = timeout.value_or(config_.proxy.drain_timeout);
+    p->draining = true;
+    p->drain_deadline_ms = now_ms + grace.count();
+    d.summary = "draining " + std::string(upstream) + "/" + std::string(pool) + " (grace " +
+                config::format_duration(grace) + ")";
+    return d;
+}
+
+decision operations::undrain(std::string_view upstream, std::string_view pool) const
+{
+    auto [d, u, p] = find(current_, upstream, pool);
+    if (!p)
+        return d;
+    p->draining = false;
+    p->drain_deadline_ms.reset();
+    d.summary = "undrained " + std::string(upstream) + "/" + std::string(pool);
+    return d;
+}
+
+decision operations::set_backends(std::string_view upstream, std::string_view pool,
+                                  const std::vector<std::string>& addresses) const
+{
+    auto [d, u, unused] = find(current_, upstream, std::nullopt);
+    if (!u)
+        return d;
+    for (const auto& text : addresses) {
+        const auto address = config::parse_host_port(text);
+        if (!address || address->port == 0)
+            return decision::refuse(400, "'" + text + "' is not a backend address (host:port)");
+    }
+    auto* p = u->find(pool);
+    if (!p) {
+        // Green environments get their addresses at deploy time: a new pool, taking no new
+        // sessions until weights or a switch say so.
+        u->pools.push_back({std::string(pool), 0, false, std::nullopt, std::nullopt, true});
+        p = &u->pools.back();
+    }
+    p->backends = addresses;
+    d.summary = std::string(upstream) + "/" + std::string(pool) + " backends set to " +
+                std::to_string(addresses.size()) + " address(es)";
+    return d;
+}
+
+} // namespace turnout::control

@@ -1,0 +1,102 @@
+#include "turnout/control/publisher.hpp"
+
+#include "turnout/log/logging.hpp"
+#include "turnout/net/endpoint.hpp"
+
+#include <chrono>
+
+namespace turnout::control {
+
+publisher::publisher(runtime::shared_state& shared, std::shared_ptr<const config::configuration> config,
+                     net::tls_contexts tls)
+    : shared_(shared), config_(std::move(config)), tls_(std::move(tls)),
+      store_(make_file_store(config_->proxy.state_file))
+{
+}
+
+std::int64_t publisher::unix_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+void publisher::load_state()
+{
+    state_ = runtime::initial_state(*config_);
+    if (const auto saved = store_->load()) {
+        state_ = runtime::reconcile(*saved, *config_);
+        operator_state_ = true;
+    }
+}
+
+void publisher::publish()
+{
+    publish(config_);
+}
+
+void publisher::publish(std::shared_ptr<const config::configuration> config)
+{
+    auto access_log = log::make_access_log(config->proxy.access_log);
+    auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_.backends, net::resolve);
+    next->access_log = std::move(access_log);
+    next->listen_tls = tls_.listeners;
+    for (auto& u : next->upstreams)
+        for (auto& p : u.pools)
+            for (const auto& pc : u.config.pools)
+                if (pc.name == p.name)
+                    p.tls = tls_.for_pool(pc);
+    runtime::mark_in_service(*next, shared_.backends);
+    if (health_)
+        health_->update(*next);
+    shared_.snapshots.publish(std::move(next));
+    // Sessions of backends that left are gone with their process: forget them (requests for
+    // them answer 404 either way).
+    shared_.backends.for_each([this](upstream::backend& b) {
+        if (!b.in_service())
+            shared_.sessions.erase_owner(b.id());
+    });
+}
+
+admin::result publisher::commit(runtime::runtime_state next)
+{
+    try {
+        store_->save(next);
+    } catch (const std::exception& e) {
+        return admin::result::fail(
+            500, std::string("the change was not applied: cannot write the state file: ") + e.what());
+    }
+    auto previous = std::move(state_);
+    state_ = std::move(next);
+    try {
+        publish(config_);
+        operator_state_ = true;
+    } catch (const std::exception& e) {
+        state_ = std::move(previous);
+        store_->save(state_);
+        return admin::result::fail(400, e.what());
+    }
+    return admin::result::ok();
+}
+
+void publisher::replace(std::shared_ptr<const config::configuration> next, net::tls_contexts tls)
+{
+    auto previous_state = state_;
+    auto previous_tls = std::move(tls_);
+    tls_ = std::move(tls);
+    try {
+        // Runtime changes win over the file for pools that still exist; with none, the file
+        // is the whole truth.
+        state_ = operator_state_ ? runtime::reconcile(state_, *next) : runtime::initial_state(*next);
+        publish(next);
+    } catch (...) {
+        state_ = std::move(previous_state);
+        tls_ = std::move(previous_tls);
+        throw;
+    }
+    if (next->proxy.state_file != config_->proxy.state_file)
+        store_ = make_file_store(next->proxy.state_file);
+    config_ = std::move(next);
+}
+
+} // namespace turnout::control

@@ -1,0 +1,138 @@
+#include "turnout/control/status_report.hpp"
+
+#include "turnout/control/pool_facts.hpp"
+#include "turnout/version.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdio>
+
+namespace turnout::control {
+namespace {
+
+namespace json = boost::json;
+
+std::int64_t count(const std::atomic<std::int64_t>& c)
+{
+    return c.load(std::memory_order_relaxed);
+}
+std::uint64_t count(const std::atomic<std::uint64_t>& c)
+{
+    return c.load(std::memory_order_relaxed);
+}
+
+std::string hex(std::uint64_t v)
+{
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+    return text;
+}
+
+json::object health_status(const upstream::backend& b)
+{
+    const auto r = b.report();
+    json::object h{{"probed", r.probed}, {"ejected", b.ejected(upstream::monotonic_ms(std::chrono::steady_clock::now()))}, {"ejections", b.ejections()}};
+    if (r.probed) {
+        h["last_ok"] = r.last_ok;
+        h["last_probe_unix_ms"] = r.last_probe_unix_ms;
+        h["latency_ms"] = r.last_latency_ms;
+        if (!r.last_error.empty())
+            h["last_error"] = r.last_error;
+        if (r.tools_hash)
+            h["tools_hash"] = hex(*r.tools_hash);
+    }
+    return h;
+}
+
+json::object backend_status(const upstream::backend& b, bool pool_draining)
+{
+    const auto& c = b.counters();
+    return {{"address", b.address()},
+            {"health", health_status(b)},
+            {"healthy", b.healthy()},
+            {"draining", b.draining() || pool_draining},
+            {"sessions", count(c.sessions)},
+            {"connections", count(c.connections)},
+            {"streams", count(c.streams)},
+            {"in_flight", count(c.in_flight)},
+            {"requests_total", count(c.requests_total)},
+            {"errors_total", count(c.errors_total)}};
+}
+
+/// Whether hash differs from the primary pool's (nothing to compare with: no drift). Out of
+/// line, which also keeps GCC 12 from a false maybe-uninitialized on the optional.
+[[gnu::noinline]] bool drifts_from(std::uint64_t hash, const std::optional<std::uint64_t>& primary)
+{
+    return primary.has_value() && hash != primary.value();
+}
+
+} // namespace
+
+json::object upstream_status(const runtime::upstream_state& u, const runtime::runtime_state& state)
+{
+    // Tool-schema drift is judged against the pool taking most new sessions.
+    const runtime::pool* primary = nullptr;
+    for (const auto& p : u.pools)
+        if (!primary || p.weight > primary->weight)
+            primary = &p;
+    bool ignored = false;
+    const auto primary_hash = primary ? pool_tools_hash(*primary, ignored) : std::nullopt;
+
+    json::array pools;
+    std::int64_t sessions = 0;
+    for (const auto& p : u.pools) {
+        json::array backends;
+        for (const auto& b : p.backends) {
+            auto entry = backend_status(*b, p.draining);
+            // Per backend too: which ones would change the tools clients see.
+            const auto report = b->report();
+            entry["health"].as_object()["drift_from_primary"] =
+                report.tools_hash.has_value() && drifts_from(*report.tools_hash, primary_hash);
+            backends.push_back(std::move(entry));
+            sessions += count(b->counters().sessions);
+        }
+        json::object pool{{"name", p.name},
+                          {"weight", p.weight},
+                          {"draining", p.draining},
+                          {"version", p.version},
+                          {"backends", std::move(backends)}};
+        if (p.drain_deadline_ms)
+            pool["drain_deadline_ms"] = *p.drain_deadline_ms;
+        pool["drain_expired"] = p.drain_expired;
+        bool disagree = false;
+        const auto hash = pool_tools_hash(p, disagree);
+        if (hash)
+            pool["tools_hash"] = hex(*hash);
+        pool["tools_drift"] = disagree; // its own backends disagree
+        pool["drift_from_primary"] = hash.has_value() && drifts_from(*hash, primary_hash);
+        pools.push_back(std::move(pool));
+    }
+    json::object out{{"name", u.config.name},
+                     {"affinity", std::string(config::to_string(u.config.affinity))},
+                     {"sessions", sessions},
+                     {"pools", std::move(pools)}};
+    if (const auto* runtime = state.find(u.config.name); runtime && runtime->previous_weights) {
+        json::object previous;
+        for (const auto& [name, weight] : *runtime->previous_weights)
+            previous[name] = weight;
+        out["previous_weights"] = std::move(previous);
+    }
+    return out;
+}
+
+json::object status_report(const runtime::snapshot& s, const runtime::runtime_state& state,
+                           const process_facts& process)
+{
+    json::array upstreams;
+    for (const auto& u : s.upstreams)
+        upstreams.push_back(upstream_status(u, state));
+    return {{"version", std::string(version())},
+            {"uptime_s", process.uptime_s},
+            {"pid", process.pid},
+            {"draining", process.draining},
+            {"connections", process.connections},
+            {"session_table", process.table_sessions},
+            {"upstreams", std::move(upstreams)}};
+}
+
+} // namespace turnout::control

@@ -1,0 +1,173 @@
+#include "turnout/metrics/proxy_metrics.hpp"
+
+#include "turnout/metrics/exposition.hpp"
+#include "turnout/version.hpp"
+
+#include <cstdio>
+#include <iterator>
+#include <vector>
+
+namespace turnout::metrics {
+namespace {
+
+std::int64_t read(const std::atomic<std::int64_t>& c)
+{
+    return c.load(std::memory_order_relaxed);
+}
+std::uint64_t read(const std::atomic<std::uint64_t>& c)
+{
+    return c.load(std::memory_order_relaxed);
+}
+
+void process_families(exposition& out, const process_figures& p)
+{
+    out.family("turnout_info", family_type::gauge, "turnout build information.");
+    out.sample("turnout_info", labels{}.add("version", version()), std::int64_t{1});
+    out.family("turnout_uptime_seconds", family_type::gauge, "Seconds since turnout started.");
+    out.sample("turnout_uptime_seconds", p.uptime_s);
+    out.family("turnout_draining", family_type::gauge, "1 while turnout drains for shutdown.");
+    out.sample("turnout_draining", std::int64_t{p.draining});
+    out.family("turnout_client_connections", family_type::gauge, "Open client connections.");
+    out.sample("turnout_client_connections", static_cast<std::int64_t>(p.client_connections));
+    out.family(
+        "turnout_read_buffers", family_type::gauge,
+        "Read buffers held by connections (only while reading or forwarding, or waiting for an answer; "
+        "idle connections and silent streams hold none).");
+    out.sample("turnout_read_buffers", labels{}.add("side", "client"),
+               static_cast<std::int64_t>(p.client_buffers));
+    out.sample("turnout_read_buffers", labels{}.add("side", "backend"),
+               static_cast<std::int64_t>(p.backend_buffers));
+    out.family("turnout_session_table_sessions", family_type::gauge, "Sessions in the session table.");
+    out.sample("turnout_session_table_sessions", static_cast<std::int64_t>(p.table_sessions));
+}
+
+void pool_families(exposition& out, const runtime::snapshot& s)
+{
+    out.family("turnout_pool_weight", family_type::gauge, "New-session weight of a pool.");
+    for (const auto& u : s.upstreams)
+        for (const auto& p : u.pools)
+            out.sample("turnout_pool_weight",
+                       labels{}.add("upstream", u.config.name).add("pool", p.name).add("version", p.version),
+                       std::int64_t{p.weight});
+    out.family("turnout_pool_draining", family_type::gauge, "1 while a pool drains.");
+    for (const auto& u : s.upstreams)
+        for (const auto& p : u.pools)
+            out.sample("turnout_pool_draining", labels{}.add("upstream", u.config.name).add("pool", p.name),
+                       std::int64_t{p.draining});
+}
+
+using backend_writer = void (*)(exposition&, const char* name, const labels&, const upstream::backend&);
+
+/// A family with one sample (or a histogram's series) per backend: either one value, read by
+/// value, or what write says.
+struct backend_family {
+    const char* name;
+    family_type type;
+    const char* help;
+    std::int64_t (*value)(const upstream::backend&) = nullptr;
+    backend_writer write = nullptr;
+};
+
+std::int64_t counter(const std::atomic<std::uint64_t>& c)
+{
+    return static_cast<std::int64_t>(read(c));
+}
+
+void write_probe_latency(exposition& out, const char* name, const labels& l, const upstream::backend& b)
+{
+    if (const auto r = b.report(); r.probed)
+        out.sample(name, l, r.last_latency_ms / 1000.0);
+}
+
+void write_responses(exposition& out, const char* name, const labels& l, const upstream::backend& b)
+{
+    for (int k = 0; k < 5; ++k)
+        out.sample(name, l.with("code_class", std::to_string(k + 1) + "xx"),
+                   read(b.counters().responses_by_class[k]));
+}
+
+void write_histogram(exposition& out, const char* name, const labels& l, const upstream::backend& b)
+{
+    const std::string base(name);
+    const auto& c = b.counters();
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < std::size(upstream::latency_bounds); ++i) {
+        cumulative += read(c.latency_buckets[i]);
+        const bool last = i + 1 == std::size(upstream::latency_bounds);
+        char le[32];
+        std::snprintf(le, sizeof le, "%g", upstream::latency_bounds[i]);
+        out.sample(base + "_bucket", l.with("le", last ? "+Inf" : le), cumulative);
+    }
+    out.sample(base + "_sum", l, read(c.latency_sum_us) / 1e6);
+    out.sample(base + "_count", l, cumulative);
+}
+
+using backend = upstream::backend;
+
+const backend_family backend_families[] = {
+    {"turnout_backend_ejected", family_type::gauge,
+     "1 while passive checks keep the backend from new sessions.",
+     [](const backend& b) -> std::int64_t { return b.ejected(upstream::monotonic_ms(std::chrono::steady_clock::now())); }},
+    {"turnout_backend_probe_latency_seconds", family_type::gauge, "Duration of the last active health probe.",
+     nullptr, write_probe_latency},
+    {"turnout_backend_responses_total", family_type::counter, "Answers forwarded, by status class.", nullptr,
+     write_responses},
+    {"turnout_backend_jsonrpc_errors_total", family_type::counter,
+     "application/json answers carrying a JSON-RPC error.",
+     [](const backend& b) { return counter(b.counters().jsonrpc_errors_total); }},
+    {"turnout_backend_request_duration_seconds", family_type::histogram,
+     "Time from request to the end of the answer.", nullptr, write_histogram},
+    {"turnout_backend_healthy", family_type::gauge, "1 when the backend may take new sessions (health).",
+     [](const backend& b) -> std::int64_t { return b.healthy(); }},
+    {"turnout_backend_sessions", family_type::gauge, "Sessions pinned to the backend.",
+     [](const backend& b) { return read(b.counters().sessions); }},
+    {"turnout_backend_connections", family_type::gauge, "Open TCP connections to the backend.",
+     [](const backend& b) { return read(b.counters().connections); }},
+    {"turnout_backend_streams", family_type::gauge, "Open SSE streams from the backend.",
+     [](const backend& b) { return read(b.counters().streams); }},
+    {"turnout_backend_in_flight", family_type::gauge, "Requests sent to the backend and not finished.",
+     [](const backend& b) { return read(b.counters().in_flight); }},
+    {"turnout_backend_requests_total", family_type::counter, "Requests sent to the backend.",
+     [](const backend& b) { return counter(b.counters().requests_total); }},
+    {"turnout_backend_errors_total", family_type::counter,
+     "Failed exchanges with the backend (connect, reset, garbage, timeout).",
+     [](const backend& b) { return counter(b.counters().errors_total); }},
+};
+
+} // namespace
+
+std::string render(const runtime::snapshot& s, const process_figures& process)
+{
+    exposition out;
+    process_families(out, process);
+    pool_families(out, s);
+
+    // The one label set of a backend, shared by every backend family.
+    struct labelled {
+        labels l;
+        const upstream::backend* b;
+    };
+    std::vector<labelled> backends;
+    for (const auto& u : s.upstreams)
+        for (const auto& p : u.pools)
+            for (const auto& b : p.backends)
+                backends.push_back({labels{}
+                                        .add("upstream", u.config.name)
+                                        .add("pool", p.name)
+                                        .add("backend", b->address())
+                                        .add("version", p.version),
+                                    b.get()});
+    // A family's samples are contiguous in the format: one pass over the backends per family.
+    for (const auto& f : backend_families) {
+        out.family(f.name, f.type, f.help);
+        for (const auto& [l, b] : backends) {
+            if (f.write)
+                f.write(out, f.name, l, *b);
+            else
+                out.sample(f.name, l, f.value(*b));
+        }
+    }
+    return out.take();
+}
+
+} // namespace turnout::metrics
