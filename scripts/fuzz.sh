@@ -25,16 +25,7 @@ fi
 # libclang_rt.fuzzer-x86_64.a, which libclang-rt-14-dev ships (clang depends on it).
 packages=(clang libclang-rt-14-dev cmake ninja-build pkg-config libboost1.81-dev libssl-dev
           libtomlplusplus-dev node-llhttp)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "fuzz: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-ensure.sh fuzz "${packages[@]}"
 
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 dir=build-fuzz

@@ -12,21 +12,11 @@ packages=(
   nginx-light haproxy wrk
 )
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
 # nodejs/npm may come from elsewhere on some images: only ask apt for them when absent.
-command -v node >/dev/null && missing=("${missing[@]/nodejs}")
-command -v npm >/dev/null && missing=("${missing[@]/npm}")
-read -r -a missing <<<"${missing[*]}"
-
-if ((${#missing[@]})); then
-  echo "install-deps: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+command -v node >/dev/null && packages=("${packages[@]/nodejs}")
+command -v npm >/dev/null && packages=("${packages[@]/npm}")
+read -r -a packages <<<"${packages[*]}"
+scripts/apt-ensure.sh install-deps "${packages[@]}"
 
 # The Debian nginx/haproxy packages may start system services; turnout's benchmark runs its own
 # instances on loopback, so make sure the packaged ones don't hold ports.

@@ -7,16 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-missing=()
-for p in dpkg-dev fakeroot lintian file; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "package: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/apt-ensure.sh package dpkg-dev fakeroot lintian file
 
 # Same ccache settings as scripts/build.sh, so a fresh checkout reuses earlier compilations.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
