@@ -621,11 +621,11 @@ void downstream_connection::on_response_head()
     ex.response = response_phase::body;
     ex.status = head.status();
 
-    const auto now = upstream::monotonic_ms(clock::now());
+    const auto now = clock::now(); // one reading for passive health and the next deadline
     if (ex.status >= 500)
-        ex.dest.backend->record_failure(now);
+        ex.dest.backend->record_failure(upstream::monotonic_ms(now));
     else
-        ex.dest.backend->record_success(now);
+        ex.dest.backend->record_success(upstream::monotonic_ms(now));
     ex.scan_jsonrpc_error = content_type_is(head, "application/json");
     if (content_type_is(head, "text/event-stream"))
         ex.become_stream();
@@ -633,14 +633,14 @@ void downstream_connection::on_response_head()
     build_client_head();
 
     if (ex.stream) {
-        set_deadline(wait_kind::stream, snapshot_->proxy().stream_idle_timeout);
+        set_deadline(wait_kind::stream, snapshot_->proxy().stream_idle_timeout, now);
         // A stream may stay silent for long: watch the client so that one that leaves ends
         // the stream (and its accounting) at once, not at the next event. Short answers skip
         // this read, which would cost a syscall per request.
         if (ex.request == request_phase::sent)
             do_read_client();
     } else {
-        set_deadline(wait_kind::body, snapshot_->proxy().idle_timeout);
+        set_deadline(wait_kind::body, snapshot_->proxy().idle_timeout, now);
     }
 }
 
@@ -658,7 +658,7 @@ void downstream_connection::do_write_client()
             http::chunk_framer::append_last(down_bufs_);
         // A whole answer in one piece (the usual JSON-RPC result): as for requests, send an
         // owned copy and give the read buffer back before the write.
-        if (!ex.response_head_sent && ex.response == response_phase::done && !ex.session.rewrite_endpoint) {
+        if (!ex.response_head_sent && ex.response == response_phase::done && !ex.session.rewriting_endpoint()) {
             own_pieces(client_head_, down_bufs_);
             worker_.response_buffers().reclaim(up_in_);
         }
@@ -683,16 +683,16 @@ void downstream_connection::do_write_client()
 void downstream_connection::add_response_body()
 {
     auto& ex = exchange_;
-    if (ex.session.rewrite_endpoint) {
+    if (ex.session.rewriting_endpoint()) {
         if (router_.rewrite_stream(ex.dest, ex.session, response_.body(), ex.response == response_phase::done)) {
-            const std::string_view held = ex.session.held;
+            const std::string_view held = ex.session.rewrite->held;
             down_framer_.append(down_bufs_, std::span(&held, 1), held.size(), true);
         }
         return;
     }
     if (response_.body_size() == 0)
         return;
-    if (ex.session.endpoint_scanner)
+    if (ex.session.scanning_endpoint())
         router_.watch_stream(ex.dest, ex.session, response_.body());
     if (ex.scan_jsonrpc_error)
         scan_for_jsonrpc_error();
@@ -763,7 +763,7 @@ void downstream_connection::build_upstream_head()
                              {.client_address = client_address_,
                               .https = tls_ != nullptr,
                               .chunked = exchange_.request_chunked,
-                              .session_id = restore ? std::string_view(session.backend_id) : std::string_view{},
+                              .session_id = restore ? session.id_for_backend() : std::string_view{},
                               .session_param = session.source == routing::session_source::query ? session.param
                                                                                                 : std::string_view{},
                               .whole_body = whole_body(request_.content_length(), in_.size())});
@@ -779,7 +779,7 @@ void downstream_connection::build_client_head()
 {
     auto& ex = exchange_;
     const bool client_is_http10 = request_.head().version_minor() == 0;
-    const bool rewrite = ex.session.rewrite_endpoint;
+    const bool rewrite = ex.session.rewriting_endpoint();
 
     ex.response_chunked = false;
     if (response_may_have_body() && (!response_.content_length() || rewrite)) {
@@ -791,7 +791,7 @@ void downstream_connection::build_client_head()
     if (draining_ || retiring_ || ex.request != request_phase::sent)
         keep_alive_ = false;
     http::write_response_head(client_head_, response_.head(),
-                              {.session_id = ex.session.to_client,
+                              {.session_id = ex.session.to_client(),
                                .drop_content_length = rewrite,
                                .chunked = ex.response_chunked,
                                .close = !keep_alive_,
@@ -995,10 +995,11 @@ void downstream_connection::log_access()
     if (ex.logged)
         return;
     ex.logged = true;
-    const auto now = clock::now();
-    ex.record_outcome(now);
+    if (!ex.outcome_recorded) // usually counted already, as the answer's last bytes left
+        ex.record_outcome(clock::now());
     if (!snapshot_ || !snapshot_->access_log)
         return;
+    const auto now = clock::now();
     const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
     const bool reached = ex.reached_backend();
     snapshot_->access_log->info("{} \"{} {}\" {} {} pool={} backend={} upstream_time={:.3f} time={:.3f}",

@@ -50,7 +50,7 @@ refusal stage::resolve_session(const runtime::upstream_state& u, const http::mes
             owner = upstream::locate(u, opened->backend_address);
         if (!owner)
             return http::proxy_error::session_not_found;
-        session.backend_id = std::move(opened->original_id);
+        session.rewriting().backend_id = std::move(opened->original_id);
     } else {
         session.key = shared_.sessions.key_of(session.client_id);
         if (const auto owner_id = shared_.sessions.find(session.key, shared_.now_s())) {
@@ -102,9 +102,10 @@ void stage::on_response_head(const destination& dest, session_binding& session, 
             if (!(session.known && *minted == session.client_id))
                 shared_.sessions.insert(shared_.sessions.key_of(*minted), dest.backend->id(), shared_.now_s());
         } else {
-            session.to_client = *minted == session.id_for_backend() && session.present()
-                                    ? std::string(session.client_id)
-                                    : dest.upstream->tokens->seal(*minted, dest.backend->address());
+            auto to_client = *minted == session.id_for_backend() && session.present()
+                                 ? std::string(session.client_id)
+                                 : dest.upstream->tokens->seal(*minted, dest.backend->address());
+            session.rewriting().to_client = std::move(to_client);
         }
     }
 
@@ -115,10 +116,11 @@ void stage::on_response_head(const destination& dest, session_binding& session, 
             count_stream(session, session.key);
     } else if (request.method() == "GET") {
         // 2024-11-05 transport: the session is announced in the stream.
-        session.endpoint_scanner.emplace();
+        auto& rewrite = session.rewriting();
+        rewrite.endpoint_scanner.emplace();
         // Rewriting changes the body's length: possible only when turnout frames it (chunked).
-        session.rewrite_endpoint = !table_mode && request.version_minor() >= 1;
-        session.held.clear();
+        rewrite.rewrite_endpoint = !table_mode && request.version_minor() >= 1;
+        rewrite.held.clear();
     }
 }
 
@@ -132,10 +134,11 @@ void stage::count_stream(session_binding& session, const session::session_key& k
 
 void stage::watch_stream(const destination& dest, session_binding& session, const std::vector<std::string_view>& pieces)
 {
+    auto& scanner = session.rewrite->endpoint_scanner;
     for (const auto piece : pieces) {
-        const auto url = session.endpoint_scanner->feed(piece);
+        const auto url = scanner->feed(piece);
         if (!url) {
-            if (session.endpoint_scanner->done())
+            if (scanner->done())
                 break;
             continue;
         }
@@ -146,18 +149,19 @@ void stage::watch_stream(const destination& dest, session_binding& session, cons
         }
         break;
     }
-    if (session.endpoint_scanner->done())
-        session.endpoint_scanner.reset();
+    if (scanner->done())
+        scanner.reset();
 }
 
 bool stage::rewrite_stream(const destination& dest, session_binding& session,
                            const std::vector<std::string_view>& pieces, bool ended)
 {
+    auto& rewrite = *session.rewrite;
     for (const auto piece : pieces) {
-        session.held.append(piece);
-        if (session.endpoint_scanner->done())
+        rewrite.held.append(piece);
+        if (rewrite.endpoint_scanner->done())
             continue; // bytes after the endpoint event, in the same read
-        const auto url = session.endpoint_scanner->feed(piece);
+        const auto url = rewrite.endpoint_scanner->feed(piece);
         if (!url)
             continue;
         const auto id = session::legacy_session_id(*url);
@@ -165,13 +169,13 @@ bool stage::rewrite_stream(const destination& dest, session_binding& session,
             continue;
         const auto token = dest.upstream->tokens->seal(id->value, dest.backend->address());
         const auto rewritten = http::replace_query_parameter(*url, id->name, token);
-        if (const auto at = session.held.rfind(*url); at != std::string::npos)
-            session.held.replace(at, url->size(), rewritten);
+        if (const auto at = rewrite.held.rfind(*url); at != std::string::npos)
+            rewrite.held.replace(at, url->size(), rewritten);
     }
-    if (!session.endpoint_scanner->done() && !ended)
+    if (!rewrite.endpoint_scanner->done() && !ended)
         return false; // still inside the first event(s): hold them
-    session.rewrite_endpoint = false;
-    session.endpoint_scanner.reset();
+    rewrite.rewrite_endpoint = false;
+    rewrite.endpoint_scanner.reset();
     return true;
 }
 

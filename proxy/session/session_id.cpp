@@ -26,6 +26,8 @@ std::optional<located_id> legacy_session_id(std::string_view target) noexcept
 {
     // Literals, so the returned name outlives the call.
     static constexpr std::string_view names[] = {"sessionId", "session_id"};
+    if (target.find('?') == std::string_view::npos)
+        return std::nullopt; // no query (the usual Streamable HTTP request): one scan, not one per name
     for (const std::string_view name : names)
         if (const auto value = http::query_parameter(target, name))
             return located_id{name, *value};

@@ -236,10 +236,10 @@ TEST_CASE("routing stage: a legacy stream's endpoint event pins its session and 
     REQUIRE_FALSE(f.stage.choose(dest, {}, t0));
     f.stage.on_response_head(dest, session, request,
                              f.response("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n"), true);
-    REQUIRE(session.endpoint_scanner);
+    REQUIRE(session.scanning_endpoint());
     const std::vector<std::string_view> pieces{"event: endpoint\r\nda", "ta: /messages?sessionId=legacy-1\r\n\r\n"};
     f.stage.watch_stream(dest, session, pieces);
-    CHECK_FALSE(session.endpoint_scanner); // done
+    CHECK_FALSE(session.scanning_endpoint()); // done
     CHECK(session.stream_counted);
 
     destination later;
@@ -275,19 +275,19 @@ upstream = "mcp"
     f.stage.on_response_head(dest, session, f.request(post("/mcp")),
                              f.response("HTTP/1.1 200 OK\r\nMcp-Session-Id: backend-id\r\nContent-Length: 0\r\n\r\n"),
                              false);
-    REQUIRE_FALSE(session.to_client.empty());
-    CHECK(session.to_client != "backend-id");
+    REQUIRE_FALSE(session.to_client().empty());
+    CHECK(session.to_client() != "backend-id");
     CHECK(f.shared.sessions.size() == 0); // nothing stored: the token carries it
 
     destination later;
     session_binding s2;
-    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp", session.to_client)), later, s2));
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post("/mcp", std::string(session.to_client()))), later, s2));
     CHECK(later.pinned);
     CHECK(later.backend == dest.backend);
     CHECK(s2.restores_id());
     CHECK(s2.id_for_backend() == "backend-id");
 
-    auto forged = session.to_client;
+    auto forged = std::string(session.to_client());
     forged[forged.size() / 2] = forged[forged.size() / 2] == 'A' ? 'B' : 'A';
     destination d3;
     session_binding s3;

@@ -18,7 +18,7 @@ public:
     /// Appends size bytes of body, in pieces, to out; as one chunk when chunked. The size line
     /// lives in this framer until the next append.
     template <class Pieces>
-    void append(buffers& out, const Pieces& pieces, std::size_t size, bool chunked)
+    [[gnu::always_inline]] void append(buffers& out, const Pieces& pieces, std::size_t size, bool chunked)
     {
         if (size == 0)
             return;
