@@ -49,6 +49,14 @@ path_prefix = "/admin"
 upstream = "admin"
 )";
 
+/// One upstream "mcp" with one pool "blue" of backends (a TOML array), routed at prefix.
+std::string one_pool(std::string_view backends, std::string_view prefix)
+{
+    return std::string("[[listen]]\naddress = \"127.0.0.1:0\"\n[[upstream]]\nname = \"mcp\"\n") +
+           "  [[upstream.pool]]\n  name = \"blue\"\n  weight = 1\n  backends = " + std::string(backends) +
+           "\n[[route]]\npath_prefix = \"" + std::string(prefix) + "\"\nupstream = \"mcp\"\n";
+}
+
 /// A routing stage over a snapshot of config, with its own session table and registry.
 struct fixture {
     explicit fixture(const std::string& text = two_pools)
@@ -124,18 +132,7 @@ TEST_CASE("routing stage: a request without a session gets its upstream by path 
 
 TEST_CASE("routing stage: no route answers 404, no available backend 503")
 {
-    fixture f(R"([[listen]]
-address = "127.0.0.1:0"
-[[upstream]]
-name = "mcp"
-  [[upstream.pool]]
-  name = "blue"
-  weight = 1
-  backends = ["127.0.0.1:3001"]
-[[route]]
-path_prefix = "/mcp"
-upstream = "mcp"
-)");
+    fixture f(one_pool(R"(["127.0.0.1:3001"])", "/mcp"));
     destination dest;
     session_binding session;
     CHECK(f.stage.route(*f.snapshot, f.request(post("/other")), dest, session) == proxy_error::no_route);
@@ -255,17 +252,7 @@ TEST_CASE("routing stage: a legacy stream's endpoint event pins its session and 
 
 TEST_CASE("routing stage: token mode seals the backend's id for the client and restores it toward the backend")
 {
-    fixture f(R"([[listen]]
-address = "127.0.0.1:0"
-[[upstream]]
-name = "mcp"
-  [[upstream.pool]]
-  name = "blue"
-  weight = 1
-  backends = ["127.0.0.1:3001", "127.0.0.1:3002"]
-[[route]]
-upstream = "mcp"
-)");
+    fixture f(one_pool(R"(["127.0.0.1:3001", "127.0.0.1:3002"])", "/"));
     // affinity = "token" with its key, as a snapshot built from a key file would have it.
     f.snapshot->upstreams[0].tokens = std::make_shared<session::token_codec>(std::vector<std::string>{"0123456789abcdef0123456789abcdef"});
     destination dest;
