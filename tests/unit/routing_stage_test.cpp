@@ -66,26 +66,18 @@ struct fixture {
         runtime::mark_in_service(*snapshot, shared.backends);
     }
 
-    /// A complete request head parsed from text (kept alive in the fixture: the head's views
-    /// point into the parser).
-    const http::message_head& request(std::string text)
+    /// A complete request or response head parsed from text (kept alive in the fixture: the
+    /// head's views point into the parser).
+    const http::message_head& parse(message_parser::kind kind, std::string text)
     {
-        auto& p = *parsers.emplace_back(std::make_unique<message_parser>(message_parser::kind::request,
-                                                                           message_parser::limits{}));
+        auto& p = *parsers.emplace_back(std::make_unique<message_parser>(kind, message_parser::limits{}));
         texts.push_back(std::move(text));
         p.parse(texts.back().data(), texts.back().size());
         REQUIRE(p.head_complete());
         return p.head();
     }
-    const http::message_head& response(std::string text)
-    {
-        auto& p = *parsers.emplace_back(std::make_unique<message_parser>(message_parser::kind::response,
-                                                                           message_parser::limits{}));
-        texts.push_back(std::move(text));
-        p.parse(texts.back().data(), texts.back().size());
-        REQUIRE(p.head_complete());
-        return p.head();
-    }
+    const http::message_head& request(std::string text) { return parse(message_parser::kind::request, std::move(text)); }
+    const http::message_head& response(std::string text) { return parse(message_parser::kind::response, std::move(text)); }
 
     runtime::shared_state shared{42};
     upstream::balancer balancer{7};
