@@ -1,5 +1,8 @@
 #include "turnout/server.hpp"
 
+#include "turnout/control/rollout_operations.hpp"
+#include "turnout/control/rollout_status.hpp"
+
 #include "turnout/control/status_report.hpp"
 #include "turnout/net/downstream_connection.hpp"
 #include "turnout/log/logging.hpp"
@@ -88,6 +91,9 @@ server::server(std::string config_path, launch_info launch)
         restore_sessions(*saved);
     workers_ = std::make_unique<net::worker_pool>(worker_count(loaded_->proxy), *shared_);
     drains_ = std::make_unique<ctrl::drain_deadlines>(control_, *publisher_, *shared_, *workers_);
+    rollouts_ = std::make_unique<ctrl::rollout_driver>(
+        control_, *publisher_, *shared_,
+        [this](std::string_view upstream, std::string_view pool) { drains_->reset(upstream, pool); });
 }
 
 server::~server()
@@ -172,6 +178,7 @@ int server::run()
                     }});
     do_expire_sessions();
     drains_->start();
+    rollouts_->start();
     upgrader_.link_predecessor();
     workers_->start();
     spdlog::info("turnout {} running with {} worker(s) as pid {}", version(), workers_->size(), ::getpid());
@@ -302,21 +309,74 @@ admin::result server::commit(const ctrl::decision& d, std::string_view upstream)
     return admin::result::ok();
 }
 
+template <class Decide>
+admin::result server::manual_change(std::string_view upstream, std::string_view what, Decide decide)
+{
+    return change(upstream, [&](const ctrl::operations& ops) {
+        auto d = decide(ops);
+        if (d.ok())
+            ctrl::rollout_operations::pause_for_manual_change(d.next, upstream, what, ctrl::publisher::unix_ms());
+        return d;
+    });
+}
+
 admin::result server::set_weights(std::string_view upstream,
                                   const std::vector<std::pair<std::string, std::int64_t>>& weights)
 {
-    return change(upstream, [&](const ctrl::operations& ops) { return ops.set_weights(upstream, weights); });
+    return manual_change(upstream, "weights change",
+                         [&](const ctrl::operations& ops) { return ops.set_weights(upstream, weights); });
 }
 
 admin::result server::switch_to(std::string_view upstream, std::string_view pool, bool force)
 {
-    return change(upstream,
-                  [&](const ctrl::operations& ops) { return ops.switch_to(upstream, pool, force); });
+    return manual_change(upstream, "switch",
+                         [&](const ctrl::operations& ops) { return ops.switch_to(upstream, pool, force); });
 }
 
 admin::result server::rollback(std::string_view upstream)
 {
-    return change(upstream, [&](const ctrl::operations& ops) { return ops.rollback(upstream); });
+    return manual_change(upstream, "rollback", [&](const ctrl::operations& ops) { return ops.rollback(upstream); });
+}
+
+admin::result server::watch_switch(std::string_view upstream, std::string_view pool, bool force,
+                                   config::duration watch)
+{
+    const auto live = shared_->snapshots.load();
+    const ctrl::rollout_operations ops(publisher_->state(), *live, publisher_->config());
+    const auto* current = publisher_->state().find(upstream);
+    const auto* old_pool = current ? ctrl::rollout_operations::default_baseline(*current, pool) : nullptr;
+    const auto before = old_pool ? rollouts_->lifetime_figures(upstream, old_pool->name) : runtime::pool_figures{};
+    return commit(ops.watch_switch(upstream, pool, force, watch.count(), before, ctrl::publisher::unix_ms()), upstream);
+}
+
+admin::result server::start_rollout(std::string_view upstream, const ctrl::rollout_request& r)
+{
+    const auto live = shared_->snapshots.load();
+    const ctrl::rollout_operations ops(publisher_->state(), *live, publisher_->config());
+    auto result = commit(ops.start(upstream, r, ctrl::publisher::unix_ms()), upstream);
+    if (result.status == 200)
+        drains_->reset(upstream, r.pool); // started undrained
+    return result;
+}
+
+admin::result server::rollout(std::string_view upstream)
+{
+    const auto* u = publisher_->state().find(upstream);
+    if (!u)
+        return admin::result::fail(404, "no upstream named '" + std::string(upstream) + "'");
+    boost::json::object body{{"upstream", u->name}, {"rollout", ctrl::rollout_status(u->rollout)}};
+    return admin::result::ok(std::move(body));
+}
+
+admin::result server::rollout_command(std::string_view upstream, ctrl::rollout_command c)
+{
+    const auto live = shared_->snapshots.load();
+    const ctrl::rollout_operations ops(publisher_->state(), *live, publisher_->config());
+    auto result = commit(ops.command(upstream, c, ctrl::publisher::unix_ms()), upstream);
+    if (result.status == 200 && c == ctrl::rollout_command::abort)
+        if (const auto* u = publisher_->state().find(upstream); u && u->rollout)
+            drains_->reset(upstream, u->rollout->pool);
+    return result;
 }
 
 admin::result server::drain(std::string_view upstream, std::string_view pool,
@@ -392,6 +452,7 @@ void server::retire(pid_t successor)
     // manager it is stopping (under NotifyAccess=all that would stop the whole service).
     service_.hand_over();
     draining_ = true;
+    rollouts_->stop(); // the successor runs the rollouts from the state file now
     spdlog::info(
         "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
         successor, workers_->connection_count(),
@@ -472,6 +533,8 @@ void server::finish_shutdown()
         health_->stop();
     if (drains_)
         drains_->stop();
+    if (rollouts_)
+        rollouts_->stop();
     admin_grace_timer_.cancel();
     signals_.cancel();
     drain_timer_.cancel();

@@ -13,6 +13,7 @@
 #include "turnout/control/operations.hpp"
 #include "turnout/control/publisher.hpp"
 #include "turnout/control/reloader.hpp"
+#include "turnout/control/rollout_driver.hpp"
 #include "turnout/control/signals.hpp"
 #include "turnout/control/upgrader.hpp"
 #include "turnout/health/health_checker.hpp"
@@ -57,6 +58,11 @@ public:
     admin::result undrain(std::string_view upstream, std::string_view pool) override;
     admin::result set_backends(std::string_view upstream, std::string_view pool,
                                const std::vector<std::string>& addresses) override;
+    admin::result watch_switch(std::string_view upstream, std::string_view pool, bool force,
+                               config::duration watch) override;
+    admin::result start_rollout(std::string_view upstream, const ::turnout::control::rollout_request& r) override;
+    admin::result rollout(std::string_view upstream) override;
+    admin::result rollout_command(std::string_view upstream, ::turnout::control::rollout_command c) override;
     admin::result reload() override;
     admin::result upgrade(const std::optional<std::string>& binary) override;
 
@@ -65,6 +71,8 @@ private:
     template <class Decide> admin::result change(std::string_view upstream, Decide decide);
     /// Commits an operation's decision; the answer carries the upstream's new status.
     admin::result commit(const ::turnout::control::decision& d, std::string_view upstream);
+    /// A manual weights/switch/rollback: decided, then the upstream's running rollout paused.
+    template <class Decide> admin::result manual_change(std::string_view upstream, std::string_view what, Decide decide);
 
     void restore_sessions(const session::saved_table& saved);
     void save_sessions();
@@ -96,6 +104,7 @@ private:
     std::chrono::steady_clock::time_point next_drain_report_{};
     std::unique_ptr<net::worker_pool> workers_;
     std::unique_ptr<::turnout::control::drain_deadlines> drains_;
+    std::unique_ptr<::turnout::control::rollout_driver> rollouts_;
     std::unique_ptr<admin::status_server> status_;
     std::unique_ptr<admin::admin_server> admin_;
     std::unique_ptr<health::health_checker> health_;

@@ -1,5 +1,7 @@
 #include "turnout/admin/admin_server.hpp"
 
+#include "turnout/admin/rollout_body.hpp"
+
 #include "turnout/config/config.hpp"
 #include "turnout/config/duration.hpp"
 #include "turnout/config/rules.hpp"
@@ -169,7 +171,8 @@ constexpr std::string_view switch_hint = R"(expected a body such as {"pool":"gre
 
 http_answer post_switch(control& c, std::string_view upstream, std::string_view body)
 {
-    const auto parsed = parse_object_body(body, "switch", "switch: " + std::string{switch_hint}, {"pool", "force"});
+    const auto parsed =
+        parse_object_body(body, "switch", "switch: " + std::string{switch_hint}, {"pool", "force", "watch"});
     if (parsed.error)
         return *parsed.error;
     const auto* object = &parsed.value.get_object();
@@ -182,6 +185,13 @@ http_answer post_switch(control& c, std::string_view upstream, std::string_view 
         if (!f->is_bool())
             return bad_request("switch: \"force\" must be true or false");
         force = f->get_bool();
+    }
+    if (const auto* w = object->if_contains("watch")) {
+        const auto* text = w->if_string();
+        const auto watch = text ? config::parse_duration(*text) : std::nullopt;
+        if (!watch || watch->count() <= 0)
+            return bad_request(R"(switch: "watch" must be a duration above 0s such as "10m")");
+        return from_result(c.watch_switch(upstream, pool->get_string(), force, *watch));
     }
     return from_result(c.switch_to(upstream, pool->get_string(), force));
 }
@@ -234,6 +244,28 @@ http_answer put_backends(control& c, std::string_view upstream, std::string_view
         addresses.emplace_back(*text);
     }
     return from_result(c.set_backends(upstream, pool, addresses));
+}
+
+http_answer post_rollout(control& c, std::string_view upstream, std::string_view body)
+{
+    const auto parsed = parse_object_body(body, "rollout", R"(rollout: expected a body such as {"pool":"green"})",
+                                          {"pool", "steps", "baseline", "interval", "failure_limit", "on_failure",
+                                           "force"});
+    if (parsed.error)
+        return *parsed.error;
+    auto request = read_rollout_body(parsed.value.get_object());
+    if (const auto* problem = std::get_if<std::string>(&request))
+        return bad_request(*problem);
+    return from_result(c.start_rollout(upstream, std::get<::turnout::control::rollout_request>(request)));
+}
+
+http_answer post_rollout_command(control& c, std::string_view upstream, std::string_view command)
+{
+    const auto parsed = ::turnout::control::parse_rollout_command(command);
+    if (!parsed)
+        return json_answer(404, json::object{{"error", "no such rollout command '" + std::string(command) +
+                                                           "' (pause, resume, promote or abort)"}});
+    return from_result(c.rollout_command(upstream, *parsed));
 }
 
 http_answer post_upgrade(control& c, std::string_view body)
@@ -298,6 +330,12 @@ const std::vector<route>& routes()
          [](control& c, const captures& a, std::string_view) { return from_result(c.undrain(a[0], a[1])); }},
         {"PUT", "/v1/upstreams/{u}/pools/{p}/backends",
          [](control& c, const captures& a, std::string_view body) { return put_backends(c, a[0], a[1], body); }},
+        {"POST", "/v1/upstreams/{u}/rollout",
+         [](control& c, const captures& a, std::string_view body) { return post_rollout(c, a[0], body); }},
+        {"GET", "/v1/upstreams/{u}/rollout",
+         [](control& c, const captures& a, std::string_view) { return from_result(c.rollout(a[0])); }},
+        {"POST", "/v1/upstreams/{u}/rollout/{p}",
+         [](control& c, const captures& a, std::string_view) { return post_rollout_command(c, a[0], a[1]); }},
         {"POST", "/v1/reload",
          [](control& c, const captures&, std::string_view) { return from_result(c.reload()); }},
         {"POST", "/v1/upgrade",

@@ -218,6 +218,21 @@ public:
         return value;
     }
 
+    // An integer or a float, at least min.
+    std::optional<double> get_number(std::string_view key, double min) const
+    {
+        const toml::node* node = find(key);
+        if (!node)
+            return std::nullopt;
+        if (!node->is_number())
+            fail_type(*node, key, "a number");
+        const double value = node->is_integer() ? static_cast<double>(node->as_integer()->get())
+                                                : node->as_floating_point()->get();
+        if (!(value >= min))
+            fail_at(key, "must be at least " + std::to_string(min));
+        return value;
+    }
+
     // min is 0s, or 1ms for a timeout where 0 would mean "expire at once".
     std::optional<duration> get_duration(std::string_view key, duration min = duration::zero()) const
     {
@@ -513,10 +528,59 @@ void read_health(const context& ctx, const toml::table& table, upstream_config& 
         upstream.health = health;
 }
 
+void read_rollout(const context& ctx, const toml::table& table, rollout_config& rollout)
+{
+    const table_reader r{ctx, table, "[upstream.rollout]",
+                         {"steps", "interval", "failure_limit", "min_requests", "max_error_ratio", "error_rate_floor",
+                          "max_p99_ratio", "latency_floor", "on_failure", "rollback_drain", "webhook"}};
+    if (r.find("steps")) {
+        std::vector<rollout_step> steps;
+        for (const auto& [text, node] : r.get_strings("steps")) {
+            std::string why;
+            const auto step = parse_rollout_step(text, why);
+            if (!step)
+                r.fail_at(*node, "steps", why);
+            steps.push_back(*step);
+        }
+        if (const auto problem = steps_problem(steps))
+            r.fail_at("steps", *problem);
+        rollout.steps = std::move(steps);
+    }
+    auto& rules = rollout.rules;
+    constexpr duration positive{1};
+    rules.interval_ms = r.get_duration("interval", positive).value_or(duration{rules.interval_ms}).count();
+    rules.failure_limit =
+        static_cast<unsigned>(r.get_integer("failure_limit", 1, 1000).value_or(rules.failure_limit));
+    rules.min_requests = static_cast<std::uint64_t>(
+        r.get_integer("min_requests", 0, std::numeric_limits<std::int64_t>::max()).value_or(
+            static_cast<std::int64_t>(rules.min_requests)));
+    rules.max_error_ratio = r.get_number("max_error_ratio", 1.0).value_or(rules.max_error_ratio);
+    rules.error_rate_floor = r.get_number("error_rate_floor", 0.0).value_or(rules.error_rate_floor);
+    if (rules.error_rate_floor > 1)
+        r.fail_at("error_rate_floor", "is a share of requests: between 0 and 1");
+    rules.max_p99_ratio = r.get_number("max_p99_ratio", 1.0).value_or(rules.max_p99_ratio);
+    if (const auto floor = r.get_duration("latency_floor"))
+        rules.latency_floor_ms = static_cast<double>(floor->count());
+    if (const auto action = r.get_string("on_failure")) {
+        const auto parsed = parse_failure_action(*action);
+        if (!parsed)
+            r.fail_at("on_failure", "expected \"rollback\" or \"pause\", got \"" + *action + "\"");
+        rules.on_failure = *parsed;
+    }
+    rules.rollback_drain_ms = r.get_duration("rollback_drain").value_or(duration{rules.rollback_drain_ms}).count();
+    if (const auto webhook = r.get_string("webhook")) {
+        if (!webhook->empty() && !is_valid_webhook(*webhook))
+            r.fail_at("webhook", "expected an http:// URL such as \"http://127.0.0.1:9000/hook\", got \"" +
+                                     *webhook + "\"");
+        rules.webhook = *webhook;
+    }
+}
+
 upstream_config read_upstream(const context& ctx, const toml::table& table)
 {
     const table_reader r{ctx, table, "[[upstream]]",
-                         {"name", "affinity", "affinity_key_file", "session_idle_timeout", "pool", "health"}};
+                         {"name", "affinity", "affinity_key_file", "session_idle_timeout", "pool", "health",
+                          "rollout"}};
     upstream_config upstream;
     upstream.name = r.require_string("name");
     if (!is_valid_name(upstream.name))
@@ -551,6 +615,8 @@ upstream_config read_upstream(const context& ctx, const toml::table& table)
 
     if (const toml::table* health = r.get_table("health"))
         read_health(ctx, *health, upstream);
+    if (const toml::table* rollout = r.get_table("rollout"))
+        read_rollout(ctx, *rollout, upstream.rollout);
     return upstream;
 }
 

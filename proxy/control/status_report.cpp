@@ -1,5 +1,7 @@
 #include "turnout/control/status_report.hpp"
 
+#include "turnout/control/rollout_status.hpp"
+
 #include "turnout/control/pool_facts.hpp"
 #include "turnout/version.hpp"
 
@@ -117,6 +119,8 @@ json::object upstream_status(const runtime::upstream_state& u, const runtime::ru
             previous[name] = weight;
         out["previous_weights"] = std::move(previous);
     }
+    const auto* runtime = state.find(u.config.name);
+    out["rollout"] = rollout_status(runtime ? runtime->rollout : std::nullopt);
     return out;
 }
 

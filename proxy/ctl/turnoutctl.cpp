@@ -5,6 +5,7 @@
 // Exit status: 0 done; 1 refused or failed (one line on stderr); 2 usage error.
 
 #include "turnout/config/duration.hpp"
+#include "turnout/ctl/rollout_view.hpp"
 #include "turnout/ctl/status_view.hpp"
 #include "turnout/version.hpp"
 
@@ -82,7 +83,15 @@ const std::vector<command_shape>& command_shapes()
     static const std::vector<command_shape> shapes{
         {"status", "", "pools, weights, backends, health and live counts", 0, 0, {}},
         {"weights", "UPSTREAM POOL=N [POOL=N ...]", "set new-session weights", 2, unlimited, {}},
-        {"switch", "UPSTREAM POOL [--force]", "POOL gets all new sessions, the others 0", 2, 2, {"--force"}},
+        {"switch", "UPSTREAM POOL [--force] [--watch DUR]",
+         "POOL gets all new sessions, the others 0 (--watch: switch back if it fails the analysis)", 2, 2,
+         {"--force", "--watch"}},
+        {"rollout",
+         "start UPSTREAM POOL [--steps 5:30m,25:1h,50:1h,100] [--baseline POOL] [--interval DUR] "
+         "[--failure-limit N] [--on-failure rollback|pause] [--force] [--wait] | "
+         "status|pause|resume|promote|abort UPSTREAM [--wait]",
+         "progressive delivery with automatic analysis", 2, 3,
+         {"--steps", "--baseline", "--interval", "--failure-limit", "--on-failure", "--force", "--wait"}},
         {"rollback", "UPSTREAM", "restore the weights before the last change", 1, 1, {}},
         {"drain", "UPSTREAM POOL [--timeout DUR] [--wait]", "no new sessions for POOL", 2, 2,
          {"--timeout", "--wait"}},
@@ -152,6 +161,12 @@ struct invocation {
     bool wait = false;
     std::optional<std::string> timeout;
     std::optional<std::string> binary;
+    std::optional<std::string> watch;
+    std::optional<std::string> steps;
+    std::optional<std::string> baseline;
+    std::optional<std::string> interval;
+    std::optional<std::string> failure_limit;
+    std::optional<std::string> on_failure;
     std::string command;
     std::vector<std::string> operands;
     std::vector<std::string> command_options; // as spelled, to tell a command it does not take one
@@ -210,9 +225,22 @@ invocation parse_command_line(int argc, char** argv)
             inv.timeout = value();
         else if (name == "--binary")
             inv.binary = value();
+        else if (name == "--watch")
+            inv.watch = value();
+        else if (name == "--steps")
+            inv.steps = value();
+        else if (name == "--baseline")
+            inv.baseline = value();
+        else if (name == "--interval")
+            inv.interval = value();
+        else if (name == "--failure-limit")
+            inv.failure_limit = value();
+        else if (name == "--on-failure")
+            inv.on_failure = value();
         else
             throw usage_error("unknown option " + name);
-        if (name == "--force" || name == "--wait" || name == "--timeout" || name == "--binary")
+        if (name != "-s" && name != "--socket" && name != "-c" && name != "--config" && name != "--json" &&
+            name != "-h" && name != "--help" && name != "--version")
             inv.command_options.push_back(name);
     }
     return inv;
@@ -494,10 +522,13 @@ int run_switch(const context& ctx)
 {
     const std::string& upstream = ctx.inv.operands[0];
     const std::string& pool = ctx.inv.operands[1];
-    const json::object body{{"pool", pool}, {"force", ctx.inv.force}};
+    json::object body{{"pool", pool}, {"force", ctx.inv.force}};
+    if (ctx.inv.watch)
+        body["watch"] = *ctx.inv.watch;
     const reply r = expect_success(
         ctx.client.request(http::verb::post, upstream_path(upstream) + "/switch", json::serialize(body)));
-    std::string line = upstream + ": switched to " + pool + (ctx.inv.force ? " (forced)" : "");
+    std::string line = upstream + ": switched to " + pool + (ctx.inv.force ? " (forced)" : "") +
+                       (ctx.inv.watch ? ", watched for " + *ctx.inv.watch : "");
     if (!ctx.inv.json)
         if (const std::string weights = weights_of(parse_json(r)); !weights.empty())
             line += ", weights " + weights;
@@ -654,6 +685,97 @@ int run_upgrade(const context& ctx)
     return confirm(ctx, r, line);
 }
 
+// ---- rollouts ------------------------------------------------------------------------------
+
+json::object rollout_body(const invocation& inv)
+{
+    json::object body{{"pool", inv.operands[2]}, {"force", inv.force}};
+    if (inv.steps) {
+        json::array steps;
+        std::string_view rest = *inv.steps;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const auto step = rest.substr(0, comma);
+            const auto colon = step.find(':');
+            json::object s{{"weight", parse_weight("--steps", step.substr(0, colon))}};
+            if (colon != std::string_view::npos)
+                s["hold"] = std::string(step.substr(colon + 1));
+            steps.push_back(std::move(s));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        }
+        body["steps"] = std::move(steps);
+    }
+    if (inv.baseline)
+        body["baseline"] = *inv.baseline;
+    if (inv.interval)
+        body["interval"] = *inv.interval;
+    if (inv.failure_limit)
+        body["failure_limit"] = parse_weight("--failure-limit", *inv.failure_limit);
+    if (inv.on_failure)
+        body["on_failure"] = *inv.on_failure;
+    return body;
+}
+
+const json::object& rollout_of(const json::value& answer)
+{
+    const auto* o = answer.if_object();
+    const auto* r = o ? o->if_contains("rollout") : nullptr;
+    if (!r || !r->is_object())
+        throw failure("the upstream has no rollout");
+    return r->get_object();
+}
+
+/// Prints the rollout's events as they come until it ends: 0 when it succeeded, 1 otherwise.
+int wait_for_rollout(const context& ctx, const std::string& upstream, std::size_t seen)
+{
+    while (true) {
+        const reply r = expect_success(ctx.client.request(http::verb::get, upstream_path(upstream) + "/rollout"));
+        const auto doc = parse_json(r);
+        const auto& rollout = rollout_of(doc);
+        seen = print_events(std::cout, rollout, seen);
+        std::cout.flush();
+        const auto state = rollout_state(rollout);
+        if (state == "succeeded")
+            return 0;
+        if (state != "running" && state != "paused")
+            return 1;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+}
+
+int run_rollout(const context& ctx)
+{
+    const auto& verb = ctx.inv.operands[0];
+    const std::string& upstream = ctx.inv.operands[1];
+    const bool start = verb == "start";
+    if (start != (ctx.inv.operands.size() == 3))
+        throw usage_error(start ? "rollout start: give UPSTREAM and the canary POOL" : "rollout " + verb + ": give UPSTREAM only");
+    if (!start && (ctx.inv.steps || ctx.inv.baseline || ctx.inv.interval || ctx.inv.failure_limit ||
+                   ctx.inv.on_failure || ctx.inv.force))
+        throw usage_error("rollout " + verb + " takes no rollout settings (they belong to start)");
+    reply r;
+    if (start)
+        r = ctx.client.request(http::verb::post, upstream_path(upstream) + "/rollout",
+                               json::serialize(rollout_body(ctx.inv)));
+    else if (verb == "status")
+        r = ctx.client.request(http::verb::get, upstream_path(upstream) + "/rollout");
+    else if (verb == "pause" || verb == "resume" || verb == "promote" || verb == "abort")
+        r = ctx.client.request(http::verb::post, upstream_path(upstream) + "/rollout/" + verb);
+    else
+        throw usage_error("rollout: unknown action '" + verb + "' (start, status, pause, resume, promote, abort)");
+    expect_success(r);
+    const auto doc = parse_json(r);
+    if (ctx.inv.json && !ctx.inv.wait)
+        return confirm(ctx, r, {});
+    const auto& rollout = rollout_of(doc);
+    if (verb == "status" || !ctx.inv.wait)
+        print_rollout(std::cout, upstream, rollout);
+    if (!ctx.inv.wait)
+        return 0;
+    std::cout << upstream << ": rollout of " << cell(rollout, "pool") << " — " << rollout_state(rollout) << '\n';
+    return wait_for_rollout(ctx, upstream, 0);
+}
+
 int dispatch(const context& ctx)
 {
     const std::string& c = ctx.inv.command;
@@ -665,6 +787,8 @@ int dispatch(const context& ctx)
         return run_switch(ctx);
     if (c == "rollback")
         return run_rollback(ctx);
+    if (c == "rollout")
+        return run_rollout(ctx);
     if (c == "drain")
         return run_drain(ctx);
     if (c == "undrain")

@@ -320,6 +320,8 @@ void downstream_connection::on_request_head()
     if (const auto refused = router_.route(*snapshot_, head, exchange_.dest, exchange_.session))
         return respond_error(*refused);
     exchange_.request_chunked = request_.chunked();
+    if (request_.method() == HTTP_POST)
+        exchange_.rpc.watch_request();
     build_upstream_head();
 
     exchange_.request = request_phase::routing;
@@ -399,7 +401,7 @@ void downstream_connection::on_connect(boost::system::error_code ec)
         // Refused or timed out before a byte was sent: safe to try another backend. A pinned
         // session's backend that refuses is gone (and its state with it); one that is there
         // but not answering is not.
-        ex.note_backend_failure(now);
+        ex.note_connect_failure(now);
         const auto why = connect_failure(ec);
         spdlog::warn("connect to backend {} failed: {}", ex.dest.backend->address(), why.empty() ? ec.message() : why);
         ex.upstream.reset();
@@ -440,6 +442,8 @@ void downstream_connection::do_write_upstream()
         up_bufs_.emplace_back(asio::buffer(up_head_));
     const bool complete = request_.current() == http::message_parser::state::complete;
     ex.replayable = !ex.request_head_sent && complete;
+    for (const auto piece : request_.body())
+        ex.rpc.on_request_body(piece);
     up_framer_.append(up_bufs_, request_.body(), request_.body_size(), ex.request_chunked);
     if (complete && ex.request_chunked)
         http::chunk_framer::append_last(up_bufs_);
@@ -626,9 +630,14 @@ void downstream_connection::on_response_head()
         ex.dest.backend->record_failure(upstream::monotonic_ms(now));
     else
         ex.dest.backend->record_success(upstream::monotonic_ms(now));
-    ex.scan_jsonrpc_error = content_type_is(head, "application/json");
-    if (content_type_is(head, "text/event-stream"))
+    const bool event_stream = content_type_is(head, "text/event-stream");
+    ex.rpc.watch_response(event_stream                            ? mcp::answer_kind::event_stream
+                          : content_type_is(head, "application/json") ? mcp::answer_kind::json
+                                                                      : mcp::answer_kind::other);
+    if (event_stream)
         ex.become_stream();
+    else
+        ex.record_head_latency(now);
     router_.on_response_head(ex.dest, ex.session, request_.head(), head, ex.stream);
     build_client_head();
 
@@ -694,8 +703,8 @@ void downstream_connection::add_response_body()
         return;
     if (ex.session.scanning_endpoint())
         router_.watch_stream(ex.dest, ex.session, response_.body());
-    if (ex.scan_jsonrpc_error)
-        scan_for_jsonrpc_error();
+    for (const auto piece : response_.body())
+        ex.rpc.on_response_body(piece);
     down_framer_.append(down_bufs_, response_.body(), response_.body_size(), ex.response_chunked);
 }
 
@@ -968,25 +977,6 @@ void downstream_connection::end_accounting(bool failed)
 {
     exchange_.end_accounting(failed);
     router_.end_stream(exchange_.session);
-}
-
-void downstream_connection::scan_for_jsonrpc_error()
-{
-    // A JSON-RPC answer's object names "result" or "error", usually within its first bytes:
-    // the first of the two names among the first 256 bytes of the first piece decides. Looking
-    // no further keeps this off the data path's cost, at the price of missing an "error"
-    // member placed after a long one (none of the SDKs does that).
-    exchange_.scan_jsonrpc_error = false;
-    const auto first = response_.body().front().substr(0, 256);
-    for (auto quote = first.find('"'); quote != std::string_view::npos; quote = first.find('"', quote + 1)) {
-        const auto name = first.substr(quote + 1);
-        if (name.starts_with("result\""))
-            return;
-        if (name.starts_with("error\"")) {
-            exchange_.dest.backend->counters().jsonrpc_errors_total.fetch_add(1, std::memory_order_relaxed);
-            return;
-        }
-    }
 }
 
 void downstream_connection::log_access()

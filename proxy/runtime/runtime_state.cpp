@@ -73,6 +73,10 @@ upstream_runtime reconcile_upstream(const upstream_runtime& saved, const config:
     }
     if (saved.previous_weights && names_existing_pools(*saved.previous_weights, upstream))
         upstream.previous_weights = saved.previous_weights;
+    // A rollout goes on while both its pools exist; one of them gone ends it (the record stays
+    // out too: what it names is no longer there).
+    if (saved.rollout && upstream.find(saved.rollout->pool) && upstream.find(saved.rollout->baseline))
+        upstream.rollout = saved.rollout;
     return upstream;
 }
 

@@ -1,5 +1,7 @@
 #include "turnout/runtime/state_file.hpp"
 
+#include "turnout/runtime/rollout_json.hpp"
+
 #include "turnout/config/rules.hpp"
 
 #include <boost/json.hpp>
@@ -333,11 +335,14 @@ pool_runtime read_pool(const json::value& v, const std::string& where)
 upstream_runtime read_upstream(const json::value& v, const std::string& where)
 {
     const auto& o = as_object(v, where);
-    reject_unknown_keys(o, where, {"name", "previous_weights", "pools"});
+    reject_unknown_keys(o, where, {"name", "previous_weights", "pools", "rollout"});
     upstream_runtime upstream;
     upstream.name = read_name(require(o, where, "name"), member_path(where, "name"), "upstream");
     upstream.previous_weights =
         read_previous_weights(require(o, where, "previous_weights"), member_path(where, "previous_weights"));
+    // Optional: state files written before rollouts existed have none.
+    if (const auto* rollout = o.if_contains("rollout"); rollout && !rollout->is_null())
+        upstream.rollout = rollout_from_json(*rollout, member_path(where, "rollout"));
 
     const auto pools_path = member_path(where, "pools");
     const auto& pools = as_array(require(o, where, "pools"), pools_path);
@@ -434,6 +439,8 @@ json::object upstream_json(const upstream_runtime& upstream)
     json::object o;
     o["name"] = upstream.name;
     o["previous_weights"] = weights_json(upstream.previous_weights);
+    if (upstream.rollout)
+        o["rollout"] = rollout_to_json(*upstream.rollout);
     json::array pools;
     for (const auto& pool : upstream.pools)
         pools.push_back(pool_json(pool));

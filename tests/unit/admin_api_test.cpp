@@ -72,6 +72,30 @@ public:
         addresses_ = addresses;
         return next_;
     }
+    result watch_switch(std::string_view upstream, std::string_view pool, bool force,
+                        turnout::config::duration watch) override
+    {
+        record("watch_switch", upstream, pool);
+        force_ = force;
+        timeout_ = watch;
+        return next_;
+    }
+    result start_rollout(std::string_view upstream, const turnout::control::rollout_request& r) override
+    {
+        record("start_rollout", upstream, r.pool);
+        rollout_ = r;
+        return next_;
+    }
+    result rollout(std::string_view upstream) override
+    {
+        record("rollout", upstream);
+        return next_;
+    }
+    result rollout_command(std::string_view upstream, turnout::control::rollout_command c) override
+    {
+        record(std::string("rollout_") + std::string(turnout::control::to_string(c)), upstream);
+        return next_;
+    }
     result reload() override
     {
         record("reload");
@@ -96,6 +120,7 @@ public:
     std::optional<turnout::config::duration> timeout_;
     std::vector<std::string> addresses_;
     std::optional<std::string> binary_;
+    turnout::control::rollout_request rollout_;
 
 private:
     void record(std::string_view name, std::string_view upstream = {}, std::string_view pool = {})

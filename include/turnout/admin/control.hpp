@@ -4,6 +4,7 @@
 // it validates the shape of requests, control validates their meaning.
 
 #include "turnout/config/duration.hpp"
+#include "turnout/control/rollout_request.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -48,6 +49,13 @@ public:
     virtual result undrain(std::string_view upstream, std::string_view pool) = 0;
     virtual result set_backends(std::string_view upstream, std::string_view pool,
                                 const std::vector<std::string>& addresses) = 0;
+    /// `switch --watch`: the switch, then the rollout analysis for watch; a failure switches back.
+    virtual result watch_switch(std::string_view upstream, std::string_view pool, bool force,
+                                config::duration watch) = 0;
+    virtual result start_rollout(std::string_view upstream, const ::turnout::control::rollout_request& r) = 0;
+    /// The upstream's rollout object (SPEC's shape), or 404.
+    virtual result rollout(std::string_view upstream) = 0;
+    virtual result rollout_command(std::string_view upstream, ::turnout::control::rollout_command c) = 0;
     virtual result reload() = 0;
     /// Zero-downtime upgrade: start binary (nullopt = the one this process runs), hand it the
     /// listeners and the session table, answer {"pid":N} once it serves, then drain and exit.

@@ -3,6 +3,7 @@
 // relative path made absolute against the config file's folder.
 
 #include "turnout/config/duration.hpp"
+#include "turnout/config/rollout_config.hpp"
 #include "turnout/config/host_port.hpp"
 
 #include <cstddef>
@@ -112,6 +113,7 @@ struct upstream_config {
     std::vector<pool_config> pools;
     std::optional<health_config> health; // absent = no active checks
     passive_health_config passive;
+    rollout_config rollout; // [upstream.rollout]: defaults of its rollouts
 };
 
 struct route_config {

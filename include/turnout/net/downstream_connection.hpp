@@ -114,7 +114,6 @@ private:
 
     void end_accounting(bool failed);
     void log_access();
-    void scan_for_jsonrpc_error();
 
     worker& worker_;
     routing::stage& router_;

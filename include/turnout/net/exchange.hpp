@@ -4,6 +4,7 @@
 // (`exchange_ = {}`); what outlives an exchange (sockets, read buffers, scratch for heads)
 // belongs to the connection.
 
+#include "turnout/mcp/rpc_watch.hpp"
 #include "turnout/routing/session_binding.hpp"
 #include "turnout/routing/stage.hpp"
 #include "turnout/upstream/connection_pool.hpp"
@@ -43,7 +44,7 @@ struct exchange {
     bool response_chunked = false; // turnout frames the answer chunked toward the client
     bool interim_pending = false;
     bool stream = false; // the answer is an event stream
-    bool scan_jsonrpc_error = false;
+    mcp::rpc_watch rpc; // what the JSON-RPC of the exchange said (method, tool, outcome)
     std::uint64_t response_bytes_in = 0;
 
     bool failed = false; // an error answer is going out; the flows stop
@@ -56,6 +57,7 @@ struct exchange {
     bool accounted = false;
     bool outcome_recorded = false;
     bool logged = false;
+    const upstream::backend* failure_noted = nullptr; // failed_requests_total counted for it
 
     /// The backend took the request: in flight, and one more request.
     void begin_accounting() noexcept;
@@ -69,6 +71,12 @@ struct exchange {
     void record_outcome(clock::time_point now) noexcept;
     /// The backend failed this exchange (connect, reset, garbage, timeout).
     void note_backend_failure(clock::time_point now) noexcept;
+    /// ... by refusing the connection or not accepting it in time.
+    void note_connect_failure(clock::time_point now) noexcept;
+    /// The answer's head came: its latency, for answers that are not streams.
+    void record_head_latency(clock::time_point now) noexcept;
+    /// The request went wrong on its current backend (counted once per backend).
+    void note_failed_request() noexcept;
     /// Whether the exchange reached its backend (a request was sent there).
     bool reached_backend() const noexcept { return dest.backend && upstream_started >= started; }
 };

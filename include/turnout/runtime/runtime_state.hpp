@@ -4,6 +4,7 @@
 // a restart reconciles with the configuration: the state wins for pools that still exist.
 
 #include "turnout/config/config.hpp"
+#include "turnout/runtime/rollout.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -36,6 +37,8 @@ struct upstream_runtime {
     std::vector<pool_runtime> pools;
     /// The weights before the last weights/switch change, for rollback.
     std::optional<weight_list> previous_weights;
+    /// The running rollout, or the last one (status shows how it ended); nullopt = never.
+    std::optional<rollout_runtime> rollout;
 
     pool_runtime* find(std::string_view pool) noexcept;
     const pool_runtime* find(std::string_view pool) const noexcept;

@@ -4,6 +4,9 @@
 // across reloads. Counters are relaxed atomics: workers update them without locks, status
 // reads them.
 
+#include "turnout/upstream/latency_histogram.hpp"
+#include "turnout/upstream/tool_tally.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 
 #include <algorithm>
@@ -36,7 +39,14 @@ struct backend_counters {
     std::atomic<std::uint64_t> requests_total{0};
     std::atomic<std::uint64_t> errors_total{0}; // connect failures, resets, garbage, timeouts
     std::atomic<std::uint64_t> responses_by_class[5]{}; // 1xx..5xx answers forwarded
-    std::atomic<std::uint64_t> jsonrpc_errors_total{0}; // application/json answers carrying "error"
+    std::atomic<std::uint64_t> jsonrpc_errors_total{0}; // answers (JSON or event stream) carrying "error"
+    std::atomic<std::uint64_t> tool_errors_total{0};    // tools/call results with "isError": true
+    std::atomic<std::uint64_t> connect_failures_total{0}; // connects refused or timed out
+    /// Requests that went wrong in any way a rollout counts: a 5xx, no answer (connect,
+    /// reset, timeout), a JSON-RPC error or a tool error; at most once per request.
+    std::atomic<std::uint64_t> failed_requests_total{0};
+    /// Time from sending the request to the answer's head, answers that are not streams.
+    latency_histogram head_latency;
     /// Exchange duration histogram (seconds), cumulative on read: bounds in latency_bounds.
     std::atomic<std::uint64_t> latency_buckets[12]{};
     std::atomic<std::uint64_t> latency_sum_us{0};
@@ -178,6 +188,8 @@ public:
 
     backend_counters& counters() noexcept { return counters_; }
     const backend_counters& counters() const noexcept { return counters_; }
+    tool_tally& tool_calls() noexcept { return tool_calls_; }
+    const tool_tally& tool_calls() const noexcept { return tool_calls_; }
 
 private:
     std::string address_;
@@ -195,6 +207,7 @@ private:
     std::atomic<bool> healthy_{true};
     std::atomic<bool> draining_{false};
     backend_counters counters_;
+    tool_tally tool_calls_;
     mutable std::mutex report_mutex_;
     health_report report_;
 };

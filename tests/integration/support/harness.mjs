@@ -280,10 +280,11 @@ export function buildConfig(opts = {}) {
   const upstreams = opts.upstreams ??
     [{ name: 'mcp', pools: [{ name: 'blue', weight: 100, backends: opts.backends ?? [] }] }];
   for (const u of upstreams) {
-    const { pools, health, ...rest } = u;
+    const { pools, health, rollout, ...rest } = u;
     toml += `[[upstream]]\n${tomlTable(rest)}\n`;
     for (const p of pools) toml += `  [[upstream.pool]]\n${tomlTable(p, '  ')}\n`;
     if (health) toml += `  [upstream.health]\n${tomlTable(health, '  ')}\n`;
+    if (rollout) toml += `  [upstream.rollout]\n${tomlTable(rollout, '  ')}\n`;
   }
   const routes = opts.routes ?? [{ path_prefix: '/', upstream: upstreams[0].name }];
   for (const r of routes) toml += `[[route]]\n${tomlTable(r)}\n`;
@@ -414,8 +415,11 @@ export async function startNodeBackend(scope, label, script, args = []) {
 }
 
 /** Starts support/sdk_server.mjs (the official SDK's McpServer over Streamable HTTP). */
-export async function startSdkServer(scope, { name = 'sdk' } = {}) {
-  const b = await startNodeBackend(scope, `sdk server ${name}`, SDK_SERVER_SCRIPT, ['--name', name]);
+export async function startSdkServer(scope, { name = 'sdk', toolErrorRatio, delayMs } = {}) {
+  const args = ['--name', name];
+  if (toolErrorRatio !== undefined) args.push('--tool-error-ratio', String(toolErrorRatio));
+  if (delayMs !== undefined) args.push('--delay-ms', String(delayMs));
+  const b = await startNodeBackend(scope, `sdk server ${name}`, SDK_SERVER_SCRIPT, args);
   return { name, ...b, stop: () => b.child.stop() };
 }
 

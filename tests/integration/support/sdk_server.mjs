@@ -1,7 +1,11 @@
 // An MCP server built from the official TypeScript SDK (McpServer + StreamableHTTPServerTransport),
 // stateful sessions, on 127.0.0.1:0. Prints `listening on 127.0.0.1:PORT` on stdout.
 //
-//   node sdk_server.mjs [--name NAME]
+//   node sdk_server.mjs [--name NAME] [--tool-error-ratio R] [--delay-ms N]
+//
+// --tool-error-ratio R: that share of tools/call results (0..1, spread evenly: with 0.3, calls
+// 3, 6, 10, 13, ... of each ten) carry `isError: true`, as a broken release would answer.
+// --delay-ms N: every tools/call is answered N ms late (a slow release).
 //
 // Endpoints: /mcp (Streamable HTTP: POST, GET for the standalone SSE stream, DELETE),
 // GET /health. Every response carries `X-Backend: NAME`.
@@ -21,22 +25,41 @@ const nameArg = process.argv.indexOf('--name');
 const serverName = nameArg > 0 ? process.argv[nameArg + 1] : 'sdk';
 
 const sessions = new Map(); // session id -> transport
+const argOf = (flag, fallback) => {
+  const i = process.argv.indexOf(flag);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const toolErrorRatio = argOf('--tool-error-ratio', 0);
+const delayMs = argOf('--delay-ms', 0);
+let toolCalls = 0;
+
+/** Wraps a tool handler with the release defects asked for on the command line. */
+function released(handler) {
+  return async (...args) => {
+    toolCalls += 1;
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (Math.floor(toolCalls * toolErrorRatio) > Math.floor((toolCalls - 1) * toolErrorRatio)) {
+      return { content: [{ type: 'text', text: 'this release is broken' }], isError: true };
+    }
+    return handler(...args);
+  };
+}
 
 function buildServer() {
   const server = new McpServer({ name: `turnout-test-${serverName}`, version: '1.0.0' });
   server.registerTool('echo', {
     description: 'Returns its text argument',
     inputSchema: { text: z.string() },
-  }, async ({ text }) => ({ content: [{ type: 'text', text }] }));
+  }, released(async ({ text }) => ({ content: [{ type: 'text', text }] })));
   server.registerTool('add', {
     description: 'Adds two numbers',
     inputSchema: { a: z.number(), b: z.number() },
   }, async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
   server.registerTool('whoami', {
     description: 'The session id and server name as the server sees them',
-  }, async (extra) => ({
+  }, released(async (extra) => ({
     content: [{ type: 'text', text: JSON.stringify({ sessionId: extra.sessionId, server: serverName }) }],
-  }));
+  })));
   server.registerTool('progress', {
     description: 'Sends progress notifications, then answers',
     inputSchema: { steps: z.number().int().min(1).max(50) },

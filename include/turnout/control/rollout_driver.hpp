@@ -1,0 +1,75 @@
+#pragma once
+// Runs the rollouts: every 100 ms on the control thread it checks each running rollout's
+// canary for a crash, and once per `interval` samples both pools' counters, judges the
+// interval and commits what the plan decides (weights, steps, rollback) through the
+// publisher — the same path as an operator's change, so the state file has it first. New
+// events of any rollout (also those an operator caused) go to the log and the webhook.
+// The analysis reads counters the workers keep anyway: a rollout costs the data path nothing.
+
+#include "turnout/control/publisher.hpp"
+#include "turnout/control/rollout_analysis.hpp"
+#include "turnout/control/webhook.hpp"
+#include "turnout/runtime/shared_state.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace turnout::control {
+
+class rollout_driver {
+public:
+    /// drained(upstream, pool): a rollback drained pool (its deadline is to be enforced).
+    using drained_handler = std::function<void(std::string_view upstream, std::string_view pool)>;
+    using verdict_counts = std::array<std::uint64_t, 3>; // by runtime::verdict
+
+    rollout_driver(boost::asio::io_context& io, publisher& p, runtime::shared_state& shared, drained_handler drained);
+
+    /// The rollouts in the state at start were announced by the process before (the events
+    /// of a restart's or an upgrade's predecessor are not sent again).
+    void start();
+    /// After a hand-over or at shutdown: this process no longer decides anything.
+    void stop();
+
+    /// The old pool's figures right now, for a watched switch's baseline: its whole history
+    /// in this process (all it forwarded).
+    runtime::pool_figures lifetime_figures(std::string_view upstream, std::string_view pool) const;
+
+    /// Interval verdicts given so far, per upstream (turnout_rollout_interval_verdicts_total).
+    const std::map<std::string, verdict_counts, std::less<>>& verdicts() const noexcept { return verdicts_; }
+
+private:
+    using clock = std::chrono::steady_clock;
+    struct tracker {
+        std::string pool;
+        std::int64_t started_ms = -1;
+        bool sampling = false;
+        pool_sample canary, baseline, crash_base;
+        clock::time_point interval_start;
+        std::uint64_t events_seen = 0;
+    };
+
+    void do_poll();
+    void poll();
+    void drive(const runtime::upstream_runtime& u, const runtime::upstream_state& live, tracker& t, clock::time_point now);
+    void announce(const runtime::upstream_runtime& u, tracker& t);
+    void commit(runtime::runtime_state next, std::string_view upstream, bool drained);
+
+    boost::asio::steady_timer timer_;
+    publisher& publisher_;
+    runtime::shared_state& shared_;
+    drained_handler drained_;
+    webhook_sender webhooks_;
+    std::map<std::string, tracker, std::less<>> trackers_;
+    std::map<std::string, verdict_counts, std::less<>> verdicts_;
+    bool stopped_ = false;
+};
+
+} // namespace turnout::control

@@ -1,0 +1,194 @@
+#include "turnout/control/rollout_driver.hpp"
+
+#include "turnout/control/rollout_plan.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace turnout::control {
+namespace {
+
+constexpr std::chrono::milliseconds poll_interval{100};
+
+const runtime::pool* find_pool(const runtime::upstream_state& u, std::string_view name)
+{
+    for (const auto& p : u.pools)
+        if (p.name == name)
+            return &p;
+    return nullptr;
+}
+
+const runtime::upstream_state* find_live(const runtime::snapshot& s, std::string_view name)
+{
+    for (const auto& u : s.upstreams)
+        if (u.config.name == name)
+            return &u;
+    return nullptr;
+}
+
+std::string event_json(const runtime::upstream_runtime& u, const runtime::rollout_event& e)
+{
+    const auto& r = *u.rollout;
+    return boost::json::serialize(boost::json::object{{"upstream", u.name},
+                                                      {"pool", r.pool},
+                                                      {"baseline", r.baseline},
+                                                      {"event", e.event},
+                                                      {"detail", e.detail},
+                                                      {"at_ms", e.at_ms},
+                                                      {"state", runtime::to_string(r.phase)},
+                                                      {"step", r.step + 1},
+                                                      {"weight", r.weight()}});
+}
+
+} // namespace
+
+rollout_driver::rollout_driver(boost::asio::io_context& io, publisher& p, runtime::shared_state& shared,
+                               drained_handler drained)
+    : timer_(io), publisher_(p), shared_(shared), drained_(std::move(drained)), webhooks_(io)
+{
+}
+
+void rollout_driver::start()
+{
+    for (const auto& u : publisher_.state().upstreams)
+        if (u.rollout) {
+            auto& t = trackers_[u.name];
+            t.pool = u.rollout->pool;
+            t.started_ms = u.rollout->started_ms;
+            t.events_seen = u.rollout->events_total;
+        }
+    do_poll();
+}
+
+void rollout_driver::stop()
+{
+    stopped_ = true;
+    timer_.cancel();
+}
+
+void rollout_driver::do_poll()
+{
+    if (stopped_)
+        return;
+    timer_.expires_after(poll_interval);
+    timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec || stopped_)
+            return;
+        poll();
+        do_poll();
+    });
+}
+
+runtime::pool_figures rollout_driver::lifetime_figures(std::string_view upstream, std::string_view pool) const
+{
+    const auto live = shared_.snapshots.load();
+    const auto* u = find_live(*live, upstream);
+    const auto* p = u ? find_pool(*u, pool) : nullptr;
+    return p ? figures_between(pool_sample{}, sample_pool(*p)) : runtime::pool_figures{};
+}
+
+void rollout_driver::poll()
+{
+    const auto now = clock::now();
+    const auto live = shared_.snapshots.load();
+    // A copy of the names: a commit below replaces the state being walked.
+    std::vector<std::string> names;
+    for (const auto& u : publisher_.state().upstreams)
+        if (u.rollout)
+            names.push_back(u.name);
+    for (const auto& name : names) {
+        const auto* u = publisher_.state().find(name);
+        if (!u || !u->rollout)
+            continue;
+        auto& t = trackers_[name];
+        if (t.pool != u->rollout->pool || t.started_ms != u->rollout->started_ms) {
+            // Another rollout than the one tracked: started here, all its events are new.
+            t = tracker{u->rollout->pool, u->rollout->started_ms, false, {}, {}, {}, {}, 0};
+        }
+        announce(*u, t);
+        const auto* live_u = find_live(*live, name);
+        if (u->rollout->phase != runtime::rollout_phase::running || !live_u) {
+            t.sampling = false; // resumed later, it samples afresh
+            continue;
+        }
+        drive(*u, *live_u, t, now);
+        if (const auto* after = publisher_.state().find(name); after && after->rollout)
+            announce(*after, t);
+    }
+}
+
+void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::upstream_state& live, tracker& t,
+                           clock::time_point now)
+{
+    const auto& r = *u.rollout;
+    const auto* canary = find_pool(live, r.pool);
+    const auto* baseline = find_pool(live, r.baseline);
+    if (!canary || !baseline)
+        return;
+    const auto canary_now = sample_pool(*canary);
+    const auto baseline_now = sample_pool(*baseline);
+    if (!t.sampling) {
+        t.sampling = true;
+        t.canary = t.crash_base = canary_now;
+        t.baseline = baseline_now;
+        t.interval_start = now;
+        return;
+    }
+
+    const auto unix_now = publisher::unix_ms();
+    if (const auto crash = crash_between(*canary, t.crash_base, canary_now, upstream::monotonic_ms(now))) {
+        auto next = publisher_.state();
+        on_failure(*next.find(u.name), "canary crashed: " + *crash, unix_now);
+        t.sampling = false;
+        return commit(std::move(next), u.name, true);
+    }
+    t.crash_base = canary_now;
+
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - t.interval_start).count();
+    if (elapsed < r.rules.interval_ms)
+        return;
+    runtime::verdict_record v;
+    v.canary = figures_between(t.canary, canary_now);
+    v.baseline = r.frozen_baseline.value_or(figures_between(t.baseline, baseline_now));
+    v.result = judge(v.canary, v.baseline, r.rules);
+    v.at_ms = unix_now;
+    ++verdicts_[u.name][static_cast<std::size_t>(v.result)];
+    t.canary = canary_now;
+    t.baseline = baseline_now;
+    t.interval_start = now;
+
+    auto next = publisher_.state();
+    auto& after = *next.find(u.name);
+    on_interval(after, v, elapsed, unix_now);
+    const bool rolled_back = after.rollout->phase == runtime::rollout_phase::rolled_back;
+    commit(std::move(next), u.name, rolled_back);
+}
+
+void rollout_driver::announce(const runtime::upstream_runtime& u, tracker& t)
+{
+    const auto& r = *u.rollout;
+    const auto fresh = std::min<std::uint64_t>(r.events_total - std::min(t.events_seen, r.events_total), r.history.size());
+    for (auto i = r.history.size() - fresh; i < r.history.size(); ++i) {
+        const auto& e = r.history[i];
+        spdlog::info("rollout {}/{}: {}: {}", u.name, r.pool, e.event, e.detail);
+        if (!r.rules.webhook.empty())
+            webhooks_.post(r.rules.webhook, event_json(u, e));
+    }
+    t.events_seen = r.events_total;
+}
+
+void rollout_driver::commit(runtime::runtime_state next, std::string_view upstream, bool drained)
+{
+    const auto* u = next.find(upstream);
+    const std::string canary = u && u->rollout ? u->rollout->pool : std::string{};
+    if (const auto r = publisher_.commit(std::move(next)); r.status != 200) {
+        spdlog::error("rollout {}: the change was not applied: {}", upstream, r.error);
+        return;
+    }
+    if (drained && !canary.empty() && drained_)
+        drained_(upstream, canary);
+}
+
+} // namespace turnout::control
