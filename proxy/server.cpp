@@ -1,5 +1,6 @@
 #include "turnout/server.hpp"
 
+#include "turnout/control/pool_facts.hpp"
 #include "turnout/control/rollout_operations.hpp"
 #include "turnout/control/rollout_status.hpp"
 
@@ -285,7 +286,8 @@ std::string server::metrics() const
         workers_ ? workers_->buffers_held() : std::pair<std::size_t, std::size_t>{};
     return metrics::render(*shared_->snapshots.load(),
                            {uptime.count(), draining_.load(), workers_ ? workers_->connection_count() : 0,
-                            client_buffers, backend_buffers, shared_->sessions.size()});
+                            client_buffers, backend_buffers, shared_->sessions.size()},
+                           {&publisher_->state(), &rollouts_->verdicts(), nullptr});
 }
 
 template <class Decide> admin::result server::change(std::string_view upstream, Decide decide)

@@ -3,6 +3,7 @@
 #include "turnout/metrics/exposition.hpp"
 #include "turnout/version.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <iterator>
 #include <vector>
@@ -113,8 +114,17 @@ const backend_family backend_families[] = {
     {"turnout_backend_responses_total", family_type::counter, "Answers forwarded, by status class.", nullptr,
      write_responses},
     {"turnout_backend_jsonrpc_errors_total", family_type::counter,
-     "application/json answers carrying a JSON-RPC error.",
+     "Answers (JSON, or the messages of an event stream) carrying a JSON-RPC error.",
      [](const backend& b) { return counter(b.counters().jsonrpc_errors_total); }},
+    {"turnout_backend_tool_errors_total", family_type::counter,
+     "tools/call results with isError: true.",
+     [](const backend& b) { return counter(b.counters().tool_errors_total); }},
+    {"turnout_backend_failed_requests_total", family_type::counter,
+     "Requests that went wrong in any way a rollout counts (5xx, no answer, JSON-RPC or tool error).",
+     [](const backend& b) { return counter(b.counters().failed_requests_total); }},
+    {"turnout_backend_connect_failures_total", family_type::counter,
+     "Connections to the backend refused or not accepted in time.",
+     [](const backend& b) { return counter(b.counters().connect_failures_total); }},
     {"turnout_backend_request_duration_seconds", family_type::histogram,
      "Time from request to the end of the answer.", nullptr, write_histogram},
     {"turnout_backend_healthy", family_type::gauge, "1 when the backend may take new sessions (health).",
@@ -134,13 +144,73 @@ const backend_family backend_families[] = {
      [](const backend& b) { return counter(b.counters().errors_total); }},
 };
 
+void rollout_families(exposition& out, const runtime::snapshot& s, const control_figures& control)
+{
+    if (!control.state)
+        return;
+    out.family("turnout_rollout_weight", family_type::gauge,
+               "The canary's share of new sessions (percent) in the upstream's rollout.");
+    for (const auto& u : control.state->upstreams)
+        if (u.rollout)
+            out.sample("turnout_rollout_weight", labels{}.add("upstream", u.name).add("pool", u.rollout->pool),
+                       std::int64_t{u.rollout->weight()});
+    out.family("turnout_rollout_state", family_type::gauge,
+               "1 for the state the upstream's last rollout is in (running, paused, succeeded, rolled_back, aborted).");
+    for (const auto& u : control.state->upstreams) {
+        if (!u.rollout)
+            continue;
+        for (const auto phase : {runtime::rollout_phase::running, runtime::rollout_phase::paused,
+                                 runtime::rollout_phase::succeeded, runtime::rollout_phase::rolled_back,
+                                 runtime::rollout_phase::aborted})
+            out.sample("turnout_rollout_state", labels{}.add("upstream", u.name).add("state", runtime::to_string(phase)),
+                       std::int64_t{u.rollout->phase == phase});
+    }
+    out.family("turnout_rollout_interval_verdicts_total", family_type::counter,
+               "Rollout analysis intervals judged, by verdict.");
+    if (control.verdicts)
+        for (const auto& [upstream, counts] : *control.verdicts)
+            for (const auto v : {runtime::verdict::pass, runtime::verdict::fail, runtime::verdict::inconclusive})
+                out.sample("turnout_rollout_interval_verdicts_total",
+                           labels{}.add("upstream", upstream).add("verdict", runtime::to_string(v)),
+                           counts[static_cast<std::size_t>(v)]);
+    (void)s;
+}
+
+/// tools/call outcomes per pool, version and tool: the pool's backends summed, names the
+/// pool did not announce folded into `other` (clients choose names; labels must stay few).
+void tool_call_family(exposition& out, const runtime::snapshot& s, const control_figures& control)
+{
+    out.family("turnout_tool_calls_total", family_type::counter,
+               "tools/call requests by pool, version, tool (announced by the pool, else other) and outcome.");
+    for (const auto& u : s.upstreams) {
+        for (const auto& p : u.pools) {
+            const auto announced = control.announced_tools ? control.announced_tools(p) : std::vector<std::string>{};
+            std::map<std::string, std::array<std::uint64_t, 3>> by_tool;
+            for (const auto& b : p.backends)
+                for (const auto& count : b->tool_calls().read()) {
+                    const bool known = std::find(announced.begin(), announced.end(), count.name) != announced.end();
+                    auto& sum = by_tool[known ? count.name : std::string("other")];
+                    for (std::size_t i = 0; i < sum.size(); ++i)
+                        sum[i] += count.by_outcome[i];
+                }
+            for (const auto& [tool, counts] : by_tool) {
+                const auto l = labels{}.add("upstream", u.config.name).add("pool", p.name).add("version", p.version).add("tool", tool);
+                for (std::size_t i = 0; i < counts.size(); ++i)
+                    out.sample("turnout_tool_calls_total", l.with("outcome", upstream::tool_outcome_names[i]), counts[i]);
+            }
+        }
+    }
+}
+
 } // namespace
 
-std::string render(const runtime::snapshot& s, const process_figures& process)
+std::string render(const runtime::snapshot& s, const process_figures& process, const control_figures& control)
 {
     exposition out;
     process_families(out, process);
     pool_families(out, s);
+    rollout_families(out, s, control);
+    tool_call_family(out, s, control);
 
     // The one label set of a backend, shared by every backend family.
     struct labelled {

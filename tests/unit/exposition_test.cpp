@@ -98,8 +98,20 @@ TEST_CASE("exposition: turnout's metrics declare each family once, its samples t
                                                                  static_cast<std::uint16_t>(id)));
         u.pools.push_back(std::move(p));
     }
+    u.pools[0].backends[0]->tool_calls().add("search", upstream::tool_outcome::ok);
+    u.pools[0].backends[0]->tool_calls().add("search", upstream::tool_outcome::tool_error);
+    u.pools[0].backends[0]->tool_calls().add("made_up_by_a_client", upstream::tool_outcome::ok);
     s.upstreams.push_back(std::move(u));
-    const auto text = metrics::render(s, {12, false, 3, 1, 2, 4});
+    runtime::runtime_state state;
+    state.upstreams.push_back({"mcp", {}, std::nullopt, std::nullopt});
+    state.upstreams[0].rollout = runtime::rollout_runtime{};
+    state.upstreams[0].rollout->pool = "green";
+    state.upstreams[0].rollout->steps = {{25, 1000}, {100, 0}};
+    const std::map<std::string, std::array<std::uint64_t, 3>, std::less<>> verdicts{{"mcp", {4, 1, 2}}};
+    const auto announced = [](const runtime::pool& p) {
+        return p.name == "blue" ? std::vector<std::string>{"search"} : std::vector<std::string>{};
+    };
+    const auto text = metrics::render(s, {12, false, 3, 1, 2, 4}, {&state, &verdicts, announced});
 
     // Every sample line belongs to the family whose TYPE came last.
     std::string family;
@@ -114,7 +126,16 @@ TEST_CASE("exposition: turnout's metrics declare each family once, its samples t
             CHECK_MESSAGE(name.rfind(family, 0) == 0, name << " outside its family " << family);
         }
     }
-    CHECK(seen.size() == 20);
+    CHECK(seen.size() == 27);
+    // Tool labels: announced names as they are, anything else folded into `other`.
+    CHECK(text.find("turnout_tool_calls_total{upstream=\"mcp\",pool=\"blue\",version=\"1.0 \\\"rc\\\"\","
+                    "tool=\"search\",outcome=\"tool_error\"} 1\n") != std::string::npos);
+    CHECK(text.find("tool=\"other\",outcome=\"ok\"} 1\n") != std::string::npos);
+    CHECK(text.find("made_up_by_a_client") == std::string::npos);
+    CHECK(text.find("turnout_rollout_weight{upstream=\"mcp\",pool=\"green\"} 25\n") != std::string::npos);
+    CHECK(text.find("turnout_rollout_state{upstream=\"mcp\",state=\"running\"} 1\n") != std::string::npos);
+    CHECK(text.find("turnout_rollout_interval_verdicts_total{upstream=\"mcp\",verdict=\"fail\"} 1\n") !=
+          std::string::npos);
     CHECK(text.find("turnout_uptime_seconds 12\n") != std::string::npos);
     CHECK(text.find("turnout_backend_sessions{upstream=\"mcp\",pool=\"green\",backend=\"127.0.0.1:3011\","
                     "version=\"1.0 \\\"rc\\\"\"} 0\n") != std::string::npos);

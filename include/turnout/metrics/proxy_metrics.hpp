@@ -2,7 +2,13 @@
 // turnout's own metrics (GET /metrics): process figures, pools and backends, rendered from a
 // snapshot through metrics::exposition.
 
+#include "turnout/runtime/runtime_state.hpp"
 #include "turnout/runtime/snapshot.hpp"
+
+#include <array>
+#include <functional>
+#include <map>
+#include <vector>
 
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +26,15 @@ struct process_figures {
     std::size_t table_sessions = 0;
 };
 
+/// What the control plane knows: rollouts and their verdicts, and which tools each pool
+/// announced (only those names become `tool` labels; the rest count as `other`).
+struct control_figures {
+    const runtime::runtime_state* state = nullptr;
+    const std::map<std::string, std::array<std::uint64_t, 3>, std::less<>>* verdicts = nullptr; // by runtime::verdict
+    std::function<std::vector<std::string>(const runtime::pool&)> announced_tools;
+};
+
 /// The whole exposition for one scrape.
-std::string render(const runtime::snapshot& s, const process_figures& process);
+std::string render(const runtime::snapshot& s, const process_figures& process, const control_figures& control = {});
 
 } // namespace turnout::metrics
