@@ -103,6 +103,28 @@ void write_histogram(exposition& out, const char* name, const labels& l, const u
     out.sample(base + "_count", l, cumulative);
 }
 
+/// The response-head latency histogram with every fourth bound (doubling from 100 µs):
+/// fine enough for a p99 in PromQL, a quarter of the series.
+void write_head_latency(exposition& out, const char* name, const labels& l, const upstream::backend& b)
+{
+    using upstream::latency_histogram;
+    const std::string base(name);
+    latency_histogram::counts counts{};
+    b.counters().head_latency.add_to(counts);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_histogram::bucket_count; ++i) {
+        cumulative += counts[i];
+        if (i % 4 == 0 && i + 1 < latency_histogram::bucket_count) {
+            char le[32];
+            std::snprintf(le, sizeof le, "%g", static_cast<double>(latency_histogram::upper_bound_us(i)) / 1e6);
+            out.sample(base + "_bucket", l.with("le", le), cumulative);
+        }
+    }
+    out.sample(base + "_bucket", l.with("le", "+Inf"), cumulative);
+    out.sample(base + "_sum", l, static_cast<double>(b.counters().head_latency.sum_us()) / 1e6);
+    out.sample(base + "_count", l, cumulative);
+}
+
 using backend = upstream::backend;
 
 const backend_family backend_families[] = {
@@ -127,6 +149,9 @@ const backend_family backend_families[] = {
      [](const backend& b) { return counter(b.counters().connect_failures_total); }},
     {"turnout_backend_request_duration_seconds", family_type::histogram,
      "Time from request to the end of the answer.", nullptr, write_histogram},
+    {"turnout_backend_response_head_seconds", family_type::histogram,
+     "Time from sending a request to the answer's head (answers that are not event streams).", nullptr,
+     write_head_latency},
     {"turnout_backend_healthy", family_type::gauge, "1 when the backend may take new sessions (health).",
      [](const backend& b) -> std::int64_t { return b.healthy(); }},
     {"turnout_backend_sessions", family_type::gauge, "Sessions pinned to the backend.",

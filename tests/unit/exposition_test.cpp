@@ -126,7 +126,7 @@ TEST_CASE("exposition: turnout's metrics declare each family once, its samples t
             CHECK_MESSAGE(name.rfind(family, 0) == 0, name << " outside its family " << family);
         }
     }
-    CHECK(seen.size() == 27);
+    CHECK(seen.size() == 28);
     // Tool labels: announced names as they are, anything else folded into `other`.
     CHECK(text.find("turnout_tool_calls_total{upstream=\"mcp\",pool=\"blue\",version=\"1.0 \\\"rc\\\"\","
                     "tool=\"search\",outcome=\"tool_error\"} 1\n") != std::string::npos);

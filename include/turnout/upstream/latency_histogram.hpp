@@ -24,7 +24,10 @@ public:
     void record(std::chrono::microseconds d) noexcept
     {
         buckets_[bucket_of(d)].fetch_add(1, std::memory_order_relaxed);
+        sum_us_.fetch_add(static_cast<std::uint64_t>(d.count() > 0 ? d.count() : 0), std::memory_order_relaxed);
     }
+    /// The sum of all durations recorded, in µs.
+    std::uint64_t sum_us() const noexcept { return sum_us_.load(std::memory_order_relaxed); }
     /// Adds the current counts into out (so a pool's backends sum up).
     void add_to(counts& out) const noexcept;
 
@@ -34,6 +37,7 @@ public:
 
 private:
     std::atomic<std::uint64_t> buckets_[bucket_count]{};
+    std::atomic<std::uint64_t> sum_us_{0};
 };
 
 } // namespace turnout::upstream
