@@ -10,7 +10,7 @@ import { before } from 'node:test';
 import { fileScope, itest, sleep, tempDir, waitUntil } from './support/harness.mjs';
 import { streamableClient, textOf } from './support/session_helpers.mjs';
 import {
-  admin, adminOk, keepBusy, liveSession, poolIn, setWeights, status, upstreamIn, waitAdmin, waitStatus, weightsIn,
+  admin, adminOk, ctl, keepBusy, liveSession, poolIn, setWeights, status, upstreamIn, waitAdmin, waitStatus, weightsIn,
 } from './support/control_helpers.mjs';
 
 const shared = fileScope();
@@ -298,4 +298,74 @@ itest('switch --watch switches back when the new pool fails; the webhook hears e
   const heard = events.map((e) => e.event);
   for (const e of ['started', 'interval_failed', 'rolled_back']) assert.ok(heard.includes(e), `${e} in ${heard}`);
   assert.ok(events.every((e) => e.upstream === 'mcp' && e.pool === 'green'));
+});
+
+itest('turnoutctl rollout start --wait prints progress and exits 0 on success, 1 on rollback; status reads as a timeline', { timeout: 60000 }, async (t, s) => {
+  const tn = await start(s, pools(stable, await s.sdkServer({ name: 'ro-cli' })));
+  const traffic = newSessions(s, tn.port);
+  const ok = await ctl(tn, ['rollout', 'start', 'mcp', 'green', '--steps', '10:300ms,100', '--interval', '100ms', '--wait'],
+    { timeout: 30000 });
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /started\s+pool 'green' against 'blue'/);
+  assert.match(ok.stdout, /step\s+step 2\/2: green 100%/);
+  assert.match(ok.stdout, /succeeded/);
+
+  const shown = await ctl(tn, ['rollout', 'status', 'mcp']);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /^mcp: rollout of green against blue — succeeded/);
+  assert.match(shown.stdout, /steps: 10% 300ms done {2}· 100% <- now/);
+  assert.match(shown.stdout, /last interval \(.*\): pass — canary \d+ req/);
+  const json = JSON.parse((await ctl(tn, ['--json', 'rollout', 'status', 'mcp'])).stdout);
+  assert.equal(json.rollout.state, 'succeeded');
+
+  // Back to blue, then a broken canary: rolled back, exit 1.
+  await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollback');
+  await adminOk(tn, 'PUT', '/v1/upstreams/mcp/pools/green/backends', [broken.addr]);
+  await waitStatus(tn, (st) => poolIn(st, 'green').backends[0]?.address === broken.addr, 5000, 'green on the broken release');
+  const bad = await ctl(tn, ['rollout', 'start', 'mcp', 'green', '--steps', '50:1h,100', '--interval', '150ms',
+    '--failure-limit', '2', '--wait'], { timeout: 30000 });
+  await traffic.stop();
+  assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+  assert.match(bad.stdout, /interval_failed/);
+  assert.match(bad.stdout, /rolled_back/);
+
+  const refused = await ctl(tn, ['rollout', 'start', 'mcp', 'nope', '--wait']);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /no pool named 'nope'/);
+  const usage = await ctl(tn, ['rollout', 'pause', 'mcp', 'green']);
+  assert.equal(usage.code, 2);
+});
+
+itest('an upgrade mid-rollout: the new process resumes it with the hold time left, the old one stops deciding', { timeout: 60000 }, async (t, s) => {
+  const tn = await start(s, {
+    ...pools(stable, await s.sdkServer({ name: 'ro-upgrade' }),
+      { ...FAST_ROLLOUT, steps: ['20:1h', '100'], interval: '100ms', min_requests: 1000 }),
+    proxy: { drain_timeout: '2s' },
+  });
+  await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout', { pool: 'green' });
+  await waitStatus(tn, (st) => upstreamIn(st).rollout?.step_elapsed_s >= 0.3, 5000, 'hold time to pass');
+  const held = (await rolloutOf(tn)).step_elapsed_s;
+  const up = await ctl(tn, ['upgrade']);
+  assert.equal(up.code, 0, up.stderr);
+  const newPid = Number(/^upgraded: pid (\d+) serves now/.exec(up.stdout)[1]);
+  s.defer(() => {
+    try {
+      process.kill(newPid, 'SIGTERM');
+    } catch {
+      // gone already
+    }
+  });
+  const st = await status(tn);
+  assert.equal(st.pid, newPid);
+  const r = upstreamIn(st).rollout;
+  assert.equal(r.state, 'running');
+  assert.ok(r.step_elapsed_s >= held - 0.2, `resumed with ${r.step_elapsed_s}s held (had ${held}s)`);
+  // The successor goes on counting: its analysis runs.
+  await waitStatus(tn, (x) => upstreamIn(x).rollout.step_elapsed_s > r.step_elapsed_s + 0.2, 5000, 'the successor to hold on');
+  await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout/promote');
+  assert.equal((await rolloutOf(tn)).state, 'succeeded');
+  // The old process (still draining) neither drove nor announced anything after the hand-over.
+  await sleep(300);
+  const afterHandOver = tn.child.stderr.slice(tn.child.stderr.indexOf('serves now'));
+  assert.doesNotMatch(afterHandOver, /rollout mcp\/green: (promoted|succeeded)/);
 });
