@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { before } from 'node:test';
 import { fileScope, itest, sleep, tempDir, waitUntil } from './support/harness.mjs';
 import { streamableClient, textOf } from './support/session_helpers.mjs';
@@ -345,6 +346,7 @@ itest('an upgrade mid-rollout: the new process resumes it with the hold time lef
   await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout', { pool: 'green' });
   await waitStatus(tn, (st) => upstreamIn(st).rollout?.step_elapsed_s >= 0.3, 5000, 'hold time to pass');
   const held = (await rolloutOf(tn)).step_elapsed_s;
+  const keepsOldAlive = await liveSession(s, tn.port); // its GET stream holds the old process open
   const up = await ctl(tn, ['upgrade']);
   assert.equal(up.code, 0, up.stderr);
   const newPid = Number(/^upgraded: pid (\d+) serves now/.exec(up.stdout)[1]);
@@ -364,8 +366,20 @@ itest('an upgrade mid-rollout: the new process resumes it with the hold time lef
   await waitStatus(tn, (x) => upstreamIn(x).rollout.step_elapsed_s > r.step_elapsed_s + 0.2, 5000, 'the successor to hold on');
   await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout/promote');
   assert.equal((await rolloutOf(tn)).state, 'succeeded');
-  // The old process (still draining) neither drove nor announced anything after the hand-over.
-  await sleep(300);
-  const afterHandOver = tn.child.stderr.slice(tn.child.stderr.indexOf('serves now'));
-  assert.doesNotMatch(afterHandOver, /rollout mcp\/green: (promoted|succeeded)/);
+  // The old process, still draining (a stream holds it), no longer drives the rollout: were it
+  // to, its next interval would write its own (running) rollout over the successor's.
+  await sleep(500);
+  assert.ok(alive(tn.pid), 'the old process still drains');
+  const saved = JSON.parse(readFileSync(path.join(path.dirname(tn.configPath), 'turnout.state.json'), 'utf8'));
+  assert.equal(saved.upstreams[0].rollout.phase, 'succeeded');
+  await keepsOldAlive.client.close();
 });
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
