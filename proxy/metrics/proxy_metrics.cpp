@@ -150,7 +150,7 @@ const backend_family backend_families[] = {
     {"turnout_backend_request_duration_seconds", family_type::histogram,
      "Time from request to the end of the answer.", nullptr, write_histogram},
     {"turnout_backend_response_head_seconds", family_type::histogram,
-     "Time from sending a request to the answer's head (answers that are not event streams).", nullptr,
+     "Time from sending a request to the answer's head (for a POST answered with an event stream: to its JSON-RPC answer).", nullptr,
      write_head_latency},
     {"turnout_backend_healthy", family_type::gauge, "1 when the backend may take new sessions (health).",
      [](const backend& b) -> std::int64_t { return b.healthy(); }},

@@ -705,6 +705,10 @@ void downstream_connection::add_response_body()
         router_.watch_stream(ex.dest, ex.session, response_.body());
     for (const auto piece : response_.body())
         ex.rpc.on_response_body(piece);
+    // A POST answered with an event stream (what the SDKs do for tool calls) is timed to its
+    // JSON-RPC answer, not to the stream's head, which comes before any work is done.
+    if (ex.stream && !ex.latency_recorded && ex.rpc.outcome() != mcp::rpc_outcome::none)
+        ex.record_head_latency(clock::now());
     down_framer_.append(down_bufs_, response_.body(), response_.body_size(), ex.response_chunked);
 }
 

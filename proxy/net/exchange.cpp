@@ -67,6 +67,7 @@ void exchange::note_failed_request() noexcept
 
 void exchange::record_head_latency(clock::time_point now) noexcept
 {
+    latency_recorded = true;
     dest.backend->counters().head_latency.record(
         std::chrono::duration_cast<std::chrono::microseconds>(now - upstream_started));
 }

@@ -11,7 +11,7 @@ import { before } from 'node:test';
 import { fileScope, itest, sleep, tempDir, waitUntil } from './support/harness.mjs';
 import { streamableClient, textOf } from './support/session_helpers.mjs';
 import {
-  admin, adminOk, ctl, keepBusy, liveSession, poolIn, setWeights, status, upstreamIn, waitAdmin, waitStatus, weightsIn,
+  admin, adminOk, binomialBounds, ctl, keepBusy, openSessions, liveSession, poolIn, setWeights, status, upstreamIn, waitAdmin, waitStatus, weightsIn,
 } from './support/control_helpers.mjs';
 
 const shared = fileScope();
@@ -168,8 +168,8 @@ itest('a canary whose tool calls fail 30 % is rolled back; baseline sessions see
 });
 
 itest('too little traffic stays inconclusive and does not advance; pause, resume, promote and abort', async (t, s) => {
-  const tn = await start(s, pools(stable, await s.sdkServer({ name: 'ro-quiet' }),
-    { ...FAST_ROLLOUT, min_requests: 1000 }));
+  const quiet = await s.sdkServer({ name: 'ro-quiet' });
+  const tn = await start(s, pools(stable, quiet, { ...FAST_ROLLOUT, min_requests: 1000 }));
   await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout', { pool: 'green' });
   await waitStatus(tn, (st) => upstreamIn(st).rollout?.last?.verdict === 'inconclusive', 5000, 'an inconclusive interval');
   await sleep(600); // longer than the step's hold: still it must not advance
@@ -183,9 +183,19 @@ itest('too little traffic stays inconclusive and does not advance; pause, resume
   assert.equal((await admin(tn, 'POST', '/v1/upstreams/mcp/rollout/pause')).status, 409, 'paused twice');
   r = (await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout/resume')).rollout;
   assert.equal(r.state, 'running');
+  // Step 1 sends 10 % of new sessions to green: Binomial(n, 0.1), accepted with < 1e-6 flake chance.
+  const n = 200;
+  const split = (sessions) => sessions.filter((x) => x.owner === quiet.name).length;
+  let { lo, hi } = binomialBounds(n, 0.1);
+  let greens = split(await openSessions(tn.port, n));
+  assert.ok(greens >= lo && greens <= hi, `step 1: ${greens} of ${n} new sessions on green, accepted ${lo}..${hi}`);
+
   r = (await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout/promote')).rollout;
   assert.equal(r.step, 2);
   assert.deepEqual(weightsIn(await status(tn)), { blue: 50, green: 50 });
+  ({ lo, hi } = binomialBounds(n, 0.5));
+  greens = split(await openSessions(tn.port, n));
+  assert.ok(greens >= lo && greens <= hi, `step 2: ${greens} of ${n} new sessions on green, accepted ${lo}..${hi}`);
 
   // A manual weights change pauses it.
   await setWeights(tn, { blue: 70, green: 30 });
@@ -229,6 +239,19 @@ itest('bad rollout requests answer 4xx with one sentence and change nothing', as
   await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout', { pool: 'green', steps: [{ weight: 5, hold: '1h' }, { weight: 100 }] });
   const second = await admin(tn, 'POST', '/v1/upstreams/mcp/rollout', { pool: 'green' });
   assert.equal(second.status, 409, 'a second rollout while one runs');
+});
+
+itest('a slow canary (p99 over the ratio and the floor) is rolled back', { timeout: 60000 }, async (t, s) => {
+  const tn = await start(s, pools(stable, await s.sdkServer({ name: 'ro-slow', delayMs: 120 })));
+  const traffic = newSessions(s, tn.port);
+  await adminOk(tn, 'POST', '/v1/upstreams/mcp/rollout', { pool: 'green', steps: [{ weight: 50, hold: '1h' }, { weight: 100 }] });
+  const ended = await waitStatus(tn, (st) => upstreamIn(st).rollout?.state !== 'running', 30000, 'the rollout to end');
+  await traffic.stop();
+  const r = upstreamIn(ended).rollout;
+  assert.equal(r.state, 'rolled_back', JSON.stringify(r.history, null, 1));
+  assert.ok(r.last.canary.p99_ms > 100, `canary p99 ${r.last.canary.p99_ms} ms`);
+  assert.ok(r.last.canary.error_rate === 0, 'no errors: latency alone failed it');
+  assert.deepEqual(weightsIn(ended), { blue: 100, green: 0 });
 });
 
 itest('a canary backend that dies mid-rollout rolls it back at once', async (t, s) => {

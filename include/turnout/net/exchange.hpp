@@ -56,6 +56,7 @@ struct exchange {
     // accounting (exact: each exchange adds to the backend's counters once, and takes back once)
     bool accounted = false;
     bool outcome_recorded = false;
+    bool latency_recorded = false; // response-head latency (or, for a POST's event stream, its answer's)
     bool logged = false;
     const upstream::backend* failure_noted = nullptr; // failed_requests_total counted for it
 
@@ -73,7 +74,8 @@ struct exchange {
     void note_backend_failure(clock::time_point now) noexcept;
     /// ... by refusing the connection or not accepting it in time.
     void note_connect_failure(clock::time_point now) noexcept;
-    /// The answer's head came: its latency, for answers that are not streams.
+    /// The answer's head came (or, for a POST answered with an event stream, its JSON-RPC
+    /// answer): its latency, once.
     void record_head_latency(clock::time_point now) noexcept;
     /// The request went wrong on its current backend (counted once per backend).
     void note_failed_request() noexcept;
