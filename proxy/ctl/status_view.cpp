@@ -162,6 +162,13 @@ void print_upstream(std::ostream& out, const json::object& upstream)
         }
     }
     pools.print(out, "  ");
+    if (const auto* r = field(upstream, "rollout"); r && r->is_object()) {
+        const auto& rollout = r->as_object();
+        out << "  rollout: " << cell(rollout, "pool") << ' ' << cell(rollout, "weight") << "% against "
+            << cell(rollout, "baseline") << ", step " << cell(rollout, "step") << '/'
+            << array_of(rollout, "steps").size() << ", " << cell(rollout, "state")
+            << " (turnoutctl rollout status " << cell(upstream, "name") << ")\n";
+    }
     if (backend_count > 0) {
         out << '\n';
         backends.print(out, "  ");

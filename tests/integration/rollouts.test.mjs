@@ -339,6 +339,8 @@ itest('turnoutctl rollout start --wait prints progress and exits 0 on success, 1
   assert.match(shown.stdout, /^mcp: rollout of green against blue — succeeded/);
   assert.match(shown.stdout, /steps: 10% 300ms done {2}· 100% <- now/);
   assert.match(shown.stdout, /last interval \(.*\): pass — canary \d+ req/);
+  const table = await ctl(tn, ['status']);
+  assert.match(table.stdout, /rollout: green 100% against blue, step 2\/2, succeeded \(turnoutctl rollout status mcp\)/);
   const json = JSON.parse((await ctl(tn, ['--json', 'rollout', 'status', 'mcp'])).stdout);
   assert.equal(json.rollout.state, 'succeeded');
 
