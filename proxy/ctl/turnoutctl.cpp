@@ -5,13 +5,11 @@
 // Exit status: 0 done; 1 refused or failed (one line on stderr); 2 usage error.
 
 #include "turnout/config/duration.hpp"
+#include "turnout/ctl/admin_client.hpp"
 #include "turnout/ctl/rollout_view.hpp"
 #include "turnout/ctl/status_view.hpp"
 #include "turnout/version.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <toml++/toml.h>
@@ -38,18 +36,13 @@
 namespace turnout::ctl {
 namespace {
 
-namespace net = boost::asio;
 namespace http = boost::beast::http;
 namespace json = boost::json;
 namespace fs = std::filesystem;
-using local_socket = net::local::stream_protocol::socket;
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr const char* default_config = "/etc/turnout/turnout.toml";
-// Long enough for a state-file fsync on a slow disk, short enough that a wedged server never
-// hangs a deploy script.
-constexpr auto request_timeout = 10s;
 constexpr auto drain_poll_interval = 500ms;
 // The server's own default when drain is called without a timeout (proxy.drain_timeout).
 constexpr auto default_drain_timeout = 30s;
@@ -59,11 +52,6 @@ constexpr auto drain_wait_margin = 5s;
 
 /// A mistake on the command line: exit 2 with a short usage (the command's own, when known).
 struct usage_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-/// The request was refused or could not be made: exit 1 with this one line.
-struct failure : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
@@ -312,147 +300,6 @@ std::string find_socket(const invocation& inv)
     if (const char* env = std::getenv("TURNOUT_SOCKET"); env && *env)
         return env;
     throw usage_error("no admin socket: use -s or TURNOUT_SOCKET");
-}
-
-// ---------------------------------------------------------------------------------------------
-// The admin client: one connection per request, every step bounded by a deadline.
-
-struct reply {
-    unsigned status = 0;
-    std::string body;
-
-    bool ok() const { return status >= 200 && status < 300; }
-};
-
-class admin_client {
-public:
-    explicit admin_client(std::string socket_path)
-        : path_(std::move(socket_path))
-    {
-    }
-
-    const std::string& path() const { return path_; }
-
-    /// Sends one request and returns the answer, whatever its status. Throws failure when the
-    /// socket cannot be reached or does not answer in time.
-    reply request(http::verb verb, const std::string& target, std::optional<std::string> body = std::nullopt)
-    {
-        const auto deadline = clock::now() + request_timeout;
-        local_socket socket{io_};
-
-        if (const auto ec = run_until(socket, deadline, [&](auto handler) {
-                socket.async_connect(net::local::stream_protocol::endpoint{path_}, std::move(handler));
-            }))
-            throw failure("cannot connect to " + path_ + ": " + ec.message());
-
-        http::request<http::string_body> req{verb, target, 11};
-        req.set(http::field::host, "localhost");
-        req.set(http::field::user_agent, "turnoutctl/" + std::string(turnout::version()));
-        req.set(http::field::accept, "application/json");
-        req.keep_alive(false);
-        if (body) {
-            req.set(http::field::content_type, "application/json");
-            req.body() = std::move(*body);
-        }
-        req.prepare_payload();
-        if (const auto ec = run_until(socket, deadline,
-                                      [&](auto handler) { http::async_write(socket, req, std::move(handler)); }))
-            throw failure("cannot send to " + path_ + ": " + ec.message());
-
-        boost::beast::flat_buffer buffer;
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(64 * 1024 * 1024); // a status of many backends is larger than Beast's 8 MB default
-        if (const auto ec = run_until(socket, deadline, [&](auto handler) {
-                http::async_read(socket, buffer, parser, std::move(handler));
-            }))
-            throw failure("no answer from " + path_ + ": " + ec.message());
-
-        auto response = parser.release();
-        return {response.result_int(), std::move(response.body())};
-    }
-
-private:
-    // Runs one asynchronous step until it completes or the deadline passes; on the deadline the
-    // socket is closed so the step ends with an error and nothing is left pending.
-    template <class Start>
-    boost::system::error_code run_until(local_socket& socket, clock::time_point deadline, Start start)
-    {
-        std::optional<boost::system::error_code> outcome;
-        start([&outcome](boost::system::error_code ec, auto&&...) { outcome = ec; });
-        io_.restart();
-        io_.run_until(deadline);
-        if (outcome)
-            return *outcome;
-        boost::system::error_code ignored;
-        socket.close(ignored);
-        io_.restart();
-        io_.run();
-        return net::error::timed_out;
-    }
-
-    net::io_context io_;
-    std::string path_;
-};
-
-/// The one-sentence reason of a refused request: the server's {"error": ...}, else its status.
-std::string error_text(const reply& r)
-{
-    boost::system::error_code ec;
-    const json::value doc = json::parse(r.body, ec);
-    if (!ec && doc.is_object())
-        if (const auto* e = doc.as_object().if_contains("error"); e && e->is_string())
-            return std::string(e->as_string());
-    std::string text = "server answered " + std::to_string(r.status) + " " +
-                       std::string(http::obsolete_reason(static_cast<http::status>(r.status)));
-    if (const auto line = r.body.substr(0, r.body.find('\n')); !line.empty() && line.size() <= 200)
-        text += ": " + line;
-    return text;
-}
-
-reply expect_success(reply r)
-{
-    if (!r.ok())
-        throw failure(error_text(r));
-    return r;
-}
-
-json::value parse_json(const reply& r)
-{
-    if (r.body.empty())
-        return json::object{};
-    boost::system::error_code ec;
-    json::value doc = json::parse(r.body, ec);
-    if (ec)
-        throw failure("the server's answer is not JSON: " + ec.message());
-    return doc;
-}
-
-// Upstream and pool names go into the path; anything outside RFC 3986's unreserved set is
-// percent-encoded so a name can never change the route.
-std::string path_segment(std::string_view name)
-{
-    static constexpr char hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (const unsigned char c : name) {
-        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 0xF];
-        }
-    }
-    return out;
-}
-
-std::string upstream_path(std::string_view upstream)
-{
-    return "/v1/upstreams/" + path_segment(upstream);
-}
-
-std::string pool_path(std::string_view upstream, std::string_view pool)
-{
-    return upstream_path(upstream) + "/pools/" + path_segment(pool);
 }
 
 // ---------------------------------------------------------------------------------------------
