@@ -323,10 +323,10 @@ admin::result server::manual_change(std::string_view upstream, std::string_view 
 }
 
 admin::result server::set_weights(std::string_view upstream,
-                                  const std::vector<std::pair<std::string, std::int64_t>>& weights)
+                                  const std::vector<std::pair<std::string, std::int64_t>>& weights, bool force)
 {
     return manual_change(upstream, "weights change",
-                         [&](const ctrl::operations& ops) { return ops.set_weights(upstream, weights); });
+                         [&](const ctrl::operations& ops) { return ops.set_weights(upstream, weights, force); });
 }
 
 admin::result server::switch_to(std::string_view upstream, std::string_view pool, bool force)
@@ -397,6 +397,26 @@ admin::result server::undrain(std::string_view upstream, std::string_view pool)
     auto r = change(upstream, [&](const ctrl::operations& ops) { return ops.undrain(upstream, pool); });
     if (r.status == 200)
         drains_->reset(upstream, pool);
+    return r;
+}
+
+admin::result server::drain_backend(std::string_view upstream, std::string_view pool, std::string_view address,
+                                    std::optional<config::duration> timeout)
+{
+    auto r = change(upstream, [&](const ctrl::operations& ops) {
+        return ops.drain_backend(upstream, pool, address, timeout, ctrl::publisher::unix_ms());
+    });
+    if (r.status == 200)
+        drains_->reset(upstream, pool, address);
+    return r;
+}
+
+admin::result server::undrain_backend(std::string_view upstream, std::string_view pool, std::string_view address)
+{
+    auto r = change(upstream,
+                    [&](const ctrl::operations& ops) { return ops.undrain_backend(upstream, pool, address); });
+    if (r.status == 200)
+        drains_->reset(upstream, pool, address);
     return r;
 }
 

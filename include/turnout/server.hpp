@@ -50,12 +50,16 @@ public:
     std::string metrics() const override;
     bool ready() const override { return !draining_.load(); }
     admin::result set_weights(std::string_view upstream,
-                              const std::vector<std::pair<std::string, std::int64_t>>& weights) override;
+                              const std::vector<std::pair<std::string, std::int64_t>>& weights, bool force) override;
     admin::result switch_to(std::string_view upstream, std::string_view pool, bool force) override;
     admin::result rollback(std::string_view upstream) override;
     admin::result drain(std::string_view upstream, std::string_view pool,
                         std::optional<config::duration> timeout) override;
     admin::result undrain(std::string_view upstream, std::string_view pool) override;
+    admin::result drain_backend(std::string_view upstream, std::string_view pool, std::string_view address,
+                                std::optional<config::duration> timeout) override;
+    admin::result undrain_backend(std::string_view upstream, std::string_view pool,
+                                  std::string_view address) override;
     admin::result set_backends(std::string_view upstream, std::string_view pool,
                                const std::vector<std::string>& addresses) override;
     admin::result watch_switch(std::string_view upstream, std::string_view pool, bool force,

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -142,8 +143,11 @@ std::string echo(const json::value& v)
     return out;
 }
 
-constexpr std::string_view weights_hint = R"(expected an object of pool weights such as {"blue":95,"green":5})";
+constexpr std::string_view weights_hint =
+    R"(expected an object of pool weights such as {"blue":95,"green":5}, or {"weights":{"blue":95,"green":5},"force":true})";
 
+/// The weights of a body in either form: {"blue":95,...}, or {"weights":{...},"force":B}. A
+/// pool's weight is an integer, never an object, so the two cannot be confused.
 http_answer put_weights(control& c, std::string_view upstream, std::string_view body)
 {
     auto parsed = parse_body(body);
@@ -152,6 +156,19 @@ http_answer put_weights(control& c, std::string_view upstream, std::string_view 
     const auto* object = parsed.value.if_object();
     if (!object)
         return bad_request("weights: " + std::string{weights_hint});
+    bool force = false;
+    if (const auto* wrapped = object->if_contains("weights"); wrapped && wrapped->is_object()) {
+        if (auto unknown = reject_unknown_fields(*object, "weights", {"weights", "force"}))
+            return *unknown;
+        if (const auto* f = object->if_contains("force")) {
+            if (!f->is_bool())
+                return bad_request("weights: \"force\" must be true or false");
+            force = f->get_bool();
+        }
+        object = &wrapped->get_object();
+    } else if (const auto* f = object->if_contains("force"); f && f->is_bool()) {
+        return bad_request(R"(weights: to force, send {"weights":{...},"force":true})");
+    }
     if (object->empty())
         return bad_request("weights: name at least one pool, " + std::string{weights_hint});
 
@@ -164,7 +181,7 @@ http_answer put_weights(control& c, std::string_view upstream, std::string_view 
                                std::string{config::weight_rule} + ", got " + echo(value));
         weights.emplace_back(std::string{pool}, *weight);
     }
-    return from_result(c.set_weights(upstream, weights));
+    return from_result(c.set_weights(upstream, weights, force));
 }
 
 constexpr std::string_view switch_hint = R"(expected a body such as {"pool":"green","force":false})";
@@ -196,23 +213,79 @@ http_answer post_switch(control& c, std::string_view upstream, std::string_view 
     return from_result(c.switch_to(upstream, pool->get_string(), force));
 }
 
+/// A backend address from its path segment: percent-decoded ("127.0.0.1%3A3001", and "[::1]:3001"
+/// which cannot travel raw), then checked as host:port.
+std::optional<std::string> backend_address(std::string_view segment)
+{
+    std::string out;
+    for (std::size_t i = 0; i < segment.size(); ++i) {
+        if (segment[i] != '%') {
+            out += segment[i];
+            continue;
+        }
+        unsigned value = 0;
+        if (i + 2 >= segment.size())
+            return std::nullopt;
+        const auto [end, ec] = std::from_chars(segment.data() + i + 1, segment.data() + i + 3, value, 16);
+        if (ec != std::errc{} || end != segment.data() + i + 3)
+            return std::nullopt;
+        out += static_cast<char>(value);
+        i += 2;
+    }
+    const auto address = config::parse_host_port(out);
+    if (!address || address->port == 0)
+        return std::nullopt;
+    return out;
+}
+
+http_answer bad_backend_address(std::string_view segment)
+{
+    return bad_request("backend \"" + std::string{segment} +
+                       R"(" is not an address such as "127.0.0.1:3021" or "[::1]:3021")");
+}
+
+/// A drain's body: none (or {}) means the proxy's drain_timeout.
+std::optional<http_answer> drain_timeout_of(std::string_view body, std::optional<config::duration>& timeout)
+{
+    if (is_blank(body))
+        return std::nullopt;
+    const auto parsed =
+        parse_object_body(body, "drain", R"(drain: expected a body such as {"timeout":"60s"}, or none)", {"timeout"});
+    if (parsed.error)
+        return *parsed.error;
+    if (const auto* t = parsed.value.get_object().if_contains("timeout")) {
+        const auto* text = t->if_string();
+        timeout = text ? config::parse_duration(*text) : std::nullopt;
+        if (!timeout)
+            return bad_request(R"(timeout: expected a duration such as "60s")");
+    }
+    return std::nullopt;
+}
+
+http_answer post_backend_drain(control& c, const std::vector<std::string_view>& a, std::string_view body)
+{
+    const auto address = backend_address(a[2]);
+    if (!address)
+        return bad_backend_address(a[2]);
+    std::optional<config::duration> timeout;
+    if (auto refused = drain_timeout_of(body, timeout))
+        return *refused;
+    return from_result(c.drain_backend(a[0], a[1], *address, timeout));
+}
+
+http_answer post_backend_undrain(control& c, const std::vector<std::string_view>& a)
+{
+    const auto address = backend_address(a[2]);
+    if (!address)
+        return bad_backend_address(a[2]);
+    return from_result(c.undrain_backend(a[0], a[1], *address));
+}
+
 http_answer post_drain(control& c, std::string_view upstream, std::string_view pool, std::string_view body)
 {
-    // No body (or {}) means the proxy's drain_timeout.
     std::optional<config::duration> timeout;
-    if (!is_blank(body)) {
-        const auto parsed =
-            parse_object_body(body, "drain", R"(drain: expected a body such as {"timeout":"60s"}, or none)", {"timeout"});
-        if (parsed.error)
-            return *parsed.error;
-        const auto* object = &parsed.value.get_object();
-        if (const auto* t = object->if_contains("timeout")) {
-            const auto* text = t->if_string();
-            timeout = text ? config::parse_duration(*text) : std::nullopt;
-            if (!timeout)
-                return bad_request(R"(timeout: expected a duration such as "60s")");
-        }
-    }
+    if (auto refused = drain_timeout_of(body, timeout))
+        return *refused;
     return from_result(c.drain(upstream, pool, timeout));
 }
 
@@ -330,6 +403,10 @@ const std::vector<route>& routes()
          [](control& c, const captures& a, std::string_view) { return from_result(c.undrain(a[0], a[1])); }},
         {"PUT", "/v1/upstreams/{u}/pools/{p}/backends",
          [](control& c, const captures& a, std::string_view body) { return put_backends(c, a[0], a[1], body); }},
+        {"POST", "/v1/upstreams/{u}/pools/{p}/backends/{a}/drain",
+         [](control& c, const captures& a, std::string_view body) { return post_backend_drain(c, a, body); }},
+        {"POST", "/v1/upstreams/{u}/pools/{p}/backends/{a}/undrain",
+         [](control& c, const captures& a, std::string_view) { return post_backend_undrain(c, a); }},
         {"POST", "/v1/upstreams/{u}/rollout",
          [](control& c, const captures& a, std::string_view body) { return post_rollout(c, a[0], body); }},
         {"GET", "/v1/upstreams/{u}/rollout",
@@ -380,10 +457,11 @@ std::optional<captures> match(std::string_view pattern, const std::vector<std::s
 }
 
 /// Names travel unescaped in paths, so anything outside [A-Za-z0-9._-] cannot be one of ours.
+/// (A backend address, the third capture, is its handler's to read.)
 std::optional<http_answer> check_names(const captures& names)
 {
     static constexpr std::array<std::string_view, 2> kinds{"upstream", "pool"};
-    for (std::size_t i = 0; i < names.size(); ++i) {
+    for (std::size_t i = 0; i < std::min(names.size(), kinds.size()); ++i) {
         const auto name = names[i];
         if (name.empty())
             return bad_request(std::string{kinds[i]} + " name is empty");

@@ -2,6 +2,7 @@
 
 #include "turnout/config/rules.hpp"
 #include "turnout/control/pool_facts.hpp"
+#include "turnout/control/tool_compatibility.hpp"
 
 #include <algorithm>
 
@@ -63,28 +64,16 @@ const runtime::upstream_state* operations::live_upstream(std::string_view name) 
     return nullptr;
 }
 
-std::optional<std::string> operations::refusal(const runtime::upstream_state& u, const runtime::pool& target)
+std::optional<std::string> operations::refusal(const runtime::upstream_state& u, const runtime::pool& target,
+                                               const runtime::pool* baseline)
 {
     if (!has_usable_backend(target))
         return "pool '" + target.name + "' has no healthy backend";
-    const runtime::pool* primary = nullptr;
-    for (const auto& p : u.pools)
-        if (&p != &target && p.weight > 0 && (!primary || p.weight > primary->weight))
-            primary = &p;
-    if (!primary)
-        return std::nullopt;
-    bool disagree_target = false, disagree_primary = false;
-    const auto target_hash = pool_tools_hash(target, disagree_target);
-    const auto primary_hash = pool_tools_hash(*primary, disagree_primary);
-    if (disagree_target)
-        return "the backends of pool '" + target.name + "' disagree on their tools";
-    if (target_hash && primary_hash && *target_hash != *primary_hash)
-        return "the tools of pool '" + target.name + "' differ from those of pool '" + primary->name + "'";
-    return std::nullopt;
+    return breaking_change(u, target, baseline);
 }
 
 decision operations::set_weights(std::string_view upstream,
-                                 const std::vector<std::pair<std::string, std::int64_t>>& weights) const
+                                 const std::vector<std::pair<std::string, std::int64_t>>& weights, bool force) const
 {
     auto [d, u, unused] = find(current_, upstream, std::nullopt);
     if (!u)
@@ -106,20 +95,20 @@ decision operations::set_weights(std::string_view upstream,
         return decision::refuse(400, "weights cannot all be 0: no pool would take new sessions");
 
     // A pool getting its first traffic must be able to take it (guarded, like switch).
-    if (const auto* live = live_upstream(upstream)) {
+    if (const auto* live = force ? nullptr : live_upstream(upstream)) {
         for (const auto& [pool, weight] : proposed) {
             const auto* now = u->find(pool);
             const auto p = std::find_if(live->pools.begin(), live->pools.end(),
                                         [&](const auto& lp) { return lp.name == pool; });
             if (weight > 0 && now && now->weight == 0 && p != live->pools.end())
                 if (const auto why = refusal(*live, *p))
-                    return decision::refuse(409, *why + "; use switch --force to send it sessions anyway");
+                    return decision::refuse(409, *why + "; use force to send it sessions anyway");
         }
     }
     u->previous_weights = u->weights();
     for (const auto& [pool, weight] : proposed)
         u->find(pool)->weight = weight;
-    d.summary = std::string(upstream) + " weights " + describe(proposed);
+    d.summary = std::string(upstream) + " weights " + describe(proposed) + (force ? " (forced)" : "");
     return d;
 }
 
@@ -184,6 +173,67 @@ decision operations::undrain(std::string_view upstream, std::string_view pool) c
     return d;
 }
 
+std::vector<std::string> operations::listed_backends(std::string_view upstream,
+                                                     const runtime::pool_runtime& pool) const
+{
+    if (pool.backends)
+        return *pool.backends;
+    std::vector<std::string> listed;
+    for (const auto& u : config_.upstreams)
+        if (u.name == upstream)
+            for (const auto& p : u.pools)
+                if (p.name == pool.name)
+                    for (const auto& address : p.backends)
+                        listed.push_back(address.text);
+    return listed;
+}
+
+std::optional<decision> operations::check_listed(std::string_view upstream, const runtime::pool_runtime& pool,
+                                                 std::string_view address) const
+{
+    const auto parsed = config::parse_host_port(address);
+    if (!parsed || parsed->port == 0)
+        return decision::refuse(400, "'" + std::string(address) + "' is not a backend address (host:port)");
+    const auto listed = listed_backends(upstream, pool);
+    if (std::find(listed.begin(), listed.end(), address) == listed.end())
+        return decision::refuse(404, "pool '" + pool.name + "' of upstream '" + std::string(upstream) +
+                                         "' has no backend '" + std::string(address) + "'");
+    return std::nullopt;
+}
+
+decision operations::drain_backend(std::string_view upstream, std::string_view pool, std::string_view address,
+                                   std::optional<config::duration> timeout, std::int64_t now_ms) const
+{
+    auto [d, u, p] = find(current_, upstream, pool);
+    if (!p)
+        return d;
+    if (auto refused = check_listed(upstream, *p, address))
+        return *refused;
+    const auto grace = timeout.value_or(config_.proxy.drain_timeout);
+    const auto deadline = now_ms + grace.count();
+    // Drained again: the new grace counts from now, as for a pool.
+    if (auto* drain = p->find_drain(address))
+        drain->deadline_ms = deadline;
+    else
+        p->drained_backends.push_back({std::string(address), deadline});
+    d.summary = "draining backend " + std::string(address) + " of " + std::string(upstream) + "/" +
+                std::string(pool) + " (grace " + config::format_duration(grace) + ")";
+    return d;
+}
+
+decision operations::undrain_backend(std::string_view upstream, std::string_view pool,
+                                     std::string_view address) const
+{
+    auto [d, u, p] = find(current_, upstream, pool);
+    if (!p)
+        return d;
+    if (auto refused = check_listed(upstream, *p, address))
+        return *refused;
+    std::erase_if(p->drained_backends, [&](const auto& drain) { return drain.address == address; });
+    d.summary = "undrained backend " + std::string(address) + " of " + std::string(upstream) + "/" + std::string(pool);
+    return d;
+}
+
 decision operations::set_backends(std::string_view upstream, std::string_view pool,
                                   const std::vector<std::string>& addresses) const
 {
@@ -199,10 +249,11 @@ decision operations::set_backends(std::string_view upstream, std::string_view po
     if (!p) {
         // Green environments get their addresses at deploy time: a new pool, taking no new
         // sessions until weights or a switch say so.
-        u->pools.push_back({std::string(pool), 0, false, std::nullopt, std::nullopt, true});
+        u->pools.push_back({std::string(pool), 0, false, std::nullopt, std::nullopt, true, {}});
         p = &u->pools.back();
     }
     p->backends = addresses;
+    p->keep_drains_of(addresses); // a backend that left the pool has nothing left to drain
     d.summary = std::string(upstream) + "/" + std::string(pool) + " backends set to " +
                 std::to_string(addresses.size()) + " address(es)";
     return d;

@@ -10,19 +10,36 @@ bool has_usable_backend(const runtime::pool& p)
                        [](const auto& b) { return b->healthy() && b->in_service(); });
 }
 
-std::optional<std::uint64_t> pool_tools_hash(const runtime::pool& p, bool& disagree)
+pool_tools tools_of(const runtime::pool& p)
 {
-    std::optional<std::uint64_t> agreed;
-    disagree = false;
+    pool_tools out;
     for (const auto& b : p.backends) {
         const auto r = b->report();
         if (!r.tools_hash)
             continue;
-        if (agreed && *agreed != *r.tools_hash)
-            disagree = true;
-        agreed = agreed.value_or(*r.tools_hash);
+        if (out.probed && *out.hash != *r.tools_hash)
+            out.consistent = false;
+        if (!out.probed)
+            out.hash = r.tools_hash;
+        out.probed = true;
+        for (const auto& tool : r.tools) {
+            const auto at = std::lower_bound(out.tools.begin(), out.tools.end(), tool.name,
+                                             [](const auto& t, const std::string& name) { return t.name < name; });
+            if (at == out.tools.end() || at->name != tool.name)
+                out.tools.insert(at, tool);
+        }
     }
-    return disagree ? std::nullopt : agreed;
+    if (!out.consistent)
+        out.hash.reset();
+    return out;
+}
+
+std::vector<std::string> pool_tool_names(const runtime::pool& p)
+{
+    std::vector<std::string> names;
+    for (auto& tool : tools_of(p).tools)
+        names.push_back(std::move(tool.name));
+    return names;
 }
 
 } // namespace turnout::control

@@ -3,6 +3,7 @@
 #include "turnout/control/rollout_status.hpp"
 
 #include "turnout/control/pool_facts.hpp"
+#include "turnout/control/tool_compatibility.hpp"
 #include "turnout/version.hpp"
 
 #include <boost/json.hpp>
@@ -46,50 +47,73 @@ json::object health_status(const upstream::backend& b)
     return h;
 }
 
-json::object backend_status(const upstream::backend& b, bool pool_draining)
+json::object backend_status(const upstream::backend& b, const runtime::pool& p)
 {
     const auto& c = b.counters();
-    return {{"address", b.address()},
-            {"health", health_status(b)},
-            {"healthy", b.healthy()},
-            {"draining", b.draining() || pool_draining},
-            {"sessions", count(c.sessions)},
-            {"connections", count(c.connections)},
-            {"streams", count(c.streams)},
-            {"in_flight", count(c.in_flight)},
-            {"requests_total", count(c.requests_total)},
-            {"errors_total", count(c.errors_total)}};
+    const auto* drain = p.drain_of(b);
+    json::object out{{"address", b.address()},
+                     {"health", health_status(b)},
+                     {"healthy", b.healthy()},
+                     {"draining", p.draining || drain != nullptr},
+                     {"sessions", count(c.sessions)},
+                     {"connections", count(c.connections)},
+                     {"streams", count(c.streams)},
+                     {"in_flight", count(c.in_flight)},
+                     {"requests_total", count(c.requests_total)},
+                     {"errors_total", count(c.errors_total)}};
+    if (drain) {
+        // Drained alone (`drain UPSTREAM POOL ADDR`), apart from its pool.
+        out["drain_deadline_ms"] = drain->deadline_ms;
+        out["drain_expired"] = drain->expired;
+    }
+    return out;
 }
 
-/// Whether hash differs from the primary pool's (nothing to compare with: no drift). Out of
-/// line, which also keeps GCC 12 from a false maybe-uninitialized on the optional.
-[[gnu::noinline]] bool drifts_from(std::uint64_t hash, const std::optional<std::uint64_t>& primary)
+json::array names(const std::vector<std::string>& list)
 {
-    return primary.has_value() && hash != primary.value();
+    json::array out;
+    for (const auto& name : list)
+        out.emplace_back(name);
+    return out;
+}
+
+/// SPEC.md's "tools" of a pool, against baseline (its name is added, for readers).
+json::object tools_status(const tool_compatibility& c, const runtime::pool* baseline)
+{
+    return {{"hash", c.tools.hash ? json::value(hex(*c.tools.hash)) : json::value(nullptr)},
+            {"baseline", baseline ? json::value(baseline->name) : json::value(nullptr)},
+            {"added", names(c.changes.added)},
+            {"removed", names(c.changes.removed)},
+            {"changed", names(c.changes.changed)},
+            {"consistent", c.tools.consistent}};
+}
+
+/// Whether hash differs from the baseline's (nothing to compare with: no drift). Out of
+/// line, which also keeps GCC 12 from a false maybe-uninitialized on the optional.
+[[gnu::noinline]] bool drifts_from(std::uint64_t hash, const std::optional<std::uint64_t>& baseline)
+{
+    return baseline.has_value() && hash != baseline.value();
 }
 
 } // namespace
 
 json::object upstream_status(const runtime::upstream_state& u, const runtime::runtime_state& state)
 {
-    // Tool-schema drift is judged against the pool taking most new sessions.
-    const runtime::pool* primary = nullptr;
-    for (const auto& p : u.pools)
-        if (!primary || p.weight > primary->weight)
-            primary = &p;
-    bool ignored = false;
-    const auto primary_hash = primary ? pool_tools_hash(*primary, ignored) : std::nullopt;
+    // Tools are judged against the pool taking most new sessions (a rollout's baseline, once
+    // rollouts pass theirs here).
+    const runtime::pool* baseline = default_baseline(u);
+    const auto baseline_hash = baseline ? tools_of(*baseline).hash : std::nullopt;
 
     json::array pools;
     std::int64_t sessions = 0;
     for (const auto& p : u.pools) {
         json::array backends;
         for (const auto& b : p.backends) {
-            auto entry = backend_status(*b, p.draining);
+            auto entry = backend_status(*b, p);
             // Per backend too: which ones would change the tools clients see.
             const auto report = b->report();
             entry["health"].as_object()["drift_from_primary"] =
-                report.tools_hash.has_value() && drifts_from(*report.tools_hash, primary_hash);
+                report.tools_hash.has_value() && drifts_from(*report.tools_hash, baseline_hash);
             backends.push_back(std::move(entry));
             sessions += count(b->counters().sessions);
         }
@@ -101,12 +125,14 @@ json::object upstream_status(const runtime::upstream_state& u, const runtime::ru
         if (p.drain_deadline_ms)
             pool["drain_deadline_ms"] = *p.drain_deadline_ms;
         pool["drain_expired"] = p.drain_expired;
-        bool disagree = false;
-        const auto hash = pool_tools_hash(p, disagree);
+        const auto compatible = compatibility(p, baseline);
+        pool["tools"] = tools_status(compatible, baseline);
+        // The single drift bit of before, kept for the scripts that read it.
+        const auto& hash = compatible.tools.hash;
         if (hash)
             pool["tools_hash"] = hex(*hash);
-        pool["tools_drift"] = disagree; // its own backends disagree
-        pool["drift_from_primary"] = hash.has_value() && drifts_from(*hash, primary_hash);
+        pool["tools_drift"] = !compatible.tools.consistent; // its own backends disagree
+        pool["drift_from_primary"] = hash.has_value() && drifts_from(*hash, baseline_hash);
         pools.push_back(std::move(pool));
     }
     json::object out{{"name", u.config.name},

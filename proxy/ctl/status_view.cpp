@@ -128,12 +128,45 @@ std::string format_uptime(std::int64_t seconds)
     return out + std::to_string(seconds) + "s";
 }
 
+/// A pool's tools against the baseline, briefly: "baseline", "same", or "+added -removed
+/// ~changed" (names); "-" before any MCP probe; "backends disagree" said too.
+std::string tools_summary(const json::object& pool)
+{
+    const auto* t = field(pool, "tools");
+    if (!t || !t->is_object())
+        return "-";
+    const auto& tools = t->as_object();
+    std::string out;
+    for (const auto& [key, mark] : {std::pair{"added", '+'}, std::pair{"removed", '-'}, std::pair{"changed", '~'}})
+        for (const auto& name : array_of(tools, key))
+            if (name.is_string())
+                out += (out.empty() ? "" : " ") + (mark + std::string(name.as_string()));
+    if (out.empty()) {
+        const auto* baseline = field(tools, "baseline");
+        if (baseline && baseline->is_string() && baseline->as_string() == cell(pool, "name"))
+            out = "baseline";
+        else
+            out = field(tools, "hash") ? "same" : "-";
+    }
+    if (const auto* consistent = field(tools, "consistent"); consistent && consistent->is_bool() && !consistent->as_bool())
+        out += " (backends disagree)";
+    return out;
+}
+
 void print_upstream(std::ostream& out, const json::object& upstream)
 {
     out << "\nupstream " << cell(upstream, "name") << "  affinity " << cell(upstream, "affinity")
         << "  sessions " << cell(upstream, "sessions") << '\n';
 
-    table pools{{{"POOL"}, {"WEIGHT", true}, {"DRAINING"}, {"VERSION"}}};
+    // The tools column only once an MCP probe listed some: without one it would say nothing.
+    const auto& pool_list = array_of(upstream, "pools");
+    const bool show_tools = std::any_of(pool_list.begin(), pool_list.end(), [](const json::value& p) {
+        return p.is_object() && tools_summary(p.as_object()) != "-";
+    });
+    std::vector<table::column> pool_columns{{"POOL"}, {"WEIGHT", true}, {"DRAINING"}, {"VERSION"}};
+    if (show_tools)
+        pool_columns.push_back({"TOOLS"});
+    table pools{std::move(pool_columns)};
     table backends{{{"POOL"},
                     {"BACKEND"},
                     {"HEALTHY"},
@@ -145,11 +178,15 @@ void print_upstream(std::ostream& out, const json::object& upstream)
                     {"REQUESTS", true},
                     {"ERRORS", true}}};
     std::size_t backend_count = 0;
-    for (const auto& p : array_of(upstream, "pools")) {
+    for (const auto& p : pool_list) {
         if (!p.is_object())
             continue;
         const auto& pool = p.as_object();
-        pools.add({cell(pool, "name"), cell(pool, "weight"), cell(pool, "draining"), cell(pool, "version")});
+        std::vector<std::string> row{cell(pool, "name"), cell(pool, "weight"), cell(pool, "draining"),
+                                     cell(pool, "version")};
+        if (show_tools)
+            row.push_back(tools_summary(pool));
+        pools.add(std::move(row));
         for (const auto& b : array_of(pool, "backends")) {
             if (!b.is_object())
                 continue;

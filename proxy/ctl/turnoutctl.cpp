@@ -70,7 +70,7 @@ const std::vector<command_shape>& command_shapes()
 {
     static const std::vector<command_shape> shapes{
         {"status", "", "pools, weights, backends, health and live counts", 0, 0, {}},
-        {"weights", "UPSTREAM POOL=N [POOL=N ...]", "set new-session weights", 2, unlimited, {}},
+        {"weights", "UPSTREAM POOL=N [POOL=N ...] [--force]", "set new-session weights", 2, unlimited, {"--force"}},
         {"switch", "UPSTREAM POOL [--force] [--watch DUR]",
          "POOL gets all new sessions, the others 0 (--watch: switch back if it fails the analysis)", 2, 2,
          {"--force", "--watch"}},
@@ -81,9 +81,9 @@ const std::vector<command_shape>& command_shapes()
          "progressive delivery with automatic analysis", 2, 3,
          {"--steps", "--baseline", "--interval", "--failure-limit", "--on-failure", "--force", "--wait"}},
         {"rollback", "UPSTREAM", "restore the weights before the last change", 1, 1, {}},
-        {"drain", "UPSTREAM POOL [--timeout DUR] [--wait]", "no new sessions for POOL", 2, 2,
-         {"--timeout", "--wait"}},
-        {"undrain", "UPSTREAM POOL", "end a drain", 2, 2, {}},
+        {"drain", "UPSTREAM POOL [ADDR] [--timeout DUR] [--wait]", "no new sessions for POOL (or its backend ADDR)",
+         2, 3, {"--timeout", "--wait"}},
+        {"undrain", "UPSTREAM POOL [ADDR]", "end a drain", 2, 3, {}},
         {"backends", "UPSTREAM POOL ADDR [ADDR ...]", "replace (or create) a pool's backend set", 3, unlimited, {}},
         {"reload", "", "re-read the config file (same as SIGHUP)", 0, 0, {}},
         {"upgrade", "[--binary PATH]", "hand over to a new turnout process", 0, 0, {"--binary"}},
@@ -359,10 +359,12 @@ int run_weights(const context& ctx)
         body[pool] = weight;
         summary += " " + pool + "=" + std::to_string(weight);
     }
-    // "Not all 0" is the server's to judge: pools not named keep their weight.
+    // "Not all 0" is the server's to judge: pools not named keep their weight. Forced, the
+    // weights travel wrapped; unforced, in the form every turnout reads.
+    const auto sent = ctx.inv.force ? json::object{{"weights", std::move(body)}, {"force", true}} : std::move(body);
     const reply r = expect_success(
-        ctx.client.request(http::verb::put, upstream_path(upstream) + "/weights", json::serialize(body)));
-    return confirm(ctx, r, upstream + ": weights" + summary);
+        ctx.client.request(http::verb::put, upstream_path(upstream) + "/weights", json::serialize(sent)));
+    return confirm(ctx, r, upstream + ": weights" + summary + (ctx.inv.force ? " (forced)" : ""));
 }
 
 int run_switch(const context& ctx)
@@ -393,14 +395,30 @@ int run_rollback(const context& ctx)
     return confirm(ctx, r, line);
 }
 
-/// What a draining pool still holds, summed over its backends.
-struct pool_load {
+/// What drain and undrain name: a pool, or one backend of it.
+struct drain_target {
+    std::string upstream;
+    std::string pool;
+    std::optional<std::string> address;
+
+    explicit drain_target(const std::vector<std::string>& operands)
+        : upstream(operands[0]), pool(operands[1])
+    {
+        if (operands.size() > 2)
+            address = operands[2];
+    }
+    std::string name() const { return upstream + "/" + pool + (address ? " backend " + *address : ""); }
+    std::string path() const { return address ? backend_path(upstream, pool, *address) : pool_path(upstream, pool); }
+};
+
+/// What a draining pool or backend still holds (a pool: summed over its backends).
+struct drain_load {
     std::int64_t sessions = 0;
     std::int64_t streams = 0;
     std::int64_t connections = 0;
 
     bool empty() const { return sessions == 0 && streams == 0 && connections == 0; }
-    bool operator==(const pool_load&) const = default;
+    bool operator==(const drain_load&) const = default;
 
     std::string describe() const
     {
@@ -409,35 +427,43 @@ struct pool_load {
     }
 };
 
-pool_load load_of(const json::value& status, const std::string& upstream, const std::string& pool)
+drain_load load_of(const json::value& status, const drain_target& target)
 {
-    const json::object* u = status.is_object() ? find_named(array_of(status.as_object(), "upstreams"), upstream)
-                                               : nullptr;
-    const json::object* p = u ? find_named(array_of(*u, "pools"), pool) : nullptr;
+    const json::object* u = status.is_object()
+                                ? find_named(array_of(status.as_object(), "upstreams"), target.upstream)
+                                : nullptr;
+    const json::object* p = u ? find_named(array_of(*u, "pools"), target.pool) : nullptr;
     if (!p)
-        throw failure(upstream + "/" + pool + ": no longer in the status, stopped waiting");
-    pool_load load;
+        throw failure(target.name() + ": no longer in the status, stopped waiting");
+    drain_load load;
+    bool found = false;
     for (const auto& b : array_of(*p, "backends")) {
         if (!b.is_object())
             continue;
-        load.sessions += number(b.as_object(), "sessions");
-        load.streams += number(b.as_object(), "streams");
-        load.connections += number(b.as_object(), "connections");
+        const auto& backend = b.as_object();
+        if (target.address && cell(backend, "address") != *target.address)
+            continue;
+        found = true;
+        load.sessions += number(backend, "sessions");
+        load.streams += number(backend, "streams");
+        load.connections += number(backend, "connections");
     }
+    if (target.address && !found)
+        throw failure(target.name() + ": no longer in the status, stopped waiting");
     return load;
 }
 
-// Polls the status until the pool is empty or the drain's deadline (plus the closing window)
-// has passed; prints a line only when the counts change, so a long drain stays readable.
-int wait_for_drain(const context& ctx, const std::string& upstream, const std::string& pool,
-                   config::duration drain_timeout)
+// Polls the status until the pool (or backend) is empty or the drain's deadline (plus the
+// closing window) has passed; prints a line only when the counts change, so a long drain
+// stays readable.
+int wait_for_drain(const context& ctx, const drain_target& target, config::duration drain_timeout)
 {
-    const std::string name = upstream + "/" + pool;
+    const std::string name = target.name();
     const auto deadline = clock::now() + drain_timeout + drain_wait_margin;
-    std::optional<pool_load> last;
+    std::optional<drain_load> last;
     for (;;) {
         const reply r = expect_success(ctx.client.request(http::verb::get, "/v1/status"));
-        const pool_load load = load_of(parse_json(r), upstream, pool);
+        const drain_load load = load_of(parse_json(r), target);
         if (load.empty()) {
             if (!ctx.inv.json)
                 std::cout << name << ": drained" << std::endl;
@@ -455,8 +481,7 @@ int wait_for_drain(const context& ctx, const std::string& upstream, const std::s
 
 int run_drain(const context& ctx)
 {
-    const std::string& upstream = ctx.inv.operands[0];
-    const std::string& pool = ctx.inv.operands[1];
+    const drain_target target(ctx.inv.operands);
     config::duration timeout = default_drain_timeout;
     json::object body;
     if (ctx.inv.timeout) {
@@ -467,21 +492,20 @@ int run_drain(const context& ctx)
         body["timeout"] = *ctx.inv.timeout;
     }
     const reply r =
-        expect_success(ctx.client.request(http::verb::post, pool_path(upstream, pool) + "/drain", json::serialize(body)));
+        expect_success(ctx.client.request(http::verb::post, target.path() + "/drain", json::serialize(body)));
     const std::string how = ctx.inv.timeout ? " (timeout " + *ctx.inv.timeout + ")" : "";
-    confirm(ctx, r, upstream + "/" + pool + ": draining" + how);
+    confirm(ctx, r, target.name() + ": draining" + how);
     if (!ctx.inv.wait)
         return 0;
     std::cout.flush();
-    return wait_for_drain(ctx, upstream, pool, timeout);
+    return wait_for_drain(ctx, target, timeout);
 }
 
 int run_undrain(const context& ctx)
 {
-    const std::string& upstream = ctx.inv.operands[0];
-    const std::string& pool = ctx.inv.operands[1];
-    const reply r = expect_success(ctx.client.request(http::verb::post, pool_path(upstream, pool) + "/undrain"));
-    return confirm(ctx, r, upstream + "/" + pool + ": undrained");
+    const drain_target target(ctx.inv.operands);
+    const reply r = expect_success(ctx.client.request(http::verb::post, target.path() + "/undrain"));
+    return confirm(ctx, r, target.name() + ": undrained");
 }
 
 int run_backends(const context& ctx)

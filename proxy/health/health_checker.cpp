@@ -88,8 +88,11 @@ private:
             report.last_error = r.error;
         report.last_probe_unix_ms = unix_ms_now();
         report.last_latency_ms = static_cast<double>(r.latency.count()) / 1000.0;
-        if (r.tools_hash)
+        // A failed probe lists no tools: the last ones seen stay (what the backend serves).
+        if (r.tools_hash) {
             report.tools_hash = r.tools_hash;
+            report.tools = r.tools;
+        }
         if (r.ok) {
             ++report.passes_in_row;
             report.fails_in_row = 0;

@@ -128,6 +128,26 @@ std::uint64_t hash_tools_array(const json::array& tools)
     return hash_text(text);
 }
 
+std::vector<upstream::tool_signature> signatures_of(const json::array& tools)
+{
+    std::vector<upstream::tool_signature> out;
+    out.reserve(tools.size());
+    for (const auto& tool : tools) {
+        const auto* object = tool.if_object();
+        const auto* name = object ? object->if_contains("name") : nullptr;
+        if (!name || !name->is_string())
+            continue;
+        std::string schema;
+        if (const auto* s = object->if_contains("inputSchema"))
+            write_canonical(*s, schema);
+        out.push_back({std::string(name->get_string()), hash_text(schema)});
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name == b.name; }),
+              out.end());
+    return out;
+}
+
 // ---- Server-Sent Events -----------------------------------------------------------------
 
 /// The JSON-RPC response among the complete events of an SSE body (notifications and
@@ -469,6 +489,7 @@ private:
         if (tools->get_array().empty())
             return fail("tools/list is empty");
         result_.tools_hash = hash_tools_array(tools->get_array());
+        result_.tools = signatures_of(tools->get_array());
         result_.ok = true;
         // A stateless server has no session to end.
         if (session_id_.empty())
@@ -502,6 +523,7 @@ private:
         result_.ok = false;
         result_.error = std::move(error);
         result_.tools_hash.reset();
+        result_.tools.clear();
         finish();
     }
 
@@ -557,6 +579,16 @@ std::uint64_t hash_tools(std::string_view tools_list_result_json)
         if (const auto* tools = find_tools(value))
             return hash_tools_array(*tools);
     return hash_text(tools_list_result_json);
+}
+
+std::vector<upstream::tool_signature> tool_signatures(std::string_view tools_list_result_json)
+{
+    boost::system::error_code ec;
+    const auto value = json::parse(tools_list_result_json, ec);
+    if (!ec)
+        if (const auto* tools = find_tools(value))
+            return signatures_of(*tools);
+    return {};
 }
 
 } // namespace turnout::health

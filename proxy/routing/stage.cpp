@@ -5,6 +5,16 @@
 #include "turnout/session/session_id.hpp"
 
 namespace turnout::routing {
+namespace {
+
+/// The drain of the owner's pool, or of the owner itself, is past its deadline: the session is
+/// over (its streams were closed) and answers 404, whatever else still lists the backend.
+bool drained_out(const runtime::upstream_state& u, const upstream::pick& owner) noexcept
+{
+    return owner.target->retired() || (owner.pool < u.pools.size() && u.pools[owner.pool].drain_expired);
+}
+
+} // namespace
 
 std::string_view destination::pool_name() const noexcept
 {
@@ -48,7 +58,7 @@ refusal stage::resolve_session(const runtime::upstream_state& u, const http::mes
         auto opened = tokens->open(session.client_id);
         if (opened)
             owner = upstream::locate(u, opened->backend_address);
-        if (!owner)
+        if (!owner || drained_out(u, *owner))
             return http::proxy_error::session_not_found;
         session.rewriting().backend_id = std::move(opened->original_id);
     } else {
@@ -59,7 +69,7 @@ refusal stage::resolve_session(const runtime::upstream_state& u, const http::mes
             if (!b || !b->in_service())
                 return http::proxy_error::session_not_found; // its backend left, and its state with it
             owner = upstream::locate(u, b);
-            if (owner && owner->pool < u.pools.size() && u.pools[owner->pool].drain_expired)
+            if (owner && drained_out(u, *owner))
                 return http::proxy_error::session_not_found; // drained past its deadline
             if (!owner) // in service, but listed in another upstream: still its owner
                 owner = upstream::pick{u.pools.size(), std::shared_ptr<upstream::backend>(std::shared_ptr<void>{}, b)};

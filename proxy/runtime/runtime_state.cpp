@@ -42,6 +42,14 @@ pool_runtime reconcile_pool(const pool_runtime& saved, const config::pool_config
     pool_runtime pool = saved;
     pool.name = config.name;
     pool.created_at_runtime = false;
+    // A drained backend the pool no longer lists (the file changed) has nothing left to drain.
+    std::vector<std::string> listed;
+    if (pool.backends)
+        listed = *pool.backends;
+    else
+        for (const auto& address : config.backends)
+            listed.push_back(address.text);
+    pool.keep_drains_of(listed);
     return pool;
 }
 
@@ -81,6 +89,25 @@ upstream_runtime reconcile_upstream(const upstream_runtime& saved, const config:
 }
 
 } // namespace
+
+backend_drain* pool_runtime::find_drain(std::string_view address) noexcept
+{
+    const auto it = std::find_if(drained_backends.begin(), drained_backends.end(),
+                                 [address](const auto& d) { return d.address == address; });
+    return it == drained_backends.end() ? nullptr : &*it;
+}
+
+const backend_drain* pool_runtime::find_drain(std::string_view address) const noexcept
+{
+    return const_cast<pool_runtime*>(this)->find_drain(address);
+}
+
+void pool_runtime::keep_drains_of(const std::vector<std::string>& listed)
+{
+    std::erase_if(drained_backends, [&](const auto& d) {
+        return std::find(listed.begin(), listed.end(), d.address) == listed.end();
+    });
+}
 
 pool_runtime* upstream_runtime::find(std::string_view pool) noexcept
 {

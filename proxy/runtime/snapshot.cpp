@@ -44,6 +44,14 @@ std::shared_ptr<const session::token_codec> load_tokens(const config::configurat
 
 } // namespace
 
+const drained_backend* pool::drain_of(const upstream::backend& b) const noexcept
+{
+    for (const auto& d : drained_backends)
+        if (d.address == b.address())
+            return &d;
+    return nullptr;
+}
+
 std::uint64_t upstream_state::total_weight() const noexcept
 {
     std::uint64_t total = 0;
@@ -90,6 +98,10 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
                 for (const auto& address : configured->backends)
                     p.backends.push_back(obtain_backend(*config, address, registry, resolve));
             }
+            for (const auto& d : pr.drained_backends)
+                if (std::any_of(p.backends.begin(), p.backends.end(),
+                                [&](const auto& b) { return b->address() == d.address; }))
+                    p.drained_backends.push_back({d.address, d.deadline_ms, d.deadline_ms <= now_ms});
             u.pools.push_back(std::move(p));
         }
         next->upstreams.push_back(std::move(u));
@@ -113,6 +125,7 @@ void mark_in_service(const snapshot& s, upstream::backend_registry& registry)
     // of service, even for an instant (its sessions would answer 404).
     std::unordered_map<const upstream::backend*, std::uint32_t> listed; // → idle timeout (s)
     std::unordered_map<const upstream::backend*, bool> live_pool;      // in a pool not drained out
+    std::unordered_map<const upstream::backend*, bool> drained;        // drained alone in some pool
     // Passive checks: the first upstream listing a backend decides (as for active checks).
     std::unordered_map<const upstream::backend*, const config::passive_health_config*> passive;
     for (const auto& u : s.upstreams) {
@@ -121,7 +134,9 @@ void mark_in_service(const snapshot& s, upstream::backend_registry& registry)
         for (const auto& p : u.pools)
             for (const auto& b : p.backends) {
                 listed[b.get()] = std::max(listed[b.get()], idle_s);
-                live_pool[b.get()] = live_pool[b.get()] || !p.drain_expired;
+                const auto* own = p.drain_of(*b);
+                live_pool[b.get()] = live_pool[b.get()] || !(p.drain_expired || (own && own->expired));
+                drained[b.get()] = drained[b.get()] || own;
                 passive.try_emplace(b.get(), &u.config.passive);
             }
     }
@@ -133,6 +148,7 @@ void mark_in_service(const snapshot& s, upstream::backend_registry& registry)
             b.set_passive(pc.failures, pc.backoff, pc.backoff_max);
         }
         b.set_retired(it != listed.end() && !live_pool[&b]);
+        b.set_draining(it != listed.end() && drained[&b]);
         b.set_in_service(it != listed.end());
     });
 }

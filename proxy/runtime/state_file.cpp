@@ -315,11 +315,36 @@ std::optional<weight_list> read_previous_weights(const json::value& v, const std
     return weights;
 }
 
+// [{"address":"127.0.0.1:3001","deadline_ms":N}, ...]
+std::vector<backend_drain> read_backend_drains(const json::value& v, const std::string& where)
+{
+    std::vector<backend_drain> drains;
+    const auto& list = as_array(v, where);
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        const auto at = index_path(where, i);
+        const auto& o = as_object(list[i], at);
+        reject_unknown_keys(o, at, {"address", "deadline_ms"});
+        const auto& address = require(o, at, "address");
+        const auto* text = address.if_string();
+        const auto parsed = text ? config::parse_host_port(*text) : std::nullopt;
+        if (!parsed || parsed->port == 0)
+            fail(member_path(at, "address"), "expected a \"host:port\" string such as \"127.0.0.1:3001\"");
+        const auto deadline = read_deadline(require(o, at, "deadline_ms"), member_path(at, "deadline_ms"));
+        if (!deadline)
+            fail(member_path(at, "deadline_ms"), "expected a Unix time in milliseconds (an integer >= 0)");
+        if (std::any_of(drains.begin(), drains.end(), [&](const auto& d) { return d.address == *text; }))
+            fail(member_path(at, "address"), "duplicate backend " + json_quoted(*text));
+        drains.push_back({std::string(*text), *deadline});
+    }
+    return drains;
+}
+
 pool_runtime read_pool(const json::value& v, const std::string& where)
 {
     const auto& o = as_object(v, where);
-    reject_unknown_keys(
-        o, where, {"name", "weight", "draining", "drain_deadline_ms", "backends", "created_at_runtime"});
+    reject_unknown_keys(o, where,
+                        {"name", "weight", "draining", "drain_deadline_ms", "backends", "created_at_runtime",
+                         "drained_backends"});
     pool_runtime pool;
     pool.name = read_name(require(o, where, "name"), member_path(where, "name"), "pool");
     pool.weight = read_weight(require(o, where, "weight"), member_path(where, "weight"));
@@ -329,6 +354,9 @@ pool_runtime read_pool(const json::value& v, const std::string& where)
     pool.backends = read_backends(require(o, where, "backends"), member_path(where, "backends"));
     pool.created_at_runtime =
         read_bool(require(o, where, "created_at_runtime"), member_path(where, "created_at_runtime"));
+    // Optional: files written before backends could be drained one by one have none.
+    if (const auto* drains = o.if_contains("drained_backends"))
+        pool.drained_backends = read_backend_drains(*drains, member_path(where, "drained_backends"));
     return pool;
 }
 
@@ -431,6 +459,13 @@ json::object pool_json(const pool_runtime& pool)
         pool.drain_deadline_ms ? json::value(*pool.drain_deadline_ms) : json::value(nullptr);
     o["backends"] = backends_json(pool.backends);
     o["created_at_runtime"] = pool.created_at_runtime;
+    // Written only when there is one, so a turnout of before stays able to read the file.
+    if (!pool.drained_backends.empty()) {
+        json::array drains;
+        for (const auto& d : pool.drained_backends)
+            drains.push_back(json::object{{"address", d.address}, {"deadline_ms", d.deadline_ms}});
+        o["drained_backends"] = std::move(drains);
+    }
     return o;
 }
 

@@ -111,8 +111,9 @@ std::optional<pick> rendezvous_pick(const runtime::upstream_state& u, std::strin
     for (std::size_t i = 0; i < u.pools.size(); ++i)
         for (const auto& b : u.pools[i].backends) {
             // Draining (with grace left) stays in: every instance must agree, and draining
-            // is an operator's per-instance action. An expired drain is gone for everyone.
-            if (!b->healthy() || u.pools[i].drain_expired)
+            // is an operator's per-instance action. An expired drain (of its pool, or of the
+            // backend itself: retired) is gone for everyone.
+            if (!b->healthy() || u.pools[i].drain_expired || b->retired())
                 continue;
             const auto& address = b->address();
             const auto score = XXH3_64bits_withSeed(session_id.data(), session_id.size(),

@@ -36,10 +36,11 @@ public:
     bool ready() const override { return ready_; }
 
     result set_weights(std::string_view upstream,
-                       const std::vector<std::pair<std::string, std::int64_t>>& weights) override
+                       const std::vector<std::pair<std::string, std::int64_t>>& weights, bool force) override
     {
         record("set_weights", upstream);
         weights_ = weights;
+        force_ = force;
         return next_;
     }
     result switch_to(std::string_view upstream, std::string_view pool, bool force) override
@@ -63,6 +64,20 @@ public:
     result undrain(std::string_view upstream, std::string_view pool) override
     {
         record("undrain", upstream, pool);
+        return next_;
+    }
+    result drain_backend(std::string_view upstream, std::string_view pool, std::string_view address,
+                         std::optional<turnout::config::duration> timeout) override
+    {
+        record("drain_backend", upstream, pool);
+        addresses_ = {std::string(address)};
+        timeout_ = timeout;
+        return next_;
+    }
+    result undrain_backend(std::string_view upstream, std::string_view pool, std::string_view address) override
+    {
+        record("undrain_backend", upstream, pool);
+        addresses_ = {std::string(address)};
         return next_;
     }
     result set_backends(std::string_view upstream, std::string_view pool,
@@ -307,15 +322,47 @@ TEST_CASE("admin: PUT weights passes the pools in order")
     using w = std::vector<std::pair<std::string, std::int64_t>>;
     CHECK(c.weights_ == w{{"blue", 95}, {"green", 5}, {"red", 0}});
 
+    CHECK_FALSE(c.force_);
+
     fake_control zero;
     CHECK(handle_request(zero, "PUT", "/v1/upstreams/mcp/weights", R"({"blue":1000000})").status == 200);
     CHECK(zero.weights_ == w{{"blue", 1000000}});
 }
 
+TEST_CASE("admin: PUT weights also takes {\"weights\":{...},\"force\":B}")
+{
+    using w = std::vector<std::pair<std::string, std::int64_t>>;
+    fake_control c;
+    auto a = handle_request(c, "PUT", "/v1/upstreams/mcp/weights", R"({"weights":{"blue":95,"green":5},"force":true})");
+    CHECK(a.status == 200);
+    CHECK(c.weights_ == w{{"blue", 95}, {"green", 5}});
+    CHECK(c.force_);
+
+    fake_control unforced;
+    a = handle_request(unforced, "PUT", "/v1/upstreams/mcp/weights", R"({"weights":{"green":5}})");
+    CHECK(a.status == 200);
+    CHECK(unforced.weights_ == w{{"green", 5}});
+    CHECK_FALSE(unforced.force_);
+
+    // A pool may be named "weights": with an integer it is one.
+    fake_control named;
+    CHECK(handle_request(named, "PUT", "/v1/upstreams/mcp/weights", R"({"weights":3})").status == 200);
+    CHECK(named.weights_ == w{{"weights", 3}});
+
+    const std::string target = "/v1/upstreams/mcp/weights";
+    fake_control bad;
+    check_rejected(bad, "PUT", target, R"({"weights":{"blue":1},"force":"yes"})", "weights: \"force\" must be true or false");
+    check_rejected(bad, "PUT", target, R"({"weights":{"blue":1},"blue":2})", "weights: unknown field \"blue\"");
+    check_rejected(bad, "PUT", target, R"({"blue":1,"force":true})", R"(weights: to force, send {"weights":{...},"force":true})");
+    check_rejected(bad, "PUT", target, R"({"weights":{}})",
+                   "weights: name at least one pool, expected an object of pool weights such as "
+                   R"({"blue":95,"green":5}, or {"weights":{"blue":95,"green":5},"force":true})");
+}
+
 TEST_CASE("admin: PUT weights rejects bad bodies")
 {
     const std::string target = "/v1/upstreams/mcp/weights";
-    const std::string hint = R"(expected an object of pool weights such as {"blue":95,"green":5})";
+    const std::string hint = R"(expected an object of pool weights such as {"blue":95,"green":5}, or {"weights":{"blue":95,"green":5},"force":true})";
     const auto bad_weight = [](std::string_view pool, std::string_view got) {
         return "weights: the weight of pool \"" + std::string{pool} + "\" must be an integer from 0 to 1000000, got " +
                std::string{got};
@@ -425,6 +472,40 @@ TEST_CASE("admin: POST drain rejects bad timeouts")
     CHECK(a.status == 400);
     CHECK(error_of(a).starts_with("request body is not valid JSON: "));
     CHECK(c.calls_.empty());
+}
+
+TEST_CASE("admin: POST drain and undrain of one backend, its address raw or percent-encoded")
+{
+    fake_control c;
+    auto a = handle_request(c, "POST", "/v1/upstreams/mcp/pools/blue/backends/127.0.0.1:3001/drain", R"({"timeout":"5s"})");
+    CHECK(a.status == 200);
+    CHECK(c.calls_ == std::vector<std::string>{"drain_backend mcp blue"});
+    CHECK(c.addresses_ == std::vector<std::string>{"127.0.0.1:3001"});
+    CHECK(c.timeout_ == std::chrono::seconds(5));
+
+    fake_control v6;
+    a = handle_request(v6, "POST", "/v1/upstreams/mcp/pools/blue/backends/%5B%3A%3A1%5D%3A3001/drain", "");
+    CHECK(a.status == 200);
+    CHECK(v6.addresses_ == std::vector<std::string>{"[::1]:3001"});
+    CHECK_FALSE(v6.timeout_); // the proxy's drain_timeout
+
+    fake_control undrain;
+    a = handle_request(undrain, "POST", "/v1/upstreams/mcp/pools/blue/backends/127.0.0.1%3a3001/undrain", "");
+    CHECK(a.status == 200);
+    CHECK(undrain.calls_ == std::vector<std::string>{"undrain_backend mcp blue"});
+    CHECK(undrain.addresses_ == std::vector<std::string>{"127.0.0.1:3001"});
+
+    fake_control bad;
+    const std::string sentence = R"(" is not an address such as "127.0.0.1:3021" or "[::1]:3021")";
+    check_rejected(bad, "POST", "/v1/upstreams/mcp/pools/blue/backends/nowhere/drain", "", "backend \"nowhere" + sentence);
+    check_rejected(bad, "POST", "/v1/upstreams/mcp/pools/blue/backends/127.0.0.1%3/drain", "",
+                   "backend \"127.0.0.1%3" + sentence);
+    check_rejected(bad, "POST", "/v1/upstreams/mcp/pools/blue/backends/127.0.0.1:0/undrain", "",
+                   "backend \"127.0.0.1:0" + sentence);
+    check_rejected(bad, "POST", "/v1/upstreams/mcp/pools/blue/backends/127.0.0.1:1/drain", R"({"timeout":"soon"})",
+                   R"(timeout: expected a duration such as "60s")");
+    check_rejected(bad, "POST", "/v1/upstreams/m$/pools/blue/backends/127.0.0.1:1/drain", "",
+                   "upstream name \"m$\" may contain only letters, digits, '.', '_' and '-'");
 }
 
 TEST_CASE("admin: POST undrain needs no body")

@@ -24,6 +24,7 @@ using namespace std::chrono_literals;
 using namespace turnout;
 using health::hash_tools;
 using health::probe_result;
+using health::tool_signatures;
 
 namespace {
 
@@ -292,6 +293,42 @@ TEST_CASE("health: hash_tools changes with a schema or the tool set")
     CHECK(hash_tools("not json") != hash_tools("not json!"));
 }
 
+TEST_CASE("health: tool_signatures lists each tool by name with its own schema hash")
+{
+    // Same tools in another order, schema keys reordered, a description added: same signatures.
+    constexpr std::string_view reordered = R"({"tools":[
+        {"inputSchema":{"properties":{"b":{"type":"number"},"a":{"type":"number"}},"type":"object"},"name":"add"},
+        {"name":"echo","description":"says it back",
+         "inputSchema":{"required":["text"],"properties":{"text":{"type":"string"}},"type":"object"}}]})";
+    const auto a = tool_signatures(tools_a);
+    REQUIRE(a.size() == 2);
+    CHECK(a[0].name == "add"); // sorted by name
+    CHECK(a[1].name == "echo");
+    CHECK(a[0].input_schema_hash != a[1].input_schema_hash);
+    CHECK(tool_signatures(reordered) == a);
+
+    // Another schema for echo changes echo's hash only.
+    constexpr std::string_view echo_changed = R"({"tools":[
+        {"name":"echo","inputSchema":{"type":"object","properties":{"text":{"type":"integer"}},"required":["text"]}},
+        {"name":"add","inputSchema":{"type":"object","properties":{"a":{"type":"number"},"b":{"type":"number"}}}}]})";
+    const auto changed = tool_signatures(echo_changed);
+    REQUIRE(changed.size() == 2);
+    CHECK(changed[0] == a[0]);
+    CHECK(changed[1].name == "echo");
+    CHECK(changed[1].input_schema_hash != a[1].input_schema_hash);
+
+    // A tool without a name cannot be called: left out. A repeated name counts once.
+    constexpr std::string_view odd = R"({"tools":[{"inputSchema":{}},"text",{"name":"x"},{"name":"x","inputSchema":{"type":"object"}}]})";
+    const auto o = tool_signatures(odd);
+    REQUIRE(o.size() == 1);
+    CHECK(o[0].name == "x");
+
+    // The whole JSON-RPC response reads like its result; no tools array, no tools.
+    CHECK(tool_signatures(R"({"jsonrpc":"2.0","id":2,"result":)" + std::string(tools_a) + "}") == a);
+    CHECK(tool_signatures("not json").empty());
+    CHECK(tool_signatures(R"({"result":{}})").empty());
+}
+
 TEST_CASE("health: http probe passes on 2xx and fails on 500")
 {
     std::atomic<int> status{200};
@@ -351,6 +388,9 @@ TEST_CASE("health: mcp probe initializes, lists tools and deletes its session")
     REQUIRE(r.tools_hash);
     const std::string expected = R"({"tools":[{"name":"echo","inputSchema":{"properties":{"text":{"type":"string"}},"type":"object"}}]})";
     CHECK(*r.tools_hash == hash_tools(expected));
+    REQUIRE(r.tools.size() == 1);
+    CHECK(r.tools == tool_signatures(expected)); // each tool, for the pools' compatibility
+    CHECK(r.tools[0].name == "echo");
 
     const auto seen = server.requests();
     REQUIRE(seen.size() == 4);
@@ -396,6 +436,7 @@ TEST_CASE("health: mcp probe fails on an empty tool list")
     CHECK(!r.ok);
     CHECK(r.error == "tools/list is empty");
     CHECK(!r.tools_hash);
+    CHECK(r.tools.empty());
 }
 
 TEST_CASE("health: mcp probe fails on an unknown protocolVersion")
@@ -517,6 +558,33 @@ TEST_CASE("health: checker marks a backend down after fall failures and up after
     const auto started = std::chrono::steady_clock::now();
     control.run_for(2s);
     CHECK(std::chrono::steady_clock::now() - started < 1s);
+}
+
+TEST_CASE("health: checker records each tool of an mcp probe and keeps them while probes fail")
+{
+    std::atomic<bool> good{true};
+    test_server server([&](const request& req) {
+        return good ? mcp_answer(req, {}) : answer(http::status::internal_server_error);
+    });
+    auto backend = backend_at(server.endpoint());
+    runtime::shared_state shared(7);
+    asio::io_context control;
+    health::health_checker checker(control, shared);
+    auto check = mcp_check();
+    check.interval = 50ms;
+    checker.update(snapshot_with({backend}, check));
+
+    REQUIRE(run_until(control, [&] { return backend->report().passes_in_row >= 1; }));
+    const auto listed = backend->report().tools;
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].name == "echo");
+
+    // A failed probe lists nothing: what the backend announced last still stands.
+    good = false;
+    REQUIRE(run_until(control, [&] { return backend->report().fails_in_row >= 1; }));
+    CHECK(backend->report().tools == listed);
+    CHECK(backend->report().tools_hash);
+    checker.stop();
 }
 
 TEST_CASE("health: checker lets a backend added unhealthy rise, and stops probing it when checks go")

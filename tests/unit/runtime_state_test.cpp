@@ -145,6 +145,31 @@ TEST_CASE("runtime state: reconcile keeps what operators changed on pools that s
     CHECK(mcp.previous_weights == weight_list{{"blue", 100}, {"green", 0}});
 }
 
+TEST_CASE("runtime state: reconcile keeps backend drains of backends the pool still lists")
+{
+    auto saved = operated();
+    auto& mcp = *saved.find("mcp");
+    // blue lists the configuration's 127.0.0.1:3001; green its run-time set.
+    mcp.find("blue")->drained_backends = {{"127.0.0.1:3001", 42}, {"127.0.0.1:3009", 43}};
+    mcp.find("green")->drained_backends = {{"127.0.0.1:3022", 44}, {"127.0.0.1:3001", 45}};
+    const auto s = reconcile(saved, two_upstreams());
+    CHECK(s.find("mcp")->find("blue")->drained_backends == std::vector<backend_drain>{{"127.0.0.1:3001", 42}});
+    // green's backends are its run-time set: the drains of those are kept.
+    CHECK(s.find("mcp")->find("green")->drained_backends == std::vector<backend_drain>{{"127.0.0.1:3022", 44}});
+    CHECK(reconcile(s, two_upstreams()) == s);
+}
+
+TEST_CASE("runtime state: find_drain and keep_drains_of")
+{
+    auto pool = pool_rt("blue", 1);
+    pool.drained_backends = {{"127.0.0.1:3001", 1}, {"127.0.0.1:3002", 2}};
+    REQUIRE(pool.find_drain("127.0.0.1:3002"));
+    CHECK(pool.find_drain("127.0.0.1:3002")->deadline_ms == 2);
+    CHECK_FALSE(pool.find_drain("127.0.0.1:300"));
+    pool.keep_drains_of({"127.0.0.1:3002", "127.0.0.1:3003"});
+    CHECK(pool.drained_backends == std::vector<backend_drain>{{"127.0.0.1:3002", 2}});
+}
+
 TEST_CASE("runtime state: reconcile of the initial state with its own configuration changes nothing")
 {
     const auto config = two_upstreams();

@@ -165,6 +165,45 @@ TEST_CASE("state file: from_json reads back what to_json wrote")
     CHECK(from_json(to_json(extremes)) == extremes);
 }
 
+TEST_CASE("state file: drained backends are written when there are some, read back, and optional")
+{
+    runtime_state s;
+    upstream_runtime mcp;
+    mcp.name = "mcp";
+    pool_runtime blue{"blue", 100, false, std::nullopt, std::nullopt, false, {}};
+    blue.drained_backends = {{"127.0.0.1:3001", 1'700'000'000'000}, {"[::1]:3002", 0}};
+    mcp.pools.push_back(blue);
+    s.upstreams.push_back(mcp);
+
+    const auto text = to_json(s);
+    CHECK(text.find(R"("drained_backends":[{"address":"127.0.0.1:3001","deadline_ms":1700000000000},)"
+                    R"({"address":"[::1]:3002","deadline_ms":0}])") != std::string::npos);
+    CHECK(from_json(text) == s);
+
+    // None: the key is left out, so the file reads as it did before backends drained one by one.
+    s.upstreams[0].pools[0].drained_backends.clear();
+    CHECK(to_json(s).find("drained_backends") == std::string::npos);
+    CHECK(from_json(valid_document).upstreams[0].pools[0].drained_backends.empty());
+}
+
+TEST_CASE("state file: a bad drained backend is named with what was expected")
+{
+    const auto with = [](std::string_view drains) {
+        return edited(R"("created_at_runtime":false})",
+                      R"("created_at_runtime":false,"drained_backends":)" + std::string(drains) + "}");
+    };
+    const std::string at = "upstreams[0].pools[0].drained_backends";
+    CHECK(error_of(with("{}")) == at + ": expected an array, got an object");
+    CHECK(error_of(with(R"([{"address":"nowhere","deadline_ms":1}])")) ==
+          at + R"([0].address: expected a "host:port" string such as "127.0.0.1:3001")");
+    CHECK(error_of(with(R"([{"address":"127.0.0.1:1","deadline_ms":null}])")) ==
+          at + "[0].deadline_ms: expected a Unix time in milliseconds (an integer >= 0)");
+    CHECK(error_of(with(R"([{"address":"127.0.0.1:1"}])")) == at + R"([0]: missing key "deadline_ms")");
+    CHECK(error_of(with(R"([{"address":"127.0.0.1:1","deadline_ms":1,"x":2}])")) == at + R"([0]: unknown key "x")");
+    CHECK(error_of(with(R"([{"address":"127.0.0.1:1","deadline_ms":1},{"address":"127.0.0.1:1","deadline_ms":2}])")) ==
+          at + R"([1].address: duplicate backend "127.0.0.1:1")");
+}
+
 TEST_CASE("state file: from_json accepts the documented example and any JSON layout")
 {
     const auto s = from_json(valid_document);

@@ -39,14 +39,20 @@ public:
     /// false while draining for shutdown.
     virtual bool ready() const = 0;
 
+    /// force: give a pool its first traffic even when its tools would break clients, or it
+    /// has no healthy backend.
     virtual result set_weights(std::string_view upstream,
-                               const std::vector<std::pair<std::string, std::int64_t>>& weights) = 0;
+                               const std::vector<std::pair<std::string, std::int64_t>>& weights, bool force) = 0;
     virtual result switch_to(std::string_view upstream, std::string_view pool, bool force) = 0;
     virtual result rollback(std::string_view upstream) = 0;
     /// timeout: nullopt = the proxy's drain_timeout.
     virtual result drain(std::string_view upstream, std::string_view pool,
                          std::optional<config::duration> timeout) = 0;
     virtual result undrain(std::string_view upstream, std::string_view pool) = 0;
+    /// One backend of a pool (address as the pool lists it); 404 when the pool does not list it.
+    virtual result drain_backend(std::string_view upstream, std::string_view pool, std::string_view address,
+                                 std::optional<config::duration> timeout) = 0;
+    virtual result undrain_backend(std::string_view upstream, std::string_view pool, std::string_view address) = 0;
     virtual result set_backends(std::string_view upstream, std::string_view pool,
                                 const std::vector<std::string>& addresses) = 0;
     /// `switch --watch`: the switch, then the rollout analysis for watch; a failure switches back.

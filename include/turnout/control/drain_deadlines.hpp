@@ -1,7 +1,8 @@
 #pragma once
-// Pool drains with a deadline: once a drain's grace is over, the pool's sessions answer 404
-// (the snapshot marks it expired) and its streams close, spread over a short window so their
-// clients don't all reconnect in the same instant. Checked on the control thread every 100 ms.
+// Drains with a deadline, of pools and of single backends: once a drain's grace is over, its
+// sessions answer 404 (the snapshot marks the pool expired, the backend retired) and its
+// streams close, spread over a short window so their clients don't all reconnect in the same
+// instant. Checked on the control thread every 100 ms.
 
 #include "turnout/control/publisher.hpp"
 #include "turnout/net/worker_pool.hpp"
@@ -13,7 +14,9 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 namespace turnout::control {
 
@@ -29,6 +32,8 @@ public:
     void stop() { timer_.cancel(); }
     /// A pool drained anew or undrained: its next deadline is enforced again.
     void reset(std::string_view upstream, std::string_view pool);
+    /// The same for one backend of a pool.
+    void reset(std::string_view upstream, std::string_view pool, std::string_view address);
 
 private:
     void do_watch();
@@ -38,7 +43,11 @@ private:
     publisher& publisher_;
     runtime::shared_state& shared_;
     net::worker_pool& workers_;
+    void close_expired(const std::vector<std::pair<std::string, std::string>>& pools,
+                       const std::vector<std::tuple<std::string, std::string, std::string>>& backends);
+
     std::set<std::pair<std::string, std::string>> enforced_; // (upstream, pool)
+    std::set<std::tuple<std::string, std::string, std::string>> enforced_backends_; // (upstream, pool, address)
 };
 
 } // namespace turnout::control

@@ -40,24 +40,36 @@ public:
     {
     }
 
+    /// force: give pools their first traffic even when refusal() has a reason not to.
     decision set_weights(std::string_view upstream,
-                         const std::vector<std::pair<std::string, std::int64_t>>& weights) const;
+                         const std::vector<std::pair<std::string, std::int64_t>>& weights, bool force) const;
     decision switch_to(std::string_view upstream, std::string_view pool, bool force) const;
     decision rollback(std::string_view upstream) const;
     /// timeout: nullopt = the proxy's drain_timeout; now_ms: Unix time, for the deadline.
     decision drain(std::string_view upstream, std::string_view pool, std::optional<config::duration> timeout,
                    std::int64_t now_ms) const;
     decision undrain(std::string_view upstream, std::string_view pool) const;
+    /// The same for one backend the pool lists (address as the pool lists it).
+    decision drain_backend(std::string_view upstream, std::string_view pool, std::string_view address,
+                           std::optional<config::duration> timeout, std::int64_t now_ms) const;
+    decision undrain_backend(std::string_view upstream, std::string_view pool, std::string_view address) const;
     /// Checks the addresses' form only: resolving them is the caller's (no DNS here).
     decision set_backends(std::string_view upstream, std::string_view pool,
                           const std::vector<std::string>& addresses) const;
 
     /// Why pool should not start taking new sessions, or nullopt: it has no healthy backend,
-    /// or its tools differ from those of the pool taking most new sessions now.
-    static std::optional<std::string> refusal(const runtime::upstream_state& u, const runtime::pool& target);
+    /// or its tools break those of baseline (control::breaking_change; null baseline: the
+    /// other pool taking most new sessions now).
+    static std::optional<std::string> refusal(const runtime::upstream_state& u, const runtime::pool& target,
+                                              const runtime::pool* baseline = nullptr);
 
 private:
     const runtime::upstream_state* live_upstream(std::string_view name) const;
+    /// The addresses pool lists now: its run-time set, else the configuration's.
+    std::vector<std::string> listed_backends(std::string_view upstream, const runtime::pool_runtime& pool) const;
+    /// The refusal when address is not one the pool lists, or nullopt.
+    std::optional<decision> check_listed(std::string_view upstream, const runtime::pool_runtime& pool,
+                                         std::string_view address) const;
 
     const runtime::runtime_state& current_;
     const runtime::snapshot& live_;

@@ -5,6 +5,7 @@
 // → DELETE of the probe session.
 
 #include "turnout/config/config.hpp"
+#include "turnout/upstream/tool_signature.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace turnout::net {
 class tls_client_context;
@@ -28,6 +30,7 @@ struct probe_result {
     std::string error;                      // why it failed (one short sentence)
     std::chrono::microseconds latency{0};   // whole probe
     std::optional<std::uint64_t> tools_hash; // mcp: hash of the sorted tool names + input schemas
+    std::vector<upstream::tool_signature> tools; // mcp: each tool, sorted by name (see tool_signatures)
 };
 
 /// Runs one probe of endpoint (host_header is sent as Host) and calls done exactly once, on io.
@@ -39,5 +42,10 @@ void probe(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& en
 /// Hash of a tools/list result's tools: names sorted, each with its inputSchema serialized
 /// canonically (object keys sorted). Order of tools and of keys does not matter.
 std::uint64_t hash_tools(std::string_view tools_list_result_json);
+
+/// Each tool of a tools/list result with the hash of its canonical input schema, sorted by
+/// name; a tool without a string name cannot be called and is left out, and of two tools with
+/// one name the first in sorted order stands. Empty when the text holds no tools array.
+std::vector<upstream::tool_signature> tool_signatures(std::string_view tools_list_result_json);
 
 } // namespace turnout::health

@@ -15,6 +15,15 @@
 
 namespace turnout::runtime {
 
+/// One backend of a pool an operator drained (`drain UPSTREAM POOL ADDR`): it takes no new
+/// sessions; at the deadline its streams close and its sessions answer 404.
+struct backend_drain {
+    std::string address;          // as the pool lists it
+    std::int64_t deadline_ms = 0; // Unix time, ms (wall clock: it survives a restart)
+
+    friend bool operator==(const backend_drain&, const backend_drain&) = default;
+};
+
 struct pool_runtime {
     std::string name;
     std::uint32_t weight = 0;
@@ -26,6 +35,14 @@ struct pool_runtime {
     std::optional<std::vector<std::string>> backends;
     /// Created at run time (not in the configuration): kept across reloads.
     bool created_at_runtime = false;
+    /// Backends drained one by one, each listed in the pool; a backend leaving the pool ends
+    /// its drain.
+    std::vector<backend_drain> drained_backends;
+
+    backend_drain* find_drain(std::string_view address) noexcept;
+    const backend_drain* find_drain(std::string_view address) const noexcept;
+    /// Keeps the drains of the listed addresses only.
+    void keep_drains_of(const std::vector<std::string>& listed);
 
     friend bool operator==(const pool_runtime&, const pool_runtime&) = default;
 };

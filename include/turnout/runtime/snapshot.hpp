@@ -29,6 +29,14 @@ class tls_client_context;
 
 namespace turnout::runtime {
 
+/// A backend of a pool drained by an operator (runtime::backend_drain, for a backend the pool
+/// lists). The data plane reads it off the backend (draining, retired: mark_in_service).
+struct drained_backend {
+    std::string address;
+    std::int64_t deadline_ms = 0;
+    bool expired = false; // the grace is over: its sessions answer 404
+};
+
 struct pool {
     std::string name;
     std::uint32_t weight = 0;
@@ -38,6 +46,10 @@ struct pool {
     std::optional<std::int64_t> drain_deadline_ms;
     std::vector<std::shared_ptr<upstream::backend>> backends;
     std::shared_ptr<net::tls_client_context> tls; // null: plain TCP to the backends
+    std::vector<drained_backend> drained_backends;
+
+    /// b's drain in this pool, or null.
+    const drained_backend* drain_of(const upstream::backend& b) const noexcept;
 };
 
 struct upstream_state {
@@ -79,8 +91,9 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
                                          const runtime_state& state, std::int64_t now_ms,
                                          upstream::backend_registry& registry, const resolver& resolve);
 
-/// Marks every registered backend in or out of service according to s (control thread, after
-/// publishing s).
+/// Marks every registered backend in or out of service according to s, and draining or
+/// retired by the drains of its pools (control thread, before publishing s). A backend drained
+/// in one pool is draining everywhere: a drain takes a process out for maintenance.
 void mark_in_service(const snapshot& s, upstream::backend_registry& registry);
 
 /// Where workers find the current snapshot. publish() is for the control thread; workers

@@ -6,6 +6,7 @@
 
 #include "turnout/upstream/latency_histogram.hpp"
 #include "turnout/upstream/tool_tally.hpp"
+#include "turnout/upstream/tool_signature.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -16,6 +17,7 @@
 #include <optional>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace turnout::upstream {
 
@@ -26,7 +28,8 @@ struct health_report {
     std::string last_error;            // of the last failed probe
     std::int64_t last_probe_unix_ms = 0;
     double last_latency_ms = 0;
-    std::optional<std::uint64_t> tools_hash; // mcp probes
+    std::optional<std::uint64_t> tools_hash; // mcp probes: of the whole tool set
+    std::vector<tool_signature> tools;       // mcp probes: sorted by name, one per name
     unsigned passes_in_row = 0;
     unsigned fails_in_row = 0;
 };
