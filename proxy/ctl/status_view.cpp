@@ -141,13 +141,13 @@ std::string tools_summary(const json::object& pool)
         for (const auto& name : array_of(tools, key))
             if (name.is_string())
                 out += (out.empty() ? "" : " ") + (mark + std::string(name.as_string()));
-    if (out.empty()) {
+    if (out.empty() && field(tools, "hash")) {
         const auto* baseline = field(tools, "baseline");
-        if (baseline && baseline->is_string() && baseline->as_string() == cell(pool, "name"))
-            out = "baseline";
-        else
-            out = field(tools, "hash") ? "same" : "-";
+        const bool is_baseline = baseline && baseline->is_string() && baseline->as_string() == cell(pool, "name");
+        out = is_baseline ? "baseline" : "same";
     }
+    if (out.empty())
+        out = "-"; // never listed by an MCP probe (or backends that disagree, said below)
     if (const auto* consistent = field(tools, "consistent"); consistent && consistent->is_bool() && !consistent->as_bool())
         out += " (backends disagree)";
     return out;

@@ -110,9 +110,12 @@ std::string command_usage(const command_shape& shape)
 std::string full_usage()
 {
     std::string out = std::string(synopsis) + "COMMAND ...\ncommands:\n";
+    std::size_t width = 0; // summaries line up after the longest synopsis
+    for (const auto& shape : command_shapes())
+        width = std::max(width, shape.name.size() + shape.arguments.size() + 5);
     for (const auto& shape : command_shapes()) {
         std::string line = "  " + std::string(shape.name) + " " + std::string(shape.arguments);
-        line.resize(std::max<std::size_t>(line.size() + 1, 48), ' ');
+        line.resize(width, ' ');
         out += line + std::string(shape.summary) + "\n";
     }
     return out +

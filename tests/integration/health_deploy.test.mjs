@@ -25,7 +25,7 @@ const put = (tn, p, body) => admin(tn, 'PUT', p, body);
 // ---------------------------------------------------------------------------------------------
 // Tool-schema drift and guarded switches
 
-itest('a pool with another tool set: hashes differ, drift is flagged, switch and first weights are refused (409) unless forced', async (t, s) => {
+itest('a pool whose echo takes another input schema: hashes differ, drift is flagged, switch and first weights are refused (409) unless forced', async (t, s) => {
   const [a, g] = await Promise.all([
     startHealthServer(s, { name: 'drift-blue' }),
     startHealthServer(s, { name: 'drift-green', tools: 'alt' }),
@@ -55,7 +55,7 @@ itest('a pool with another tool set: hashes differ, drift is flagged, switch and
   assert.equal(mixed.tools_hash, undefined, 'a pool whose backends disagree has no one hash');
 
   // Refused through the admin API and turnoutctl, with the reason.
-  const differ = /tools of pool 'green' differ from those of pool 'blue'/;
+  const differ = /tools of pool 'green' break those of pool 'blue' \(input schema changed: echo\)/;
   assertRefused(await post(tn, '/v1/upstreams/mcp/switch', { pool: 'green', force: false }), differ, 'switch green');
   assertRefused(await post(tn, '/v1/upstreams/mcp/switch', { pool: 'mixed' }), /backends of pool 'mixed' disagree/, 'switch mixed');
   assertRefused(await put(tn, '/v1/upstreams/mcp/weights', { blue: 90, green: 10 }), differ, 'weights giving green its first traffic');
@@ -82,7 +82,7 @@ itest('a pool with another tool set: hashes differ, drift is flagged, switch and
 
   // Back to blue is refused the same way; the admin API's force works too.
   assertRefused(await post(tn, '/v1/upstreams/mcp/switch', { pool: 'blue' }),
-    /tools of pool 'blue' differ from those of pool 'green'/, 'switch back to blue');
+    /tools of pool 'blue' break those of pool 'green' \(input schema changed: echo\)/, 'switch back to blue');
   const apiForced = await post(tn, '/v1/upstreams/mcp/switch', { pool: 'blue', force: true });
   assert.equal(apiForced.status, 200, apiForced.text);
   assert.deepEqual(weightsIn(await status(tn)), { blue: 100, green: 0, mixed: 0 });

@@ -151,6 +151,9 @@ itest('every change command sends its method, path and body and confirms in one 
     'POST /v1/upstreams/mcp/rollback': ok({ name: 'mcp', pools: [{ name: 'blue', weight: 100 }, { name: 'green', weight: 0 }] }),
     'POST /v1/upstreams/mcp/pools/green/drain': ok(),
     'POST /v1/upstreams/mcp/pools/green/undrain': ok(),
+    'POST /v1/upstreams/mcp/pools/green/backends/127.0.0.1%3A3011/drain': ok(),
+    'POST /v1/upstreams/mcp/pools/green/backends/127.0.0.1%3A3011/undrain': ok(),
+    'POST /v1/upstreams/mcp/pools/green/backends/%5B%3A%3A1%5D%3A3012/drain': ok(),
     'PUT /v1/upstreams/mcp/pools/green/backends': ok(),
     'POST /v1/reload': ok(),
   });
@@ -159,6 +162,8 @@ itest('every change command sends its method, path and body and confirms in one 
       /^mcp: weights blue=95 green=5$/],
     [['weights', 'mcp', 'blue=0', 'green=100'], 'PUT', '/v1/upstreams/mcp/weights', { blue: 0, green: 100 },
       /^mcp: weights blue=0 green=100$/],
+    [['weights', 'mcp', 'blue=95', 'green=5', '--force'], 'PUT', '/v1/upstreams/mcp/weights',
+      { weights: { blue: 95, green: 5 }, force: true }, /^mcp: weights blue=95 green=5 \(forced\)$/],
     [['switch', 'mcp', 'green'], 'POST', '/v1/upstreams/mcp/switch', { pool: 'green', force: false },
       /^mcp: switched to green, weights blue=0 green=100$/],
     [['switch', 'mcp', 'green', '--force'], 'POST', '/v1/upstreams/mcp/switch', { pool: 'green', force: true },
@@ -171,6 +176,13 @@ itest('every change command sends its method, path and body and confirms in one 
       /^mcp\/green: draining/],
     [['drain', 'mcp', 'green'], 'POST', '/v1/upstreams/mcp/pools/green/drain', {}, /^mcp\/green: draining$/],
     [['undrain', 'mcp', 'green'], 'POST', '/v1/upstreams/mcp/pools/green/undrain', '', /^mcp\/green: undrained$/],
+    [['drain', 'mcp', 'green', '127.0.0.1:3011', '--timeout', '60s'], 'POST',
+      '/v1/upstreams/mcp/pools/green/backends/127.0.0.1%3A3011/drain', { timeout: '60s' },
+      /^mcp\/green backend 127\.0\.0\.1:3011: draining \(timeout 60s\)$/],
+    [['drain', 'mcp', 'green', '[::1]:3012'], 'POST', '/v1/upstreams/mcp/pools/green/backends/%5B%3A%3A1%5D%3A3012/drain',
+      {}, /^mcp\/green backend \[::1\]:3012: draining$/],
+    [['undrain', 'mcp', 'green', '127.0.0.1:3011'], 'POST', '/v1/upstreams/mcp/pools/green/backends/127.0.0.1%3A3011/undrain',
+      '', /^mcp\/green backend 127\.0\.0\.1:3011: undrained$/],
     [['backends', 'mcp', 'green', '127.0.0.1:3021', '127.0.0.1:3022'], 'PUT', '/v1/upstreams/mcp/pools/green/backends',
       ['127.0.0.1:3021', '127.0.0.1:3022'], /^mcp\/green: backends 127\.0\.0\.1:3021 127\.0\.0\.1:3022$/],
     [['reload'], 'POST', '/v1/reload', '', /^reloaded$/],
@@ -266,6 +278,8 @@ itest('usage errors exit 2 with a short usage and send nothing', async (t, s) =>
     [['drain', 'mcp', 'green', '--timeout', 'soon'], /bad --timeout/],
     [['drain', 'mcp', 'green', '--timeout'], /--timeout needs a value/],
     [['undrain', 'mcp'], /missing arguments/],
+    [['undrain', 'mcp', 'green', '127.0.0.1:1', 'extra'], /undrain: too many arguments/],
+    [['drain', 'mcp', 'green', '127.0.0.1:1', 'extra'], /drain: too many arguments/],
     [['backends', 'mcp', 'green'], /backends: missing arguments/],
     [['reload', 'now'], /too many arguments/],
     [['upgrade', '--force'], /upgrade does not take --force/],
@@ -284,7 +298,15 @@ itest('usage errors exit 2 with a short usage and send nothing', async (t, s) =>
 
   const help = await ctl(['--help']);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /drain UPSTREAM POOL \[--timeout DUR\] \[--wait\]/);
+  assert.match(help.stdout, /drain UPSTREAM POOL \[ADDR\] \[--timeout DUR\] \[--wait\]/);
+  assert.match(help.stdout, /weights UPSTREAM POOL=N \[POOL=N \.\.\.\] \[--force\]/);
+  // Summaries line up after the longest synopsis.
+  const starts = help.stdout.split('\n').filter((l) => /^  [a-z]/.test(l)).map((l) => {
+    const m = /^( {2}\S.*?\S)( {2,})\S/.exec(l);
+    return m ? m[1].length + m[2].length : -1;
+  });
+  assert.ok(starts.length >= 9, help.stdout);
+  assert.equal(new Set(starts).size, 1, `one column for every summary:\n${help.stdout}`);
 });
 
 itest('the socket: -s wins over TURNOUT_SOCKET; TURNOUT_SOCKET alone works; -c reads admin_socket', async (t, s) => {
@@ -349,6 +371,36 @@ itest('drain --wait prints progress when the counts change and exits 0 once the 
   assert.ok(elapsed >= 1800, `took ${elapsed} ms`);
   assert.deepEqual(admin.requests.map((q) => `${q.method} ${q.url}`),
     ['POST /v1/upstreams/mcp/pools/green/drain', ...Array(5).fill('GET /v1/status')]);
+});
+
+itest('drain --wait of one backend counts that backend only', async (t, s) => {
+  let polls = 0;
+  const status = (sessions) => {
+    const st = statusWithGreen({ sessions: 5, streams: 2, connections: 3 }); // 127.0.0.1:3011 keeps its load
+    st.upstreams[0].pools[1].backends.push({ address: '127.0.0.1:3012', healthy: true, draining: true,
+      sessions, streams: 0, connections: 0, in_flight: 0, requests_total: 1, errors_total: 0 });
+    return st;
+  };
+  const admin = await fakeAdmin(s, {
+    'POST /v1/upstreams/mcp/pools/green/backends/127.0.0.1%3A3012/drain': ok(),
+    'GET /v1/status': () => ok(status(polls++ === 0 ? 1 : 0)),
+  });
+  const r = await ctl(['-s', admin.socket, 'drain', 'mcp', 'green', '127.0.0.1:3012', '--timeout', '60s', '--wait']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), [
+    'mcp/green backend 127.0.0.1:3012: draining (timeout 60s)',
+    'mcp/green backend 127.0.0.1:3012: 1 sessions, 0 streams, 0 connections left',
+    'mcp/green backend 127.0.0.1:3012: drained',
+  ]);
+
+  // A backend that is not (or no longer) in the pool ends the wait with exit 1.
+  const gone = await fakeAdmin(s, {
+    'POST /v1/upstreams/mcp/pools/green/backends/127.0.0.1%3A3099/drain': ok(),
+    'GET /v1/status': () => ok(status(0)),
+  });
+  const g = await ctl(['-s', gone.socket, 'drain', 'mcp', 'green', '127.0.0.1:3099', '--wait']);
+  assert.equal(g.code, 1);
+  assert.equal(g.stderr, 'mcp/green backend 127.0.0.1:3099: no longer in the status, stopped waiting\n');
 });
 
 itest('drain --wait gives up after the timeout plus a short margin: exit 1 with what is left', { timeout: 30000 }, async (t, s) => {

@@ -14,7 +14,8 @@ export const HEALTH_SERVER_SCRIPT = path.join(here, 'health_server.mjs');
 
 /**
  * Starts support/health_server.mjs; resolves with {name, port, addr, child, setMode, stats, kill}.
- *   tools: 'base' | 'alt' (alt: echo has another input schema)   json: JSON answers, not SSE
+ *   tools: 'base' | 'alt' (echo has another input schema) | 'added' (base + search) | 'removed'
+ *          (no whoami)   json: JSON answers, not SSE
  */
 export async function startHealthServer(scope, { name = 'health-sdk', tools = 'base', json = false } = {}) {
   const args = ['--name', name, '--tools', tools];

@@ -2,10 +2,12 @@
 // stateful sessions) that a health test can break on purpose. On 127.0.0.1:0; prints
 // `listening on 127.0.0.1:PORT` on stdout.
 //
-//   node health_server.mjs [--name NAME] [--tools base|alt] [--json]
+//   node health_server.mjs [--name NAME] [--tools base|alt|added|removed] [--json]
 //
-// --tools alt: the same tool names, but echo takes an extra `times` argument (a different input
-// schema, so a different tools hash). --json: JSON answers instead of SSE (enableJsonResponse).
+// --tools base: echo {text} and whoami. alt: the same tool names, but echo takes an extra
+// `times` argument (a different input schema, so a different tools hash). added: base plus
+// search {query}. removed: echo alone (whoami is gone). --json: JSON answers instead of SSE
+// (enableJsonResponse).
 //
 // Endpoints: /mcp (POST, GET, DELETE), GET /health, and the test's remote control:
 //   PUT /admin/mode {"mode": M}   M = "ok" | "broken-init" | "draining" | "error500"
@@ -43,9 +45,17 @@ function buildServer() {
     description: 'Returns its text argument',
     inputSchema: echoSchema,
   }, async ({ text, times }) => ({ content: [{ type: 'text', text: text.repeat(times ?? 1) }] }));
-  server.registerTool('whoami', {
-    description: 'The server name',
-  }, async () => ({ content: [{ type: 'text', text: serverName }] }));
+  if (toolSet !== 'removed') {
+    server.registerTool('whoami', {
+      description: 'The server name',
+    }, async () => ({ content: [{ type: 'text', text: serverName }] }));
+  }
+  if (toolSet === 'added') {
+    server.registerTool('search', {
+      description: 'Finds nothing, politely',
+      inputSchema: { query: z.string() },
+    }, async ({ query }) => ({ content: [{ type: 'text', text: `no results for ${query}` }] }));
+  }
   return server;
 }
 
