@@ -4,6 +4,7 @@
 //   GET /v1/status · PUT /v1/upstreams/{u}/weights · POST /v1/upstreams/{u}/switch ·
 //   POST /v1/upstreams/{u}/rollback · POST /v1/upstreams/{u}/pools/{p}/drain ·
 //   POST /v1/upstreams/{u}/pools/{p}/undrain · PUT /v1/upstreams/{u}/pools/{p}/backends ·
+//   POST /v1/upstreams/{u}/pools/{p}/backends/{addr}/drain · .../backends/{addr}/undrain ·
 //   POST /v1/reload · POST /v1/upgrade · GET /metrics · GET /healthz · GET /readyz
 // The read-only status address (status_server) is served by the same handler (access::read_only).
 // Errors answer 4xx with {"error":"<one clear sentence>"}.
