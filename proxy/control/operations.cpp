@@ -69,6 +69,9 @@ std::optional<std::string> operations::refusal(const runtime::upstream_state& u,
 {
     if (!has_usable_backend(target))
         return "pool '" + target.name + "' has no healthy backend";
+    if (std::none_of(target.backends.begin(), target.backends.end(),
+                     [](const auto& b) { return b->healthy() && b->in_service() && !b->draining(); }))
+        return "every healthy backend of pool '" + target.name + "' is draining";
     return breaking_change(u, target, baseline);
 }
 

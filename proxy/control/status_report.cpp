@@ -54,7 +54,9 @@ json::object backend_status(const upstream::backend& b, const runtime::pool& p)
     json::object out{{"address", b.address()},
                      {"health", health_status(b)},
                      {"healthy", b.healthy()},
-                     {"draining", p.draining || drain != nullptr},
+                     // Takes no new sessions: its pool drains, or it does (here or in
+                     // another pool listing it too).
+                     {"draining", p.draining || drain != nullptr || b.draining()},
                      {"sessions", count(c.sessions)},
                      {"connections", count(c.connections)},
                      {"streams", count(c.streams)},

@@ -383,3 +383,16 @@ TEST_CASE("snapshot: a drained backend takes no new sessions; past its deadline 
     CHECK_FALSE(drained.retired());
     CHECK(drained.available(0));
 }
+
+TEST_CASE("operations: a pool whose healthy backends all drain is refused its first traffic unless forced")
+{
+    fixture f;
+    f.apply(f.ops().drain_backend("mcp", "green", "127.0.0.1:3011", std::chrono::hours(1), 0));
+    auto d = f.ops().switch_to("mcp", "green", false);
+    CHECK(d.status == 409);
+    CHECK(d.error == "every healthy backend of pool 'green' is draining; use force to switch anyway");
+    CHECK(f.ops().set_weights("mcp", {{"green", 5}}, false).status == 409);
+    CHECK(f.ops().switch_to("mcp", "green", true).ok());
+    f.apply(f.ops().undrain_backend("mcp", "green", "127.0.0.1:3011"));
+    CHECK(f.ops().switch_to("mcp", "green", false).ok());
+}
