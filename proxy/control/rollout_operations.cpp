@@ -91,11 +91,17 @@ decision rollout_operations::start(std::string_view upstream, const rollout_requ
         r.rules.on_failure = *request.on_failure;
 
     if (!request.force)
-        if (const auto* live = live_upstream(upstream))
+        if (const auto* live = live_upstream(upstream)) {
+            // Tools are judged against the rollout's own baseline.
+            const runtime::pool* live_baseline = nullptr;
+            for (const auto& p : live->pools)
+                if (p.name == r.baseline)
+                    live_baseline = &p;
             for (const auto& p : live->pools)
                 if (p.name == request.pool)
-                    if (const auto why = operations::refusal(*live, p))
+                    if (const auto why = operations::refusal(*live, p, live_baseline))
                         return decision::refuse(409, *why + "; use --force to start the rollout anyway");
+        }
 
     begin_rollout(*u, std::move(r), now_ms);
     d.summary = std::string(upstream) + " rollout of " + request.pool + " against " + baseline->name + " started";

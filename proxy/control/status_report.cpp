@@ -101,9 +101,13 @@ json::object tools_status(const tool_compatibility& c, const runtime::pool* base
 
 json::object upstream_status(const runtime::upstream_state& u, const runtime::runtime_state& state)
 {
-    // Tools are judged against the pool taking most new sessions (a rollout's baseline, once
-    // rollouts pass theirs here).
+    // Tools are judged against a running rollout's baseline, else the pool taking most new
+    // sessions.
     const runtime::pool* baseline = default_baseline(u);
+    if (const auto* runtime = state.find(u.config.name); runtime && runtime->rollout && runtime->rollout->active())
+        for (const auto& p : u.pools)
+            if (p.name == runtime->rollout->baseline)
+                baseline = &p;
     const auto baseline_hash = baseline ? tools_of(*baseline).hash : std::nullopt;
 
     json::array pools;

@@ -78,17 +78,17 @@ itest('status reports each pool\'s tools against the baseline: added, removed, c
 
 itest('a pool that only adds tools passes the guard: first weights and switch are accepted', async (t, s) => {
   const { tn, added } = await startPools(s, 'tc-add');
-  const w = await put(tn, '/v1/upstreams/mcp/weights', { blue: 90, green: 10 });
+  const w = await put(tn, '/v1/upstreams/mcp/weights', { blue: 50, green: 50 });
   assert.equal(w.status, 200, `weights giving green (search added) its first traffic: ${w.text}`);
-  assert.deepEqual(weightsIn(await status(tn)), { blue: 90, green: 10, red: 0, alt: 0, mixed: 0 });
-  // New sessions really reach the new version.
+  assert.deepEqual(weightsIn(await status(tn)), { blue: 50, green: 50, red: 0, alt: 0, mixed: 0 });
+  // New sessions really reach the new version (60 misses at 50 % would be a 1e-18 fluke).
   const onGreen = await sessionOn(tn.port, added.name);
   assert.equal(onGreen.status, 200);
 
   const cli = await ctl(tn, ['switch', 'mcp', 'green']);
   assert.equal(cli.code, 0, `turnoutctl switch to an additive pool: ${cli.stdout}${cli.stderr}`);
   // (A switch keeps the weight the pool already had.)
-  assert.deepEqual(weightsIn(await status(tn)), { blue: 0, green: 10, red: 0, alt: 0, mixed: 0 });
+  assert.deepEqual(weightsIn(await status(tn)), { blue: 0, green: 50, red: 0, alt: 0, mixed: 0 });
 });
 
 itest('a removed tool or a changed input schema is refused (409) for switch and first weights; --force overrides', async (t, s) => {
@@ -112,16 +112,45 @@ itest('a removed tool or a changed input schema is refused (409) for switch and 
   assert.deepEqual(weightsIn(await status(tn)), { blue: 100, green: 0, red: 0, alt: 0, mixed: 0 }, 'nothing changed');
 
   // --force: the canary of a breaking version is possible without switching everything.
-  r = await ctl(tn, ['weights', 'mcp', 'blue=95', 'red=5', '--force']);
+  r = await ctl(tn, ['weights', 'mcp', 'blue=50', 'red=50', '--force']);
   assert.equal(r.code, 0, `turnoutctl weights --force: ${r.stdout}${r.stderr}`);
-  assert.match(r.stdout, /^mcp: weights blue=95 red=5 \(forced\)$/m);
-  assert.deepEqual(weightsIn(await status(tn)), { blue: 95, green: 0, red: 5, alt: 0, mixed: 0 });
-  assert.equal((await sessionOn(tn.port, removed.name)).status, 200, 'new sessions reach the forced canary');
+  assert.match(r.stdout, /^mcp: weights blue=50 red=50 \(forced\)$/m);
+  assert.deepEqual(weightsIn(await status(tn)), { blue: 50, green: 0, red: 50, alt: 0, mixed: 0 });
+  // At 50 %, 60 new sessions all elsewhere would be a 1e-18 fluke.
+  assert.equal((await sessionOn(tn.port, removed.name)).status, 200, 'new sessions reach the forced pool');
 
-  const forced = await put(tn, '/v1/upstreams/mcp/weights', { weights: { alt: 5 }, force: true });
+  const forced = await put(tn, '/v1/upstreams/mcp/weights', { weights: { alt: 50 }, force: true });
   assert.equal(forced.status, 200, forced.text);
   r = await ctl(tn, ['switch', 'mcp', 'alt', '--force']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((await sessionOn(tn.port, alt.name)).status, 200);
-  assert.deepEqual(weightsIn(await status(tn)), { blue: 0, green: 0, red: 0, alt: 5, mixed: 0 });
+  assert.deepEqual(weightsIn(await status(tn)), { blue: 0, green: 0, red: 0, alt: 50, mixed: 0 });
+});
+
+itest('rollout start: a breaking pool is refused unless forced, judged against the rollout\'s baseline; status uses that baseline while it runs', async (t, s) => {
+  const { tn } = await startPools(s, 'tc-rollout');
+  const steps = [{ weight: 5, hold: '1h' }, { weight: 100 }];
+  const refused = await post(tn, '/v1/upstreams/mcp/rollout', { pool: 'red', steps });
+  assertRefused(refused,
+    /^the tools of pool 'red' break those of pool 'blue' \(removed: whoami\); use --force to start the rollout anyway$/,
+    'rollout of red');
+  assertRefused(await post(tn, '/v1/upstreams/mcp/rollout', { pool: 'alt', steps }), /input schema changed: echo/, 'rollout of alt');
+
+  // An additive pool starts.
+  const started = await post(tn, '/v1/upstreams/mcp/rollout', { pool: 'green', steps });
+  assert.equal(started.status, 200, `rollout of an additive pool: ${started.text}`);
+  assert.equal((await post(tn, '/v1/upstreams/mcp/rollout/abort')).status, 200);
+
+  // The rollout's baseline decides: blue against red only adds whoami (red lacks it).
+  const r = await post(tn, '/v1/upstreams/mcp/rollout', { pool: 'blue', baseline: 'red', steps });
+  assert.equal(r.status, 200, `blue only adds whoami to red: ${r.text}`);
+  const st = await status(tn);
+  assert.equal(poolIn(st, 'blue').tools.baseline, 'red', 'status compares with the rollout\'s baseline');
+  assert.deepEqual(poolIn(st, 'blue').tools.added, ['whoami']);
+  assert.deepEqual(poolIn(st, 'red').tools.added, []);
+  assert.equal((await post(tn, '/v1/upstreams/mcp/rollout/abort')).status, 200);
+
+  // --force starts a breaking one.
+  const forced = await post(tn, '/v1/upstreams/mcp/rollout', { pool: 'red', steps, force: true });
+  assert.equal(forced.status, 200, forced.text);
 });
