@@ -287,7 +287,7 @@ std::string server::metrics() const
     return metrics::render(*shared_->snapshots.load(),
                            {uptime.count(), draining_.load(), workers_ ? workers_->connection_count() : 0,
                             client_buffers, backend_buffers, shared_->sessions.size()},
-                           {&publisher_->state(), &rollouts_->verdicts(), nullptr});
+                           {&publisher_->state(), &rollouts_->verdicts(), ctrl::pool_tool_names});
 }
 
 template <class Decide> admin::result server::change(std::string_view upstream, Decide decide)

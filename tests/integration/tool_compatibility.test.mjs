@@ -6,7 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { itest } from './support/harness.mjs';
-import { admin, ctl, poolIn, status, waitAdmin, weightsIn } from './support/control_helpers.mjs';
+import { admin, ctl, metricValue, parseMetrics, poolIn, status, waitAdmin, weightsIn } from './support/control_helpers.mjs';
+import { streamableClient } from './support/session_helpers.mjs';
 import { fastHealth, healthConfig, sessionOn, startHealthServer, waitAllProbed } from './support/health_helpers.mjs';
 
 const post = (tn, p, body) => admin(tn, 'POST', p, body);
@@ -153,4 +154,25 @@ itest('rollout start: a breaking pool is refused unless forced, judged against t
   // --force starts a breaking one.
   const forced = await post(tn, '/v1/upstreams/mcp/rollout', { pool: 'red', steps, force: true });
   assert.equal(forced.status, 200, forced.text);
+});
+
+itest('turnout_tool_calls_total labels a call with the tool name only when the pool announced it, else other', async (t, s) => {
+  const base = await startHealthServer(s, { name: 'tc-metrics' });
+  const tn = await s.turnout(healthConfig([{ name: 'blue', weight: 100, version: '1.0.0', backends: [base.addr] }], fastHealth()));
+  await waitAdmin(tn);
+  await waitAllProbed(tn, [base.addr]);
+  const { client } = await streamableClient(s, tn.port, { name: 'tc-metrics-client' });
+  await client.callTool({ name: 'echo', arguments: { text: 'x' } }, undefined, { timeout: 10000 });
+  await client.callTool({ name: 'echo', arguments: { text: 'y' } }, undefined, { timeout: 10000 });
+  // Names clients invent (here one the pool never announced) fold into `other`.
+  await client.callTool({ name: 'made-up-tool-1', arguments: {} }, undefined, { timeout: 10000 }).catch(() => {});
+  await client.callTool({ name: 'made-up-tool-2', arguments: {} }, undefined, { timeout: 10000 }).catch(() => {});
+
+  const m = parseMetrics((await admin(tn, 'GET', '/metrics')).text);
+  const total = (tool) => ['ok', 'error', 'tool_error'].reduce((sum, outcome) =>
+    sum + metricValue(m, 'turnout_tool_calls_total', { upstream: 'mcp', pool: 'blue', tool, outcome }), 0);
+  assert.equal(metricValue(m, 'turnout_tool_calls_total', { pool: 'blue', tool: 'echo', outcome: 'ok' }), 2);
+  assert.equal(total('other'), 2, 'the two made-up names are one `other` label');
+  const tools = new Set(m.samples.filter((x) => x.name === 'turnout_tool_calls_total').map((x) => x.labels.tool));
+  assert.deepEqual([...tools].sort(), ['echo', 'other']);
 });
