@@ -32,11 +32,25 @@ public:
     json::object status() const override { return {{"version", "0.1.0"}}; }
     std::string metrics() const override { return "turnout_up 1\n"; }
     bool ready() const override { return true; }
-    result set_weights(std::string_view, const std::vector<std::pair<std::string, std::int64_t>>&) override { return hit(); }
+    result set_weights(std::string_view, const std::vector<std::pair<std::string, std::int64_t>>&, bool) override
+    {
+        return hit();
+    }
     result switch_to(std::string_view, std::string_view, bool) override { return hit(); }
     result rollback(std::string_view) override { return hit(); }
     result drain(std::string_view, std::string_view, std::optional<turnout::config::duration>) override { return hit(); }
     result undrain(std::string_view, std::string_view) override { return hit(); }
+    result drain_backend(std::string_view, std::string_view, std::string_view address,
+                         std::optional<turnout::config::duration>) override
+    {
+        FUZZ_CHECK(!address.empty());
+        return hit();
+    }
+    result undrain_backend(std::string_view, std::string_view, std::string_view address) override
+    {
+        FUZZ_CHECK(!address.empty());
+        return hit();
+    }
     result set_backends(std::string_view, std::string_view, const std::vector<std::string>&) override { return hit(); }
     result watch_switch(std::string_view, std::string_view, bool, turnout::config::duration) override { return hit(); }
     result start_rollout(std::string_view, const turnout::control::rollout_request& r) override
@@ -60,9 +74,11 @@ private:
 };
 
 constexpr std::array<std::string_view, 4> methods{"GET", "POST", "PUT", "DELETE"};
-constexpr std::array<std::string_view, 12> routes{
+constexpr std::array<std::string_view, 14> routes{
     "/v1/status", "/v1/upstreams/{u}/weights", "/v1/upstreams/{u}/switch", "/v1/upstreams/{u}/rollback",
     "/v1/upstreams/{u}/pools/blue/drain", "/v1/upstreams/{u}/pools/blue/undrain", "/v1/upstreams/{u}/pools/blue/backends",
+    "/v1/upstreams/{u}/pools/blue/backends/127.0.0.1%3A3001/drain",
+    "/v1/upstreams/{u}/pools/blue/backends/%5B%3A%3A1%5D:3001/undrain",
     "/v1/upstreams/{u}/rollout", "/v1/upstreams/{u}/rollout/promote", "/v1/reload", "/v1/upgrade", "/metrics"};
 
 } // namespace
