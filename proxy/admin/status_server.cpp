@@ -1,6 +1,6 @@
 #include "turnout/admin/status_server.hpp"
 
-#include "turnout/admin/admin_server.hpp"
+#include "turnout/admin/admin_api.hpp"
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>

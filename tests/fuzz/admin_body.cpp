@@ -10,7 +10,7 @@
 
 #include "fuzz_support.hpp"
 
-#include "turnout/admin/admin_server.hpp"
+#include "turnout/admin/admin_api.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/src.hpp>

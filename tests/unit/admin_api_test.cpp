@@ -1,3 +1,4 @@
+#include "turnout/admin/admin_api.hpp"
 #include "turnout/admin/admin_server.hpp"
 
 #include <doctest/doctest.h>
