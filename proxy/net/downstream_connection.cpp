@@ -1,5 +1,6 @@
 #include "turnout/net/downstream_connection.hpp"
 
+#include "turnout/edge/gate.hpp"
 #include "turnout/http/error_response.hpp"
 #include "turnout/http/forwarding.hpp"
 #include "turnout/http/head_writer.hpp"
@@ -317,7 +318,13 @@ void downstream_connection::on_request_head()
         return respond_error(*problem);
 
     keep_alive_ = request_.keep_alive() && !draining_ && !retiring_;
-    if (const auto refused = router_.route(*snapshot_, head, exchange_.dest, exchange_.session))
+    if (const auto& listeners = snapshot_->config->listeners; listen_index_ < listeners.size()) {
+        if (const auto refused = edge::admit(worker_.shared().edge, listeners[listen_index_], listen_index_, head,
+                                             tls_ != nullptr, client_address_, upstream::monotonic_ms(exchange_.started),
+                                             exchange_.stream_slot))
+            return respond_error(refused->error, refused->retry_after_s);
+    }
+    if (const auto refused = router_.route(*snapshot_, head, exchange_.dest, exchange_.session, client_address_))
         return respond_error(*refused);
     exchange_.request_chunked = request_.chunked();
     if (request_.method() == HTTP_POST)
@@ -845,7 +852,7 @@ void downstream_connection::fail_exchange(proxy_error e, std::string_view detail
     respond_error(e);
 }
 
-void downstream_connection::respond_error(proxy_error e)
+void downstream_connection::respond_error(proxy_error e, unsigned retry_after_s)
 {
     auto& ex = exchange_;
     if (e == proxy_error::session_not_found)
@@ -857,7 +864,7 @@ void downstream_connection::respond_error(proxy_error e)
     end_accounting(false); // the failure was counted where it happened
     ex.record_outcome(clock::now()); // before the answer leaves, as in do_write_client
     clear_deadline();
-    client_head_ = http::make_error_response(e, false);
+    client_head_ = http::make_error_response(e, false, retry_after_s);
     client_writing_ = true;
     client_.async_write(asio::buffer(client_head_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
         self->client_writing_ = false;
@@ -896,6 +903,7 @@ void downstream_connection::close()
     end_accounting(ex.status >= 500 && ex.status != 499);
     if (ex.request != request_phase::idle)
         log_access();
+    ex.stream_slot.release(); // the client's stream count drops now, not when the last handler lets go
     closed_ = true;
     boost::system::error_code ignored;
     timer_.cancel();

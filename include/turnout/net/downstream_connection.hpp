@@ -100,7 +100,7 @@ private:
     // failures
     bool retry_on_fresh_connection(boost::system::error_code ec);
     void fail_exchange(http::proxy_error e, std::string_view detail);
-    void respond_error(http::proxy_error e);
+    void respond_error(http::proxy_error e, unsigned retry_after_s = 0);
     void linger_close();
     void close();
 

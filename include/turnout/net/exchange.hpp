@@ -4,6 +4,7 @@
 // (`exchange_ = {}`); what outlives an exchange (sockets, read buffers, scratch for heads)
 // belongs to the connection.
 
+#include "turnout/edge/stream_limiter.hpp"
 #include "turnout/mcp/rpc_watch.hpp"
 #include "turnout/routing/session_binding.hpp"
 #include "turnout/routing/stage.hpp"
@@ -31,6 +32,8 @@ struct exchange {
     /// Backends tried for this exchange (a refused connect moves on to another).
     boost::container::small_vector<const upstream::backend*, 4> tried;
     std::unique_ptr<upstream::upstream_connection> upstream;
+    /// max_streams_per_client: this request's place among its client's open streams.
+    edge::stream_slot stream_slot;
 
     // request flow
     bool request_head_sent = false;
