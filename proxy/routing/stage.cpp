@@ -34,10 +34,15 @@ constexpr std::uint64_t sticky_seed = 0x74726e6f75742d31ull;
 } // namespace
 
 refusal stage::route(const runtime::snapshot& s, const http::message_head& head, destination& dest,
-                     session_binding& session, std::string_view client_address)
+                     session_binding& session, std::string_view client_address, mcp_facts mcp)
 {
-    const auto route = s.router.match({.host = head.find(http::field_name::host).value_or(""),
-                                       .path = target_path(head.target())});
+    request_facts facts{.host = head.find(http::field_name::host).value_or(""), .path = target_path(head.target())};
+    if (s.router.has_mcp_rules() && !mcp.method.empty() && head.count(http::field_name::mcp_session_id) == 0 &&
+        !session::legacy_session_id(head.target())) {
+        facts.mcp_method = mcp.method;
+        facts.mcp_name = mcp.name;
+    }
+    const auto route = s.router.match(facts);
     if (!route)
         return http::proxy_error::no_route;
     dest.upstream = &s.upstreams[*route];

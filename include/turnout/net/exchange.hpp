@@ -18,7 +18,8 @@
 
 namespace turnout::net {
 
-enum class request_phase { idle, head, routing, body, sent };
+// inspect: the head is in, and the body is being read whole before routing (MCP facts).
+enum class request_phase { idle, head, inspect, routing, body, sent };
 enum class response_phase { none, head, body, done };
 
 struct exchange {
@@ -41,6 +42,8 @@ struct exchange {
     bool expect_continue = false;
     bool replayable = false; // the whole request went out in the first write (owned copy kept)
     bool replaying = false;  // ... and goes out again on a fresh connection
+    bool body_held = false;  // the body was read whole before routing into a buffer of its own:
+                             // forwarded from there as it is, not copied again
 
     // response flow
     bool response_head_sent = false;
