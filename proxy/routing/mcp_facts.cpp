@@ -22,6 +22,58 @@ std::string mismatch_answer(std::string_view detail, std::string_view id_json)
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
+// SEP-2243 carries a name that is no plain header value as "=?base64?<standard base64>?=".
+// Returns the decoded bytes, or nullopt for a value in another form (or broken base64).
+std::optional<std::string> base64_sentinel(std::string_view value)
+{
+    constexpr std::string_view open = "=?base64?", close = "?=";
+    if (value.size() < open.size() + close.size() || !value.starts_with(open) || !value.ends_with(close))
+        return std::nullopt;
+    value = value.substr(open.size(), value.size() - open.size() - close.size());
+    std::string out;
+    std::uint32_t bits = 0;
+    int count = 0;
+    std::size_t padding = 0;
+    for (const char c : value) {
+        int v;
+        if (c >= 'A' && c <= 'Z') v = c - 'A';
+        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9') v = c - '0' + 52;
+        else if (c == '+') v = 62;
+        else if (c == '/') v = 63;
+        else if (c == '=') { ++padding; continue; }
+        else return std::nullopt;
+        if (padding > 0)
+            return std::nullopt; // data after padding
+        bits = (bits << 6) | static_cast<std::uint32_t>(v);
+        if (++count == 4) {
+            out += static_cast<char>(bits >> 16);
+            out += static_cast<char>(bits >> 8);
+            out += static_cast<char>(bits);
+            bits = 0;
+            count = 0;
+        }
+    }
+    if (count == 1 || padding > 2)
+        return std::nullopt;
+    if (count == 2)
+        out += static_cast<char>(bits >> 4);
+    else if (count == 3) {
+        out += static_cast<char>(bits >> 10);
+        out += static_cast<char>(bits >> 2);
+    }
+    return out;
+}
+
+// Mcp-Name as sent, or decoded from its base64 form, equals the body's name.
+bool same_name(std::string_view header, std::string_view body)
+{
+    if (header == body)
+        return true;
+    const auto decoded = base64_sentinel(header);
+    return decoded && *decoded == body;
+}
+
 } // namespace
 
 std::optional<std::size_t> body_to_inspect(const router& r, const http::message_head& head,
@@ -58,7 +110,7 @@ body_facts inspect_body(const http::message_head& head, std::string_view body, m
     if (has_method_header && headers.method != f.method)
         return {headers, mismatch_answer("Mcp-Method is " + quoted(headers.method) + " but the body's method is " +
                                              quoted(f.method), f.id)};
-    if (has_name_header && headers.name != subject)
+    if (has_name_header && !same_name(headers.name, subject))
         return {headers, mismatch_answer("Mcp-Name is " + quoted(headers.name) + " but the body names " +
                                              quoted(subject), f.id)};
     if (has_method_header && !has_name_header && names_a_target(f.method) && !subject.empty())

@@ -204,3 +204,27 @@ TEST_CASE("a batch has no facts of its own; with Mcp-Method it is a mismatch")
         CHECK(r.mismatch.find("a batch carries no single method") != std::string::npos);
     }
 }
+
+TEST_CASE("Mcp-Name in SEP-2243's base64 form is compared decoded")
+{
+    heads h;
+    {
+        mcp::request_inspector i; // "café_search" in UTF-8, base64
+        const auto r = inspect(h, "Mcp-Method: tools/call\r\nMcp-Name: =?base64?Y2Fmw6lfc2VhcmNo?=\r\n",
+                               R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"café_search"}})", i);
+        CHECK(r.mismatch.empty());
+        CHECK(r.facts.name == "café_search");
+    }
+    {
+        mcp::request_inspector i;
+        const auto r = inspect(h, "Mcp-Method: tools/call\r\nMcp-Name: =?base64?Y2Fmw6k=?=\r\n",
+                               R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"café_search"}})", i);
+        CHECK_FALSE(r.mismatch.empty()); // "café" is not "café_search"
+    }
+    {
+        mcp::request_inspector i;
+        const auto r = inspect(h, "Mcp-Method: tools/call\r\nMcp-Name: =?base64?!!!?=\r\n",
+                               R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}})", i);
+        CHECK_FALSE(r.mismatch.empty());
+    }
+}
