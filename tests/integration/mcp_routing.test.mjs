@@ -85,6 +85,21 @@ itest('the same calls without the headers (2025 clients) are routed by their JSO
   assert.equal((await post(tn, batch)).get('x-backend'), 'mcp-main');
 });
 
+itest('a request with Expect: 100-continue gets its 100 before turnout reads its body for routing', async (t, s) => {
+  const tn = await routedTurnout(s);
+  const body = rpc('tools/call', { name: 'search_web' });
+  const conn = await s.conn(tn.port);
+  await conn.write(`POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n` +
+    'Expect: 100-continue\r\n\r\n');
+  const interim = await conn.readResponse({ interim: true });
+  assert.equal(interim.status, 100);
+  await conn.write(body);
+  const res = await conn.readResponse();
+  assert.equal(res.status, 200);
+  assert.equal(res.get('x-backend'), 'mcp-search');
+  assert.equal(res.body.toString(), body);
+});
+
 itest('a body over max_inspect_bytes is routed by headers and path, and forwarded byte for byte', async (t, s) => {
   const tn = await routedTurnout(s, { max_inspect_bytes: 512 });
   const body = rpc('tools/call', { name: 'search_web', arguments: { pad: 'x'.repeat(4000) } });
