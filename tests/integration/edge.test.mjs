@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before } from 'node:test';
-import { Child, closedPort, fileScope, httpRequest, itest, run, tempDir, waitUntil } from './support/harness.mjs';
+import { Child, TURNOUT_BIN, closedPort, fileScope, httpRequest, itest, run, tempDir, waitUntil, writeConfig } from './support/harness.mjs';
 import { admin, metricValue, parseMetrics } from './support/control_helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -169,4 +169,21 @@ itest('max_streams_per_client: a client past its open streams gets 429; closing 
     return ok;
   }, 10000, 'a stream to open once one closed');
   assert.equal((await edgeRefusals(tn)).streams >= 1, true);
+});
+
+itest('turnout -t refuses bad edge and MCP routing values with PATH:LINE:COL', async (t, s) => {
+  const cases = [
+    ['[[listen]]\naddress = "127.0.0.1:0"\nallowed_origins = ["https://a.example/x"]\n', /:3:20: listen\.allowed_origins: expected "\*" or an origin/],
+    ['[[listen]]\naddress = "127.0.0.1:0"\nrate_limit = { requests = 10, key = "cookie" }\n', /:3:37: listen\.rate_limit\.key: expected "ip" or "header:NAME", got "cookie"/],
+    ['[[listen]]\naddress = "127.0.0.1:0"\n[[upstream]]\nname = "m"\nclient_key = "ip:v6"\n  [[upstream.pool]]\n  name = "p"\n',
+      /:5:14: upstream\.client_key: expected "none", "ip" or "header:NAME", got "ip:v6"/],
+    ['[[listen]]\naddress = "127.0.0.1:0"\n[[upstream]]\nname = "m"\n  [[upstream.pool]]\n  name = "p"\n[[route]]\nmcp_name = "x"\nupstream = "m"\n',
+      /:8:12: route\.mcp_name: needs mcp_method/],
+  ];
+  for (const [text, expected] of cases) {
+    const file = writeConfig(s, text);
+    const r = await run(TURNOUT_BIN, ['-t', '-c', file]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + expected.source));
+  }
 });
