@@ -286,7 +286,7 @@ std::string server::metrics() const
         workers_ ? workers_->buffers_held() : std::pair<std::size_t, std::size_t>{};
     return metrics::render(*shared_->snapshots.load(),
                            {uptime.count(), draining_.load(), workers_ ? workers_->connection_count() : 0,
-                            client_buffers, backend_buffers, shared_->sessions.size()},
+                            client_buffers, backend_buffers, shared_->sessions.size(), &shared_->edge.counted},
                            {&publisher_->state(), &rollouts_->verdicts(), ctrl::pool_tool_names});
 }
 

@@ -1,6 +1,7 @@
 #include "turnout/config/config.hpp"
 #include "turnout/config/duration.hpp"
 #include "turnout/config/rules.hpp"
+#include "turnout/edge/origin.hpp"
 
 #include <toml++/toml.h>
 
@@ -18,6 +19,7 @@
 #include <map>
 #include <set>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 namespace turnout::config {
@@ -345,6 +347,9 @@ constexpr std::size_t max_unix_socket_path = sizeof(sockaddr_un{}.sun_path) - 1;
 constexpr std::int64_t max_workers = 1024;
 constexpr std::int64_t max_rise_fall = 1000;
 constexpr std::int64_t no_limit = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t max_rate_requests = 1'000'000'000;
+// A body held whole in memory before routing: bounded well below max_body_bytes' range.
+constexpr std::int64_t max_inspect_bytes = 16 * 1024 * 1024;
 
 // Two spellings of one endpoint ("LocalHost:80" and "localhost:080") are the same endpoint.
 std::pair<std::string, std::uint16_t> endpoint_key(const host_port& hp) { return {lower(hp.host), hp.port}; }
@@ -363,7 +368,8 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
     const table_reader r{ctx, table, "[proxy]",
                          {"workers", "admin_socket", "status_address", "state_file", "drain_timeout", "access_log",
                           "log_level", "header_timeout", "idle_timeout", "connect_timeout", "response_timeout",
-                          "stream_idle_timeout", "max_header_bytes", "max_uri_bytes", "max_body_bytes"}};
+                          "stream_idle_timeout", "max_header_bytes", "max_uri_bytes", "max_body_bytes",
+                          "max_inspect_bytes"}};
 
     if (const auto v = r.get_integer("workers", 0, max_workers))
         proxy.workers = static_cast<unsigned>(*v);
@@ -405,11 +411,85 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
         proxy.max_uri_bytes = static_cast<std::size_t>(*v);
     if (const auto v = r.get_integer("max_body_bytes", 1, no_limit))
         proxy.max_body_bytes = static_cast<std::size_t>(*v);
+    if (const auto v = r.get_integer("max_inspect_bytes", 0, max_inspect_bytes))
+        proxy.max_inspect_bytes = static_cast<std::size_t>(*v);
+}
+
+// A header field name (RFC 9110 token).
+bool is_field_name(std::string_view name)
+{
+    constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+    return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || extra.find(c) != std::string_view::npos;
+    });
+}
+
+// "none" | "ip" | "header:NAME"; allow_none is false where a key is required (rate limits).
+client_key_config read_client_key(const table_reader& r, std::string_view key, bool allow_none)
+{
+    const auto text = r.get_string(key);
+    client_key_config out;
+    const std::string expected = allow_none ? "expected \"none\", \"ip\" or \"header:NAME\""
+                                            : "expected \"ip\" or \"header:NAME\"";
+    if (*text == "ip")
+        out.source = client_key_config::kind::ip;
+    else if (*text == "none" && allow_none)
+        out.source = client_key_config::kind::none;
+    else if (text->starts_with("header:") && is_field_name(text->substr(7)))
+        out = {client_key_config::kind::header, text->substr(7)};
+    else
+        r.fail_at(key, expected + ", got \"" + *text + "\"");
+    return out;
+}
+
+void read_rate_limit(const context& ctx, const toml::table& table, listen_config& listen)
+{
+    const table_reader r{ctx, table, "[listen.rate_limit]", {"requests", "per", "burst", "key"}};
+    if (!r.find("requests"))
+        ctx.fail(r.source(), "missing key 'requests' in listen.rate_limit");
+    rate_limit_config limit;
+    limit.requests = static_cast<std::uint32_t>(*r.get_integer("requests", 1, max_rate_requests));
+    limit.per = r.get_duration("per", duration{1}).value_or(limit.per);
+    limit.burst = static_cast<std::uint32_t>(r.get_integer("burst", 1, max_rate_requests).value_or(limit.requests));
+    if (r.find("key"))
+        limit.key = read_client_key(r, "key", false);
+    listen.rate_limit = limit;
+}
+
+// allowed_origins and allowed_hosts: compared in one spelling, so normalized here.
+void read_edge(const context& ctx, const table_reader& r, listen_config& listen)
+{
+    for (const auto& [text, node] : r.get_strings("allowed_origins")) {
+        if (text == "*") {
+            listen.any_origin = true;
+            continue;
+        }
+        auto origin = edge::normalize_origin(text);
+        if (origin.empty())
+            r.fail_at(*node, "allowed_origins",
+                      "expected \"*\" or an origin such as \"https://app.example.com\" (scheme, host, optional port, "
+                      "no path), got \"" + text + "\"");
+        listen.allowed_origins.push_back(std::move(origin));
+    }
+    for (const auto& [text, node] : r.get_strings("allowed_hosts")) {
+        const auto parts = edge::parse_authority(text, 0);
+        if (!parts)
+            r.fail_at(*node, "allowed_hosts",
+                      "expected a host name or address, optionally with :port, such as \"localhost\" or "
+                      "\"127.0.0.1:8080\", got \"" + text + "\"");
+        listen.allowed_hosts.push_back(lower(text));
+    }
+    if (const toml::table* limit = r.get_table("rate_limit"))
+        read_rate_limit(ctx, *limit, listen);
+    listen.max_streams_per_client =
+        static_cast<std::uint32_t>(r.get_integer("max_streams_per_client", 0, max_rate_requests).value_or(0));
 }
 
 listen_config read_listen(const context& ctx, const toml::table& table)
 {
-    const table_reader r{ctx, table, "[[listen]]", {"address", "tls_cert", "tls_key", "certificate"}};
+    const table_reader r{ctx, table, "[[listen]]",
+                         {"address", "tls_cert", "tls_key", "certificate", "allowed_origins", "allowed_hosts",
+                          "rate_limit", "max_streams_per_client"}};
     listen_config listen;
     const std::string address = r.require_string("address");
     listen.address = read_address(r, "address", address, *r.find("address"));
@@ -431,6 +511,7 @@ listen_config read_listen(const context& ctx, const toml::table& table)
     }
     if (!listen.certificates.empty() && !listen.tls())
         r.fail_at("certificate", "needs tls_cert and tls_key (the default certificate) in the same [[listen]]");
+    read_edge(ctx, r, listen);
     return listen;
 }
 
@@ -580,7 +661,7 @@ upstream_config read_upstream(const context& ctx, const toml::table& table)
 {
     const table_reader r{ctx, table, "[[upstream]]",
                          {"name", "affinity", "affinity_key_file", "session_idle_timeout", "pool", "health",
-                          "rollout"}};
+                          "rollout", "client_key"}};
     upstream_config upstream;
     upstream.name = r.require_string("name");
     if (!is_valid_name(upstream.name))
@@ -599,6 +680,8 @@ upstream_config read_upstream(const context& ctx, const toml::table& table)
         r.fail_at("affinity", "\"token\" needs affinity_key_file (the key that signs session tokens)");
     upstream.session_idle_timeout =
         r.get_duration("session_idle_timeout", duration{1}).value_or(upstream.session_idle_timeout);
+    if (r.find("client_key"))
+        upstream.client_key = read_client_key(r, "client_key", true);
 
     const auto pools = r.get_tables("pool");
     if (pools.empty())
@@ -632,7 +715,7 @@ void read_upstreams(const context& ctx, const table_reader& root, configuration&
 
 route_config read_route(const context& ctx, const toml::table& table, const configuration& config)
 {
-    const table_reader r{ctx, table, "[[route]]", {"path_prefix", "host", "upstream"}};
+    const table_reader r{ctx, table, "[[route]]", {"path_prefix", "host", "upstream", "mcp_method", "mcp_name"}};
     route_config route;
     if (const auto prefix = r.get_string("path_prefix")) {
         if (!prefix->starts_with('/'))
@@ -647,6 +730,21 @@ route_config read_route(const context& ctx, const toml::table& table, const conf
             r.fail_at("host", "expected a host name such as \"example.com\", got \"" + *host + "\"");
         route.host = lower(*host);
     }
+    // MCP facts: exact, or '*' as a glob; a name alone would match a tool, a prompt and a
+    // resource alike, so it needs its method.
+    for (const auto key : {"mcp_method", "mcp_name"}) {
+        if (const auto pattern = r.get_string(key)) {
+            const bool ok = !pattern->empty() && std::none_of(pattern->begin(), pattern->end(), [](unsigned char c) {
+                return c < 0x20 || c == 0x7f;
+            });
+            if (!ok)
+                r.fail_at(key, "expected a name, or a pattern with '*' such as \"search_*\", got \"" + *pattern + "\"");
+            (std::string_view{key} == "mcp_method" ? route.mcp_method : route.mcp_name) = *pattern;
+        }
+    }
+    if (!route.mcp_name.empty() && route.mcp_method.empty())
+        r.fail_at("mcp_name", "needs mcp_method in the same [[route]] (\"tools/call\", \"prompts/get\" or "
+                              "\"resources/read\")");
     route.upstream = r.require_string("upstream");
     if (!config.find_upstream(route.upstream))
         r.fail_at("upstream", "no [[upstream]] is named '" + route.upstream + "'");
@@ -656,14 +754,16 @@ route_config read_route(const context& ctx, const toml::table& table, const conf
 void read_routes(const context& ctx, const table_reader& root, configuration& config)
 {
     const auto tables = root.get_tables("route");
-    std::set<std::pair<std::string, std::string>> seen;
+    std::set<std::tuple<std::string, std::string, std::string, std::string>> seen;
     for (const toml::table* table : tables) {
         route_config route = read_route(ctx, *table, config);
-        if (!seen.emplace(route.host, route.path_prefix).second) {
+        if (!seen.emplace(route.host, route.path_prefix, route.mcp_method, route.mcp_name).second) {
             const toml::node* prefix = table->get("path_prefix");
             ctx.fail(prefix ? prefix->source() : table->source(),
                      "route: another [[route]] already has path_prefix \"" + route.path_prefix + "\"" +
-                         (route.host.empty() ? std::string{} : " and host \"" + route.host + "\""));
+                         (route.host.empty() ? std::string{} : " and host \"" + route.host + "\"") +
+                         (route.mcp_method.empty() ? std::string{} : " and mcp_method \"" + route.mcp_method + "\"") +
+                         (route.mcp_name.empty() ? std::string{} : " and mcp_name \"" + route.mcp_name + "\""));
         }
         config.routes.push_back(std::move(route));
     }
@@ -673,7 +773,7 @@ void read_routes(const context& ctx, const table_reader& root, configuration& co
     // config needs no routing section. With several, guessing would hide a mistake.
     if (config.upstreams.size() > 1)
         ctx.fail("several [[upstream]] tables but no [[route]]; add a [[route]] to say which gets what");
-    config.routes.push_back(route_config{"/", "", config.upstreams.front().name});
+    config.routes.push_back(route_config{"/", "", config.upstreams.front().name, "", ""});
 }
 
 configuration read_configuration(const context& ctx, const toml::table& document)

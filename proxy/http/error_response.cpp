@@ -28,7 +28,7 @@ std::string json_escape(std::string_view text)
     return out;
 }
 
-std::string make_json_response(unsigned status, std::string_view json_body, bool keep_alive)
+std::string make_json_response(unsigned status, std::string_view json_body, bool keep_alive, unsigned retry_after_s)
 {
     std::string response;
     response.reserve(160 + json_body.size());
@@ -39,6 +39,11 @@ std::string make_json_response(unsigned status, std::string_view json_body, bool
     response += "\r\nContent-Type: application/json\r\nContent-Length: ";
     response += std::to_string(json_body.size());
     response += "\r\nCache-Control: no-store\r\n";
+    if (retry_after_s > 0) {
+        response += "Retry-After: ";
+        response += std::to_string(retry_after_s);
+        response += "\r\n";
+    }
     if (!keep_alive)
         response += "Connection: close\r\n";
     response += "\r\n";
@@ -51,13 +56,14 @@ std::string make_error_response(unsigned status, std::string_view message, bool 
     return make_json_response(status, "{\"error\":\"" + json_escape(message) + "\"}", keep_alive);
 }
 
-std::string make_error_response(proxy_error e, bool keep_alive)
+std::string make_error_response(proxy_error e, bool keep_alive, unsigned retry_after_s)
 {
     // What an MCP server answers for a session it doesn't have: SDK clients re-initialize.
     if (e == proxy_error::session_not_found)
         return make_json_response(
             404, R"({"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null})", keep_alive);
-    return make_error_response(status_of(e), make_error_code(e).message(), keep_alive);
+    return make_json_response(status_of(e), "{\"error\":\"" + json_escape(make_error_code(e).message()) + "\"}",
+                              keep_alive, retry_after_s);
 }
 
 } // namespace turnout::http

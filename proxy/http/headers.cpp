@@ -76,9 +76,14 @@ field_name classify_field(std::string_view name) noexcept
     switch (name.size()) {
     case 2: return spells<"te">(name) ? te : other;
     case 4: return spells<"host">(name) ? host : other;
-    case 6: return spells<"expect">(name) ? expect : other;
+    case 6: return spells<"expect">(name) ? expect : spells<"origin">(name) ? origin : other;
     case 7: return spells<"trailer">(name) ? trailer : spells<"upgrade">(name) ? upgrade : other;
-    case 10: return spells<"connection">(name) ? connection : spells<"keep-alive">(name) ? keep_alive : other;
+    case 8: return spells<"mcp-name">(name) ? mcp_name : other;
+    case 10:
+        return spells<"connection">(name)   ? connection
+             : spells<"keep-alive">(name)   ? keep_alive
+             : spells<"mcp-method">(name)   ? mcp_method
+                                            : other;
     case 12: return spells<"content-type">(name) ? content_type : other;
     case 14:
         return spells<"content-length">(name) ? content_length : spells<"mcp-session-id">(name) ? mcp_session_id : other;

@@ -25,6 +25,11 @@ public:
         case proxy_error::no_backend: return "no backend available";
         case proxy_error::gateway_timeout: return "backend did not answer in time";
         case proxy_error::shutting_down: return "shutting down";
+        case proxy_error::origin_not_allowed: return "origin not allowed";
+        case proxy_error::host_not_allowed: return "host not allowed";
+        case proxy_error::rate_limited: return "rate limit exceeded";
+        case proxy_error::too_many_streams: return "too many open streams for this client";
+        case proxy_error::header_mismatch: return "Header mismatch";
         }
         return "unknown proxy error";
     }
@@ -42,7 +47,12 @@ unsigned status_of(proxy_error e) noexcept
 {
     switch (e) {
     case proxy_error::bad_request:
-    case proxy_error::bad_session_id: return 400;
+    case proxy_error::bad_session_id:
+    case proxy_error::header_mismatch: return 400;
+    case proxy_error::origin_not_allowed: return 403;
+    case proxy_error::host_not_allowed: return 421;
+    case proxy_error::rate_limited:
+    case proxy_error::too_many_streams: return 429;
     case proxy_error::method_not_allowed: return 405;
     case proxy_error::header_timeout: return 408;
     case proxy_error::body_too_large: return 413;
@@ -83,6 +93,7 @@ std::string_view reason_phrase(unsigned status) noexcept
     case 409: return "Conflict";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 421: return "Misdirected Request";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";

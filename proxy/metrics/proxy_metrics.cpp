@@ -40,6 +40,18 @@ void process_families(exposition& out, const process_figures& p)
                static_cast<std::int64_t>(p.backend_buffers));
     out.family("turnout_session_table_sessions", family_type::gauge, "Sessions in the session table.");
     out.sample("turnout_session_table_sessions", static_cast<std::int64_t>(p.table_sessions));
+    if (const auto* e = p.edge) {
+        out.family("turnout_edge_refused_total", family_type::counter,
+                   "Requests refused before routing: Host not allowed (421), Origin not allowed (403), "
+                   "rate limit (429), open streams per client (429).");
+        const std::pair<const char*, const std::atomic<std::uint64_t>*> reasons[] = {
+            {"host", &e->host_rejected},
+            {"origin", &e->origin_rejected},
+            {"rate_limit", &e->rate_limited},
+            {"streams", &e->streams_limited}};
+        for (const auto& [reason, c] : reasons)
+            out.sample("turnout_edge_refused_total", labels{}.add("reason", reason), read(*c));
+    }
 }
 
 void pool_families(exposition& out, const runtime::snapshot& s)

@@ -1,6 +1,8 @@
 #include "turnout/net/downstream_connection.hpp"
 
+#include "turnout/edge/gate.hpp"
 #include "turnout/http/error_response.hpp"
+#include "turnout/net/body_hold.hpp"
 #include "turnout/http/forwarding.hpp"
 #include "turnout/http/head_writer.hpp"
 #include "turnout/http/headers.hpp"
@@ -193,7 +195,7 @@ void downstream_connection::do_read_client()
     // written, and never while a finished request may have to be replayed.
     const auto phase = exchange_.request;
     if (in_.space() == 0 && (lingering_ || phase == request_phase::idle || phase == request_phase::head ||
-                             (phase == request_phase::body && !upstream_writing_)))
+                             phase == request_phase::inspect || (phase == request_phase::body && !upstream_writing_)))
         in_.compact();
     if (lingering_ && in_.space() == 0)
         in_.consume(in_.size()), in_.compact();
@@ -297,6 +299,9 @@ void downstream_connection::process_request_bytes()
         return on_request_head();
     }
 
+    if (exchange_.request == request_phase::inspect)
+        return continue_inspection();
+
     if (exchange_.request == request_phase::body) {
         in_.consume(request_.parse(in_.data(), in_.size()));
         if (request_.current() == http::message_parser::state::failed)
@@ -317,19 +322,73 @@ void downstream_connection::on_request_head()
         return respond_error(*problem);
 
     keep_alive_ = request_.keep_alive() && !draining_ && !retiring_;
-    if (const auto refused = router_.route(*snapshot_, head, exchange_.dest, exchange_.session))
+    if (const auto& listeners = snapshot_->config->listeners; listen_index_ < listeners.size()) {
+        if (const auto refused = edge::admit(worker_.shared().edge, listeners[listen_index_], listen_index_, head,
+                                             tls_ != nullptr, client_address_, upstream::monotonic_ms(exchange_.started),
+                                             exchange_.stream_slot))
+            return respond_error(refused->error, refused->retry_after_s);
+    }
+    if (routing::body_to_inspect(snapshot_->router, head, request_.content_length(), request_.chunked(),
+                                 snapshot_->proxy().max_inspect_bytes)) {
+        exchange_.request = request_phase::inspect;
+        return continue_inspection();
+    }
+    route_request(routing::header_facts(head));
+}
+
+// The body is read whole (it is at most max_inspect_bytes) into the read buffer, where it
+// stays to be forwarded; then its JSON-RPC method and name route the request. An Expect:
+// 100-continue is answered first, or the client would wait for it before sending the body.
+void downstream_connection::continue_inspection()
+{
+    const auto length = static_cast<std::size_t>(*request_.content_length());
+    if (in_.size() < length) {
+        exchange_.body_held |= make_room_for_body(in_, length, worker_.client_buffers());
+        if (!exchange_.expect_continue && request_.head().version_minor() >= 1) {
+            const auto expect = request_.head().find(field_name::expect);
+            if (expect && http::iequals(*expect, "100-continue")) {
+                exchange_.expect_continue = true;
+                client_writing_ = true;
+                return client_.async_write(asio::buffer(continue_response),
+                                           [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                                               self->client_writing_ = false;
+                                               if (self->closed_)
+                                                   return;
+                                               if (ec)
+                                                   return self->close();
+                                               self->do_read_client();
+                                           });
+            }
+        }
+        return do_read_client();
+    }
+    // The exchange's own JSON-RPC watch reads it (what it learns also counts the tool call, and
+    // the body is not scanned again on its way out), unless it is longer than the watch reads.
+    std::optional<mcp::request_inspector> longer;
+    auto& inspector = length <= mcp::rpc_watch::inspect_limit ? exchange_.rpc.request_side() : longer.emplace(length);
+    const auto inspected = routing::inspect_body(request_.head(), std::string_view(in_.data(), length), inspector);
+    if (!inspected.mismatch.empty())
+        return respond_error(proxy_error::header_mismatch, 0, inspected.mismatch);
+    route_request(inspected.facts);
+}
+
+void downstream_connection::route_request(routing::mcp_facts mcp)
+{
+    const auto& head = request_.head();
+    if (const auto refused = router_.route(*snapshot_, head, exchange_.dest, exchange_.session, client_address_, mcp))
         return respond_error(*refused);
     exchange_.request_chunked = request_.chunked();
     if (request_.method() == HTTP_POST)
         exchange_.rpc.watch_request();
     build_upstream_head();
 
+    const bool answered_continue = exchange_.expect_continue; // during the inspection
     exchange_.request = request_phase::routing;
     const bool has_body = exchange_.request_chunked || request_.content_length().value_or(0) > 0;
     const auto expect = head.find(field_name::expect);
     exchange_.expect_continue =
         has_body && expect && head.version_minor() >= 1 && http::iequals(*expect, "100-continue");
-    if (exchange_.expect_continue)
+    if (exchange_.expect_continue && !answered_continue)
         return do_send_continue();
     do_connect();
 }
@@ -441,7 +500,7 @@ void downstream_connection::do_write_upstream()
     if (!ex.request_head_sent)
         up_bufs_.emplace_back(asio::buffer(up_head_));
     const bool complete = request_.current() == http::message_parser::state::complete;
-    ex.replayable = !ex.request_head_sent && complete;
+    ex.replayable = !ex.request_head_sent && complete && !ex.body_held;
     for (const auto piece : request_.body())
         ex.rpc.on_request_body(piece);
     up_framer_.append(up_bufs_, request_.body(), request_.body_size(), ex.request_chunked);
@@ -845,7 +904,7 @@ void downstream_connection::fail_exchange(proxy_error e, std::string_view detail
     respond_error(e);
 }
 
-void downstream_connection::respond_error(proxy_error e)
+void downstream_connection::respond_error(proxy_error e, unsigned retry_after_s, std::string answer)
 {
     auto& ex = exchange_;
     if (e == proxy_error::session_not_found)
@@ -857,7 +916,7 @@ void downstream_connection::respond_error(proxy_error e)
     end_accounting(false); // the failure was counted where it happened
     ex.record_outcome(clock::now()); // before the answer leaves, as in do_write_client
     clear_deadline();
-    client_head_ = http::make_error_response(e, false);
+    client_head_ = answer.empty() ? http::make_error_response(e, false, retry_after_s) : std::move(answer);
     client_writing_ = true;
     client_.async_write(asio::buffer(client_head_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
         self->client_writing_ = false;
@@ -896,6 +955,7 @@ void downstream_connection::close()
     end_accounting(ex.status >= 500 && ex.status != 499);
     if (ex.request != request_phase::idle)
         log_access();
+    ex.stream_slot.release(); // the client's stream count drops now, not when the last handler lets go
     closed_ = true;
     boost::system::error_code ignored;
     timer_.cancel();
@@ -955,7 +1015,8 @@ void downstream_connection::on_deadline(wait_kind kind)
     case wait_kind::linger:
         return close();
     case wait_kind::header:
-        if (exchange_.request == request_phase::head && !client_writing_)
+        if ((exchange_.request == request_phase::head || exchange_.request == request_phase::inspect) &&
+            !client_writing_)
             return respond_error(proxy_error::header_timeout);
         return close();
     case wait_kind::connect:

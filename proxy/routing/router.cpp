@@ -6,18 +6,73 @@
 
 namespace turnout::routing {
 
+namespace {
+
+// How much of a route's MCP patterns is literal: an exact name beats a glob, and a longer
+// glob ("search_web_*") beats a shorter one ("search_*").
+std::size_t literal_length(const route& r) noexcept
+{
+    const auto literal = [](const std::string& p) {
+        return p.size() - static_cast<std::size_t>(std::count(p.begin(), p.end(), '*'));
+    };
+    const auto exact = [](const std::string& p) { return !p.empty() && p.find('*') == std::string::npos; };
+    // Exactness first (weighted above any length), then length.
+    return (exact(r.mcp_method) + exact(r.mcp_name)) * (std::size_t{1} << 32) + literal(r.mcp_method) +
+           literal(r.mcp_name);
+}
+
+bool pattern_matches(const std::string& pattern, std::string_view value) noexcept
+{
+    if (pattern.empty())
+        return true;
+    if (value.empty())
+        return false; // a request whose method or name is unknown matches no rule on them
+    return glob_match(pattern, value);
+}
+
+} // namespace
+
 router::router(std::vector<route> routes) : routes_(std::move(routes))
 {
     std::stable_sort(routes_.begin(), routes_.end(), [](const route& a, const route& b) {
+        if (a.mcp_rank() != b.mcp_rank())
+            return a.mcp_rank() > b.mcp_rank();
+        if (const auto la = literal_length(a), lb = literal_length(b); la != lb)
+            return la > lb;
         if (a.host.empty() != b.host.empty())
             return !a.host.empty();
         return a.path_prefix.size() > b.path_prefix.size();
     });
+    has_mcp_rules_ = std::any_of(routes_.begin(), routes_.end(), [](const route& r) { return r.mcp_rank() > 0; });
 }
 
 bool route::matches(const request_facts& r) const noexcept
 {
-    return (host.empty() || http::iequals(host, host_without_port(r.host))) && r.path.starts_with(path_prefix);
+    return (host.empty() || http::iequals(host, host_without_port(r.host))) && r.path.starts_with(path_prefix) &&
+           pattern_matches(mcp_method, r.mcp_method) && pattern_matches(mcp_name, r.mcp_name);
+}
+
+bool glob_match(std::string_view pattern, std::string_view text) noexcept
+{
+    // The classic greedy match with one backtrack point: linear for patterns with '*'s.
+    std::size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
+    while (t < text.size()) {
+        if (p < pattern.size() && pattern[p] == '*') {
+            star = p++;
+            resume = t;
+        } else if (p < pattern.size() && pattern[p] == text[t]) {
+            ++p;
+            ++t;
+        } else if (star != std::string_view::npos) {
+            p = star + 1;
+            t = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (p < pattern.size() && pattern[p] == '*')
+        ++p;
+    return p == pattern.size();
 }
 
 std::optional<std::size_t> router::match(const request_facts& r) const noexcept

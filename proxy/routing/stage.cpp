@@ -1,5 +1,6 @@
 #include "turnout/routing/stage.hpp"
 
+#include "turnout/edge/client_key.hpp"
 #include "turnout/http/headers.hpp"
 #include "turnout/http/target.hpp"
 #include "turnout/session/session_id.hpp"
@@ -23,15 +24,39 @@ std::string_view destination::pool_name() const noexcept
     return upstream->pools[pool].name;
 }
 
+namespace {
+
+// client_key stickiness hashes with a fixed seed: every instance of a fleet, and a restarted
+// one, must send a client to the same pool. Nothing keeps the hash (unlike the rate limiter's
+// table, which uses a per-process seed).
+constexpr std::uint64_t sticky_seed = 0x74726e6f75742d31ull;
+
+} // namespace
+
 refusal stage::route(const runtime::snapshot& s, const http::message_head& head, destination& dest,
-                     session_binding& session)
+                     session_binding& session, std::string_view client_address, mcp_facts mcp)
 {
-    const auto route = s.router.match({.host = head.find(http::field_name::host).value_or(""),
-                                       .path = target_path(head.target())});
+    request_facts facts{.host = head.find(http::field_name::host).value_or(""), .path = target_path(head.target())};
+    if (s.router.has_mcp_rules() && !mcp.method.empty() && head.count(http::field_name::mcp_session_id) == 0 &&
+        !session::legacy_session_id(head.target())) {
+        facts.mcp_method = mcp.method;
+        facts.mcp_name = mcp.name;
+    }
+    const auto route = s.router.match(facts);
     if (!route)
         return http::proxy_error::no_route;
     dest.upstream = &s.upstreams[*route];
-    return resolve_session(*dest.upstream, head, dest, session);
+    auto refused = resolve_session(*dest.upstream, head, dest, session);
+    if (!refused && !dest.pinned && dest.upstream->config.client_key.enabled())
+        key_client(*dest.upstream, head, client_address, dest);
+    return refused;
+}
+
+void stage::key_client(const runtime::upstream_state& u, const http::message_head& head,
+                       std::string_view client_address, destination& dest)
+{
+    if (const auto key = edge::client_key_of(u.config.client_key, head, client_address))
+        dest.client_hash = edge::hash_client_key(*key, sticky_seed);
 }
 
 refusal stage::resolve_session(const runtime::upstream_state& u, const http::message_head& head,
@@ -89,7 +114,8 @@ refusal stage::choose(destination& dest, std::span<const upstream::backend* cons
 {
     if (dest.pinned)
         return tried.empty() ? refusal{} : refusal{http::proxy_error::session_not_found};
-    auto choice = balancer_.choose(*dest.upstream, tried, now);
+    auto choice = dest.client_hash ? balancer_.choose_sticky(*dest.upstream, *dest.client_hash, tried, now)
+                                   : balancer_.choose(*dest.upstream, tried, now);
     if (!choice) // nothing was available at all: 503; everything available refused: 502
         return tried.empty() ? http::proxy_error::no_backend : http::proxy_error::bad_gateway;
     dest.pool = choice->pool;

@@ -112,7 +112,7 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
         const auto it = std::find_if(config->upstreams.begin(), config->upstreams.end(),
                                      [&](const auto& u) { return u.name == rc.upstream; });
         routes.push_back({lower(rc.host), rc.path_prefix,
-                          static_cast<std::size_t>(it - config->upstreams.begin())});
+                          static_cast<std::size_t>(it - config->upstreams.begin()), rc.mcp_method, rc.mcp_name});
     }
     next->router = routing::router(std::move(routes));
     next->config = std::move(config);

@@ -3,6 +3,8 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -101,6 +103,40 @@ std::optional<pick> balancer::choose(const runtime::upstream_state& u,
         if (auto b = choose_backend(u.pools[i], exclude, now))
             return pick{i, std::move(b)};
     }
+    return std::nullopt;
+}
+
+std::size_t sticky_pool_order(const runtime::upstream_state& u, std::uint64_t client_hash,
+                              std::span<std::size_t, max_sticky_pools> order) noexcept
+{
+    std::array<double, max_sticky_pools> score{};
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < u.pools.size() && n < max_sticky_pools; ++i) {
+        const auto& p = u.pools[i];
+        if (p.weight == 0)
+            continue;
+        const auto h = XXH3_64bits_withSeed(p.name.data(), p.name.size(), client_hash);
+        const double unit = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53; // in (0, 1)
+        score[n] = static_cast<double>(p.weight) / -std::log(unit);
+        order[n++] = i;
+    }
+    // Insertion sort, highest score first: a handful of pools.
+    for (std::size_t i = 1; i < n; ++i)
+        for (std::size_t j = i; j > 0 && score[j] > score[j - 1]; --j) {
+            std::swap(score[j], score[j - 1]);
+            std::swap(order[j], order[j - 1]);
+        }
+    return n;
+}
+
+std::optional<pick> balancer::choose_sticky(const runtime::upstream_state& u, std::uint64_t client_hash,
+                                            std::span<const backend* const> exclude, std::int64_t now)
+{
+    std::array<std::size_t, max_sticky_pools> order;
+    const auto n = sticky_pool_order(u, client_hash, order);
+    for (std::size_t k = 0; k < n; ++k)
+        if (auto b = choose_backend(u.pools[order[k]], exclude, now))
+            return pick{order[k], std::move(b)};
     return std::nullopt;
 }
 

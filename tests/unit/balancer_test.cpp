@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <xxhash.h>
+
 #include <boost/asio/ip/address_v4.hpp>
 
 #include <cstdint>
@@ -284,4 +286,101 @@ TEST_CASE("a balancer seeded with 0 still spreads sessions")
     const auto counts = pool_counts(b, u, 1000);
     CHECK(counts.at(0) > 300);
     CHECK(counts.at(1) > 300);
+}
+
+// ---- client_key stickiness ------------------------------------------------------------------
+
+namespace {
+
+std::uint64_t client_hash(int client) { return XXH3_64bits_withSeed(&client, sizeof client, 11); }
+
+int sticky_pool(balancer& b, const upstream_state& u, int client)
+{
+    const auto picked = b.choose_sticky(u, client_hash(client), {}, t0);
+    return picked ? static_cast<int>(picked->pool) : -1;
+}
+
+} // namespace
+
+TEST_CASE("client_key: each client stays on one pool, and the shares follow the weights")
+{
+    balancer b(1);
+    const auto u = make_upstream({make_pool("blue", 50, {make_backend(1), make_backend(2)}),
+                                  make_pool("green", 50, {make_backend(3), make_backend(4)})});
+    std::map<int, int> per_pool;
+    for (int client = 0; client < 50; ++client) {
+        const int first = sticky_pool(b, u, client);
+        for (int i = 0; i < 20; ++i) // 1 000 requests from 50 keys
+            CHECK(sticky_pool(b, u, client) == first);
+        ++per_pool[first];
+    }
+    CHECK(per_pool[0] > 0);
+    CHECK(per_pool[1] > 0);
+    std::map<int, int> shares;
+    const auto weighted = make_upstream({make_pool("blue", 80, {make_backend(1)}), make_pool("green", 20, {make_backend(3)})});
+    for (int client = 0; client < 20000; ++client)
+        ++shares[sticky_pool(b, weighted, client)];
+    CHECK(shares[1] == doctest::Approx(4000).epsilon(0.08));
+}
+
+TEST_CASE("client_key: raising the canary from 10 to 25 keeps its clients and moves about 15 % of the others")
+{
+    balancer b(1);
+    auto before = make_upstream({make_pool("stable", 90, {make_backend(1)}), make_pool("canary", 10, {make_backend(3)})});
+    auto after = make_upstream({make_pool("stable", 75, {make_backend(1)}), make_pool("canary", 25, {make_backend(3)})});
+    constexpr int clients = 20000;
+    int on_canary = 0, stayed_on_canary = 0, others = 0, moved = 0;
+    for (int client = 0; client < clients; ++client) {
+        const int was = sticky_pool(b, before, client);
+        const int now = sticky_pool(b, after, client);
+        if (was == 1) {
+            ++on_canary;
+            stayed_on_canary += now == 1;
+        } else {
+            ++others;
+            moved += now != was;
+        }
+    }
+    CHECK(on_canary == doctest::Approx(2000).epsilon(0.1));
+    CHECK(stayed_on_canary == on_canary); // every canary client stays
+    // 15 % of all clients move (the share the canary gained): 1/6 of the others.
+    const double moved_of_all = static_cast<double>(moved) / clients;
+    CHECK(moved_of_all > 0.13);
+    CHECK(moved_of_all < 0.17);
+    MESSAGE("moved " << moved << " of " << others << " stable clients (" << 100.0 * moved / others
+                     << " %), " << 100.0 * moved_of_all << " % of all");
+}
+
+TEST_CASE("client_key: the order of the pools does not matter, a third pool takes only its share")
+{
+    balancer b(1);
+    const auto ab = make_upstream({make_pool("a", 50, {make_backend(1)}), make_pool("b", 50, {make_backend(2)})});
+    const auto ba = make_upstream({make_pool("b", 50, {make_backend(2)}), make_pool("a", 50, {make_backend(1)})});
+    const auto abc = make_upstream({make_pool("a", 50, {make_backend(1)}), make_pool("b", 50, {make_backend(2)}),
+                                    make_pool("c", 25, {make_backend(3)})});
+    int moved_between_a_and_b = 0, to_c = 0;
+    for (int client = 0; client < 10000; ++client) {
+        const auto name = [](const upstream_state& u, int pool) { return u.pools[static_cast<std::size_t>(pool)].name; };
+        const auto in_ab = name(ab, sticky_pool(b, ab, client));
+        CHECK(in_ab == name(ba, sticky_pool(b, ba, client)));
+        const auto in_abc = name(abc, sticky_pool(b, abc, client));
+        to_c += in_abc == "c";
+        moved_between_a_and_b += in_abc != "c" && in_abc != in_ab;
+    }
+    CHECK(moved_between_a_and_b == 0);
+    CHECK(to_c == doctest::Approx(2000).epsilon(0.1));
+}
+
+TEST_CASE("client_key: a pool that cannot take the client passes it to its next choice; weight 0 takes none")
+{
+    balancer b(1);
+    auto u = make_upstream({make_pool("blue", 50, {make_backend(1)}), make_pool("green", 50, {make_backend(2)}, true)});
+    for (int client = 0; client < 200; ++client)
+        CHECK(sticky_pool(b, u, client) == 0); // green drains
+    u.pools[1].draining = false;
+    u.pools[1].weight = 0;
+    for (int client = 0; client < 200; ++client)
+        CHECK(sticky_pool(b, u, client) == 0);
+    u.pools[0].weight = 0;
+    CHECK(sticky_pool(b, u, 1) == -1);
 }

@@ -272,3 +272,43 @@ TEST_CASE("routing stage: token mode seals the backend's id for the client and r
     session_binding s3;
     CHECK(f.stage.route(*f.snapshot, f.request(post("/mcp", forged)), d3, s3) == proxy_error::session_not_found);
 }
+
+TEST_CASE("routing stage: client_key keys requests without a session, not those of a session")
+{
+    std::string text = two_pools;
+    text.insert(text.find("  [[upstream.pool]]"), "client_key = \"header:X-Client\"\n");
+    fixture f(text);
+    const auto keyed = [&](std::string extra) {
+        destination dest;
+        session_binding session;
+        REQUIRE_FALSE(f.stage.route(*f.snapshot,
+                                    f.request("POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + extra + "\r\n"),
+                                    dest, session, "10.0.0.1"));
+        return dest.client_hash;
+    };
+    const auto a = keyed("X-Client: a\r\n");
+    REQUIRE(a);
+    CHECK(keyed("X-Client: a\r\n") == a);
+    CHECK(keyed("X-Client: b\r\n") != a);
+    CHECK_FALSE(keyed(""));                                  // no key: the weights alone
+    CHECK_FALSE(keyed("X-Client: a\r\nMcp-Session-Id: s1\r\n")); // a session: its owner (rendezvous)
+}
+
+TEST_CASE("routing stage: MCP facts route requests without a session; a session's request routes on its path")
+{
+    std::string text = two_pools;
+    text += "[[route]]\npath_prefix = \"/\"\nmcp_method = \"tools/call\"\nupstream = \"admin\"\n";
+    fixture f(text);
+    const auto upstream_of = [&](std::string extra, routing::mcp_facts mcp) {
+        destination dest;
+        session_binding session;
+        REQUIRE_FALSE(f.stage.route(*f.snapshot,
+                                    f.request("POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n" + extra + "\r\n"),
+                                    dest, session, "10.0.0.1", mcp));
+        return dest.upstream->config.name;
+    };
+    CHECK(upstream_of("", {"tools/call", "x"}) == "admin");
+    CHECK(upstream_of("", {"tools/list", ""}) == "mcp");
+    CHECK(upstream_of("", {}) == "mcp");
+    CHECK(upstream_of("Mcp-Session-Id: s1\r\n", {"tools/call", "x"}) == "mcp");
+}

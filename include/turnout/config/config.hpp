@@ -52,6 +52,27 @@ struct proxy_config {
     std::size_t max_header_bytes = 16384;
     std::size_t max_uri_bytes = 8192;
     std::size_t max_body_bytes = 8388608;
+    /// A request body read, before routing, for its JSON-RPC method and name when it has no
+    /// Mcp-Method header and some route needs them; larger bodies route on headers and path.
+    std::size_t max_inspect_bytes = 65536;
+};
+
+/// Who a request is from, for stickiness and edge limits: "none" | "ip" | "header:NAME".
+struct client_key_config {
+    enum class kind { none, ip, header };
+    kind source = kind::none;
+    std::string header; // the field's name, for kind::header
+
+    bool enabled() const noexcept { return source != kind::none; }
+};
+
+/// [[listen]] rate_limit: a token bucket per client key, refilled at requests/per, holding
+/// at most burst.
+struct rate_limit_config {
+    std::uint32_t requests = 0;
+    duration per = 1s;
+    std::uint32_t burst = 0;
+    client_key_config key{client_key_config::kind::ip, {}};
 };
 
 /// A certificate chain and its private key (PEM files, absolute paths).
@@ -67,6 +88,15 @@ struct listen_config {
     /// [[listen.certificate]]: more certificates, chosen by SNI against their own names
     /// (subjectAltName DNS entries, else the subject CN; wildcards allowed).
     std::vector<certificate_config> certificates;
+    /// Origins allowed besides the request's own, lowercase "scheme://host[:port]" without a
+    /// default port; any_origin (["*"]) turns the Origin check off.
+    std::vector<std::string> allowed_origins;
+    bool any_origin = false;
+    /// Host names (lowercase, optionally with ":port") the listener answers; empty = any.
+    std::vector<std::string> allowed_hosts;
+    std::optional<rate_limit_config> rate_limit;
+    /// Open event streams per client (by rate_limit's key, else by address); 0 = no limit.
+    std::uint32_t max_streams_per_client = 0;
 
     bool tls() const noexcept { return !tls_cert.empty(); }
 };
@@ -114,12 +144,16 @@ struct upstream_config {
     std::optional<health_config> health; // absent = no active checks
     passive_health_config passive;
     rollout_config rollout; // [upstream.rollout]: defaults of its rollouts
+    /// Requests without a session choose their pool by a consistent hash of this key.
+    client_key_config client_key;
 };
 
 struct route_config {
     std::string path_prefix = "/";
     std::string host; // empty = any host
     std::string upstream;
+    std::string mcp_method; // exact, or a glob with '*'; empty = any
+    std::string mcp_name;   // tool/prompt name or resource URI; needs mcp_method; empty = any
 };
 
 struct configuration {

@@ -12,11 +12,13 @@ namespace turnout::http {
 /// `Connection: close`.
 std::string make_error_response(unsigned status, std::string_view message, bool keep_alive);
 
-/// The same for a proxy_error, with its standard message.
-std::string make_error_response(proxy_error e, bool keep_alive);
+/// The same for a proxy_error, with its standard message. retry_after_s > 0 adds
+/// `Retry-After` (429 answers).
+std::string make_error_response(proxy_error e, bool keep_alive, unsigned retry_after_s = 0);
 
 /// A complete response with the given JSON body (e.g. the JSON-RPC "Session not found" error).
-std::string make_json_response(unsigned status, std::string_view json_body, bool keep_alive);
+std::string make_json_response(unsigned status, std::string_view json_body, bool keep_alive,
+                               unsigned retry_after_s = 0);
 
 /// Escapes text for a JSON string literal (quotes, backslashes, control characters).
 std::string json_escape(std::string_view text);

@@ -79,8 +79,12 @@ enum class field_name : std::uint8_t {
     x_forwarded_for,
     x_forwarded_proto,
     x_forwarded_host,
+    // read by the edge checks and the MCP routing facts
+    origin,
+    mcp_method,
+    mcp_name,
 };
-inline constexpr std::size_t field_name_count = static_cast<std::size_t>(field_name::x_forwarded_host) + 1;
+inline constexpr std::size_t field_name_count = static_cast<std::size_t>(field_name::mcp_name) + 1;
 
 /// Which of the names above name is, in any case; field_name::other for every other name.
 field_name classify_field(std::string_view name) noexcept;

@@ -23,6 +23,12 @@ enum class proxy_error {
     no_backend,           // 503: no healthy backend for a new session
     gateway_timeout,      // 504: backend response head not within response_timeout
     shutting_down,        // 503: turnout is draining and takes no new exchanges
+    // edge protection (edge/)
+    origin_not_allowed,   // 403: an Origin that is neither the request's own nor allowed (DNS rebinding)
+    host_not_allowed,     // 421: a Host outside [[listen]] allowed_hosts
+    rate_limited,         // 429: the client's rate_limit bucket is empty (with Retry-After)
+    too_many_streams,     // 429: the client has max_streams_per_client streams open
+    header_mismatch,      // 400: Mcp-Method/Mcp-Name disagree with the JSON-RPC body (JSON-RPC body)
 };
 
 const boost::system::error_category& proxy_error_category() noexcept;

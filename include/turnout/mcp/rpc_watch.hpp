@@ -29,6 +29,13 @@ public:
         if (request_on_ && !request_.settled())
             request_.feed(piece);
     }
+    /// The request side's inspector, for a caller that reads the whole body before it goes out
+    /// (routing on the method and tool): what it was fed is not read again as the body passes.
+    request_inspector& request_side() noexcept
+    {
+        request_on_ = true;
+        return request_;
+    }
     /// The answer's head arrived: read its body for the outcome when it may carry one.
     void watch_response(answer_kind kind);
     /// The next piece of the answer's body.

@@ -2,6 +2,7 @@
 // turnout's own metrics (GET /metrics): process figures, pools and backends, rendered from a
 // snapshot through metrics::exposition.
 
+#include "turnout/edge/shared.hpp"
 #include "turnout/runtime/runtime_state.hpp"
 #include "turnout/runtime/snapshot.hpp"
 
@@ -24,6 +25,7 @@ struct process_figures {
     std::size_t client_buffers = 0;  // read buffers held, client side
     std::size_t backend_buffers = 0; // read buffers held, backend side
     std::size_t table_sessions = 0;
+    const edge::counters* edge = nullptr; // requests refused at the edge; null: not rendered
 };
 
 /// What the control plane knows: rollouts and their verdicts, and which tools each pool

@@ -29,6 +29,9 @@ public:
     /// Gives b (which holds no storage) a buffer of the given class.
     void lend_small(io_buffer& b) { lend(b, small_); }
     void lend_large(io_buffer& b) { lend(b, large_); }
+    /// Gives b (which holds no storage) a buffer of its own of capacity bytes (a request body
+    /// held whole before routing); counted as held, and freed, not kept, when taken back.
+    void lend_sized(io_buffer& b, std::size_t capacity);
 
     /// Takes back b's storage if nothing unread is in it; whether it did.
     bool reclaim(io_buffer& b);

@@ -70,6 +70,8 @@ private:
     void on_read_client(boost::system::error_code ec, std::size_t n);
     void process_request_bytes();
     void on_request_head();
+    void continue_inspection();
+    void route_request(routing::mcp_facts mcp);
     void do_send_continue();
     void do_connect();
     void connect_upstream();
@@ -100,7 +102,8 @@ private:
     // failures
     bool retry_on_fresh_connection(boost::system::error_code ec);
     void fail_exchange(http::proxy_error e, std::string_view detail);
-    void respond_error(http::proxy_error e);
+    /// answer: a complete response to send instead of e's standard one.
+    void respond_error(http::proxy_error e, unsigned retry_after_s = 0, std::string answer = {});
     void linger_close();
     void close();
 

@@ -4,6 +4,7 @@
 // (`exchange_ = {}`); what outlives an exchange (sockets, read buffers, scratch for heads)
 // belongs to the connection.
 
+#include "turnout/edge/stream_limiter.hpp"
 #include "turnout/mcp/rpc_watch.hpp"
 #include "turnout/routing/session_binding.hpp"
 #include "turnout/routing/stage.hpp"
@@ -17,7 +18,8 @@
 
 namespace turnout::net {
 
-enum class request_phase { idle, head, routing, body, sent };
+// inspect: the head is in, and the body is being read whole before routing (MCP facts).
+enum class request_phase { idle, head, inspect, routing, body, sent };
 enum class response_phase { none, head, body, done };
 
 struct exchange {
@@ -31,6 +33,8 @@ struct exchange {
     /// Backends tried for this exchange (a refused connect moves on to another).
     boost::container::small_vector<const upstream::backend*, 4> tried;
     std::unique_ptr<upstream::upstream_connection> upstream;
+    /// max_streams_per_client: this request's place among its client's open streams.
+    edge::stream_slot stream_slot;
 
     // request flow
     bool request_head_sent = false;
@@ -38,6 +42,8 @@ struct exchange {
     bool expect_continue = false;
     bool replayable = false; // the whole request went out in the first write (owned copy kept)
     bool replaying = false;  // ... and goes out again on a fresh connection
+    bool body_held = false;  // the body was read whole before routing into a buffer of its own:
+                             // forwarded from there as it is, not copied again
 
     // response flow
     bool response_head_sent = false;

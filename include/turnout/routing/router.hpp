@@ -1,9 +1,9 @@
 #pragma once
-// Request → upstream: the route table the routing stage consults. Like nginx's
-// server/location choice: routes naming the request's host are tried first, then host-less
-// ones; within each, the longest matching path prefix wins. A route matches on the facts of a
-// request (request_facts), so rules on more than host and path (an MCP method or tool name)
-// add a fact and a condition, not a new path through the proxy.
+// Request → upstream: the route table the routing stage consults. The most specific route
+// wins: one naming an MCP method and name, then one naming a method, then the others (exact
+// patterns before globs, the longer pattern first); within each, as nginx's server/location
+// choice, routes naming the request's host before host-less ones, and the longest matching
+// path prefix. A route matches on the facts of a request (request_facts).
 
 #include <cstddef>
 #include <optional>
@@ -17,14 +17,20 @@ namespace turnout::routing {
 struct request_facts {
     std::string_view host; // the Host field as sent (any case, port allowed)
     std::string_view path; // the request target's path
+    std::string_view mcp_method; // JSON-RPC method (Mcp-Method or the body); empty: unknown
+    std::string_view mcp_name;   // tool/prompt name or resource URI (Mcp-Name or the body)
 };
 
 struct route {
     std::string host;        // lower case, no port; empty = any host
     std::string path_prefix; // starts with '/'
     std::size_t upstream = 0; // index into the snapshot's upstreams
+    std::string mcp_method;   // exact, or '*' as a glob; empty = any
+    std::string mcp_name;     // exact, or '*' as a glob; empty = any
 
     bool matches(const request_facts& r) const noexcept;
+    /// 2 for method and name, 1 for a method, 0 for neither.
+    int mcp_rank() const noexcept { return !mcp_method.empty() + !mcp_name.empty(); }
 };
 
 class router {
@@ -40,10 +46,16 @@ public:
     }
 
     const std::vector<route>& routes() const noexcept { return routes_; }
+    /// Some route names an MCP method: requests' methods and names are worth reading.
+    bool has_mcp_rules() const noexcept { return has_mcp_rules_; }
 
 private:
-    std::vector<route> routes_; // host-specific first, then longest prefix first
+    std::vector<route> routes_; // most specific first
+    bool has_mcp_rules_ = false;
 };
+
+/// Whether text matches pattern, where '*' stands for any run of characters.
+bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 
 /// The host part of a Host field value: port removed ("[::1]:80" → "[::1]").
 std::string_view host_without_port(std::string_view host) noexcept;

@@ -9,6 +9,7 @@
 
 #include "turnout/http/message_parser.hpp"
 #include "turnout/http/proxy_error.hpp"
+#include "turnout/routing/mcp_facts.hpp"
 #include "turnout/routing/session_binding.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/runtime/snapshot.hpp"
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,6 +31,8 @@ struct destination {
     std::size_t pool = 0; // == upstream->pools.size(): an owner listed in another upstream
     std::shared_ptr<upstream::backend> backend;
     bool pinned = false; // a session's owner: whatever weights, drains or health say
+    /// client_key's hash, for a request without a session of an upstream that has one.
+    std::optional<std::uint64_t> client_hash;
 
     /// The pool's name, or "-" where the backend sits in no pool of the upstream.
     std::string_view pool_name() const noexcept;
@@ -42,10 +46,13 @@ public:
     /// shared: the session table and the backend registry; balancer: the worker's own.
     stage(runtime::shared_state& shared, upstream::balancer& balancer) : shared_(shared), balancer_(balancer) {}
 
-    /// A request head arrived: its upstream (by host and path) and, for a request of a known
-    /// session, its owner. Fills dest and session.
+    /// A request head arrived: its upstream (by host, path and MCP facts) and, for a request
+    /// of a known session, its owner; for one without, the client_key hash the pool is chosen
+    /// by. Fills dest and session. client_address: the peer's address (client_key = "ip").
+    /// A request that names a session routes on host and path alone, whatever its MCP facts:
+    /// its owner serves it, so no rule on a method may send it elsewhere.
     refusal route(const runtime::snapshot& s, const http::message_head& head, destination& dest,
-                  session_binding& session);
+                  session_binding& session, std::string_view client_address = {}, mcp_facts mcp = {});
 
     /// A backend for the next attempt: the owner for a pinned exchange (once: a session's
     /// state lives in one process, no other can take it), otherwise the balancer's choice
@@ -79,6 +86,8 @@ private:
     refusal resolve_session(const runtime::upstream_state& u, const http::message_head& head, destination& dest,
                             session_binding& session);
     void count_stream(session_binding& session, const session::session_key& key);
+    static void key_client(const runtime::upstream_state& u, const http::message_head& head,
+                           std::string_view client_address, destination& dest);
 
     runtime::shared_state& shared_;
     upstream::balancer& balancer_;

@@ -2,12 +2,14 @@
 // What the workers share with the control thread: the published snapshot, the registry of
 // backends, and the session table.
 
+#include "turnout/edge/shared.hpp"
 #include "turnout/runtime/snapshot.hpp"
 #include "turnout/session/session_table.hpp"
 #include "turnout/upstream/backend_registry.hpp"
 
 #include <chrono>
 #include <cstdint>
+#include <random>
 
 namespace turnout::runtime {
 
@@ -34,6 +36,9 @@ public:
     snapshot_source snapshots;
     upstream::backend_registry backends;
     session::session_table sessions; // after backends: its hook reads them
+    /// Rate limits, stream counts and refusal counters of the edge checks; client keys are
+    /// hashed under a seed of this process alone (they are never saved).
+    edge::shared edge{(std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()};
 
 private:
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

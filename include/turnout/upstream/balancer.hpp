@@ -29,6 +29,18 @@ std::optional<pick> locate(const runtime::upstream_state& u, const backend* b);
 /// The backend of u listed under address, or nullopt.
 std::optional<pick> locate(const runtime::upstream_state& u, std::string_view address);
 
+/// The pools of u with weight > 0 in a client's order of preference: weighted rendezvous
+/// hashing (each pool scores w / -ln(h), h a hash of the client and the pool's name in (0,1),
+/// the highest score first). A pool's first-place share is its weight over the total, and a
+/// weight change moves only the clients it must: raising one pool's weight raises only its
+/// scores, so its clients stay and the others move to it alone, about in proportion to the
+/// share it gained (no other client changes pool). Pools are keyed by name, not position, and
+/// the hash is fixed, so every turnout instance (and a restarted one) agrees.
+/// At most max_sticky_pools pools take part.
+constexpr std::size_t max_sticky_pools = 32;
+std::size_t sticky_pool_order(const runtime::upstream_state& u, std::uint64_t client_hash,
+                              std::span<std::size_t, max_sticky_pools> order) noexcept;
+
 class balancer {
 public:
     explicit balancer(std::uint64_t seed);
@@ -39,6 +51,12 @@ public:
     /// (passive ejections end by it).
     std::optional<pick> choose(const runtime::upstream_state& u,
                                std::span<const backend* const> exclude, std::int64_t now);
+
+    /// The same for a client known by client_key (its hash): the pool is the one
+    /// sticky_pool_order puts first that has an available backend, so a client stays on one
+    /// pool (one version) while the weights let it, then a backend in it as above.
+    std::optional<pick> choose_sticky(const runtime::upstream_state& u, std::uint64_t client_hash,
+                                      std::span<const backend* const> exclude, std::int64_t now);
 
     /// Power of two choices among the backends of p not in exclude available at now.
     std::shared_ptr<backend> choose_backend(const runtime::pool& p,

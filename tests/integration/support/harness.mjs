@@ -238,6 +238,8 @@ function tomlValue(v) {
   if (typeof v === 'number' || typeof v === 'bigint') return String(v);
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  if (typeof v === 'object' && v !== null)
+    return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(', ')} }`; // inline table
   throw new Error(`cannot write ${typeof v} as TOML`);
 }
 
@@ -267,6 +269,7 @@ export const FAST_PROXY_DEFAULTS = {
  *   proxy: keys of [proxy] (merged over FAST_PROXY_DEFAULTS; set a key to null to omit it)
  *   status: true → status_address = "127.0.0.1:0"
  *   listens: number of [[listen]] sections on 127.0.0.1:0 (default 1)
+ *   listen: more keys for every [[listen]] (allowed_origins, rate_limit = {...}, ...)
  *   backends: shorthand for one upstream "mcp" / pool "blue" / route "/"
  *   upstreams: [{name, affinity?, pools: [{name, weight, version?, backends}]}]
  *   routes: [{path_prefix, upstream, host?}]
@@ -276,7 +279,7 @@ export function buildConfig(opts = {}) {
   if (opts.status) proxy.status_address = '127.0.0.1:0';
   let toml = `[proxy]\n${tomlTable(proxy)}\n`;
   const listens = opts.listens ?? 1;
-  for (let i = 0; i < listens; i++) toml += `[[listen]]\naddress = "127.0.0.1:0"\n\n`;
+  for (let i = 0; i < listens; i++) toml += `[[listen]]\naddress = "127.0.0.1:0"\n${tomlTable(opts.listen ?? {})}\n`;
   const upstreams = opts.upstreams ??
     [{ name: 'mcp', pools: [{ name: 'blue', weight: 100, backends: opts.backends ?? [] }] }];
   for (const u of upstreams) {
