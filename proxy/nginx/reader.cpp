@@ -240,13 +240,13 @@ private:
         if (!has_glob(full))
             return {full};
         glob_t g{};
-        const int rc = ::glob(full.c_str(), GLOB_ERR, nullptr, &g);
+        const int rc = ::glob(full.c_str(), 0, nullptr, &g);
         std::vector<std::string> files;
         if (rc == 0)
             for (std::size_t i = 0; i < g.gl_pathc; ++i)
                 files.emplace_back(g.gl_pathv[i]); // sorted by glob()
         ::globfree(&g);
-        if (rc != 0 && rc != GLOB_NOMATCH)
+        if (rc == GLOB_NOSPACE)
             throw parse_error(d.file, d.line, "cannot expand \"" + full + "\"");
         return files;
     }

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 
 namespace turnout::nginx {
 
@@ -91,6 +92,7 @@ const std::map<std::string_view, std::string_view> no_effect = {
 // Directives turnout cannot do, with why; each changes where requests go or what clients get.
 const std::map<std::string_view, std::string_view> not_possible = {
     {"rewrite", "turnout forwards the path as it is; it rewrites no URL"},
+    {"gzip", "turnout does not compress answers"},
     {"if", "turnout has no conditions on variables"},
     {"set", "turnout has no variables"},
     {"add_header", "turnout adds no response fields"},
@@ -539,6 +541,9 @@ private:
             if (d.name == "server" && d.has_block)
                 servers.push_back(read_listens(d));
         decide_default_servers(servers);
+        for (const auto& sv : servers)
+            for (const auto& l : sv.listens)
+                all_addresses_.insert(l.address);
         std::size_t next_server = 0;
         for (const auto& d : http.block) {
             if (d.name == "server" && d.has_block) {
@@ -703,7 +708,7 @@ private:
                                     "turnout's backends are host:port over TCP (no unix: sockets)");
             std::vector<std::string> notes;
             verdict v = verdict::translated;
-            bool down = false, backup = false;
+            bool down = false, backup = false, passive = false;
             for (std::size_t i = 1; i < s.args.size(); ++i) {
                 const std::string_view a = s.args[i];
                 if (a == "down")
@@ -715,7 +720,7 @@ private:
                     notes.push_back("weight: turnout spreads new sessions evenly inside a pool");
                 } else if (a.starts_with("max_fails=") || a.starts_with("fail_timeout=")) {
                     v = verdict::approximated;
-                    if (std::find(notes.begin(), notes.end(), "passive") == notes.end())
+                    if (!std::exchange(passive, true))
                         notes.push_back("passive checks: max_fails failures in a row (connect errors and 5xx "
                                         "answers) eject the backend for fail_timeout");
                 } else if (!a.starts_with("weight=")) {
@@ -932,8 +937,16 @@ private:
         for (const auto& e : d.block)
             if ((e.name == "ssl_certificate" || e.name == "ssl_certificate_key") && e.args.size() == 1)
                 (e.name == "ssl_certificate" ? certs.certs : certs.keys).push_back(resolve(e, e.args[0]));
-        report(d, verdict::translated,
-               info.catch_all ? "routes for any host (the default server of its address)" : "routes for its names");
+        std::set<std::string> own;
+        for (const auto& l : info.listens)
+            own.insert(l.address);
+        const auto server_line = report(d, verdict::translated,
+                                        info.catch_all ? "routes for any host (the default server of its address)"
+                                                       : "routes for its names");
+        if (own != all_addresses_) {
+            report_[server_line].what = verdict::approximated;
+            report_[server_line].why += "; they answer on every listener: turnout's routes are not per listener";
+        }
         if (!info.listens.front().d)
             listen(info.listens.front(), certs, d);
         for (const auto& e : d.block) {
@@ -1067,6 +1080,8 @@ private:
         if (!pass && !answer) {
             report_[line].what = verdict::untranslated;
             report_[line].why = "no proxy_pass: turnout serves no files";
+        } else if (!pass) {
+            report_[line].why = "its return is reported on its own line";
         }
         for (const auto& e : d.block)
             if (e.name == "location")
@@ -1236,6 +1251,7 @@ private:
     std::map<std::string, split_def> splits_;
     std::map<std::string, map_def> maps_;
     std::set<std::string> referenced_;
+    std::set<std::string> all_addresses_;
     std::map<std::string, setting_uses> settings_;
 };
 
