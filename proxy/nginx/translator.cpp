@@ -1,6 +1,8 @@
 #include "turnout/nginx/translator.hpp"
 
 #include "turnout/config/duration.hpp"
+#include "turnout/nginx/definitions.hpp"
+#include "turnout/nginx/directive_kinds.hpp"
 #include "turnout/nginx/toml_model.hpp"
 #include "turnout/nginx/values.hpp"
 
@@ -18,135 +20,6 @@ namespace {
 
 constexpr std::size_t max_directive_text = 72;
 
-// Directives that do nothing a proxy of turnout's kind needs, with why.
-const std::map<std::string_view, std::string_view> no_effect = {
-    {"user", "turnout runs as the user that starts it (the systemd unit uses DynamicUser)"},
-    {"daemon", "turnout stays in the foreground; systemd supervises it"},
-    {"master_process", "turnout is one process with worker threads"},
-    {"worker_connections", "turnout has no per-worker connection cap"},
-    {"worker_rlimit_nofile", "set LimitNOFILE= in the systemd unit instead"},
-    {"worker_rlimit_core", "process limits belong to the service manager"},
-    {"worker_cpu_affinity", "turnout's worker threads are not pinned"},
-    {"worker_priority", "process priority belongs to the service manager"},
-    {"use", "turnout uses epoll"},
-    {"multi_accept", "turnout's workers accept on their own SO_REUSEPORT sockets"},
-    {"accept_mutex", "turnout's workers accept on their own SO_REUSEPORT sockets"},
-    {"load_module", "modules are nginx's; their directives are reported on their own"},
-    {"env", "turnout reads no environment variables from its configuration"},
-    {"pcre_jit", "turnout has no regular expressions"},
-    {"timer_resolution", "nothing to tune"},
-    {"thread_pool", "turnout does no file I/O on the request path"},
-    {"lock_file", "turnout needs no lock file"},
-    {"sendfile", "turnout serves no files"},
-    {"tcp_nopush", "turnout writes each message in one call"},
-    {"tcp_nodelay", "turnout's sockets are always TCP_NODELAY"},
-    {"types_hash_max_size", "nothing to tune"},
-    {"types_hash_bucket_size", "nothing to tune"},
-    {"server_names_hash_bucket_size", "nothing to tune"},
-    {"server_names_hash_max_size", "nothing to tune"},
-    {"variables_hash_max_size", "nothing to tune"},
-    {"variables_hash_bucket_size", "nothing to tune"},
-    {"map_hash_max_size", "nothing to tune"},
-    {"map_hash_bucket_size", "nothing to tune"},
-    {"types", "MIME types are for files; turnout serves none"},
-    {"default_type", "MIME types are for files; turnout serves none"},
-    {"server_tokens", "turnout forwards the backend's Server field and adds none"},
-    {"root", "turnout serves no files (a location that serves files is reported on its own)"},
-    {"index", "turnout serves no files (a location that serves files is reported on its own)"},
-    {"log_format", "turnout writes its own formats: access_log_format = \"combined\" (nginx's) or \"json\""},
-    {"client_header_buffer_size", "turnout's head limit is max_header_bytes"},
-    {"client_body_buffer_size", "turnout streams bodies, never buffers them whole"},
-    {"proxy_buffer_size", "turnout streams answers through its own buffers"},
-    {"proxy_buffers", "turnout streams answers through its own buffers"},
-    {"proxy_busy_buffers_size", "turnout streams answers through its own buffers"},
-    {"proxy_max_temp_file_size", "turnout never writes answers to disk"},
-    {"proxy_temp_file_write_size", "turnout never writes answers to disk"},
-    {"proxy_temp_path", "turnout never writes answers to disk"},
-    {"client_body_temp_path", "turnout never writes bodies to disk"},
-    {"chunked_transfer_encoding", "turnout frames answers itself (chunked when the length is unknown)"},
-    {"keepalive_requests", "turnout does not cap requests per connection"},
-    {"reset_timedout_connection", "nothing to tune"},
-    {"ssl_prefer_server_ciphers", "turnout's cipher order is fixed (Mozilla intermediate)"},
-    {"ssl_session_cache", "turnout keeps a shared TLS session cache and tickets"},
-    {"ssl_session_timeout", "turnout keeps a shared TLS session cache and tickets"},
-    {"ssl_session_tickets", "turnout keeps a shared TLS session cache and tickets"},
-    {"ssl_dhparam", "turnout's ciphers use ECDHE only"},
-    {"ssl_ecdh_curve", "turnout uses OpenSSL's default curves"},
-    {"ssl_stapling", "no OCSP stapling; clients check revocation themselves"},
-    {"ssl_stapling_verify", "no OCSP stapling; clients check revocation themselves"},
-    {"ssl_buffer_size", "nothing to tune"},
-    {"resolver", "turnout resolves backend names with the system resolver when it loads the configuration"},
-    {"resolver_timeout", "turnout resolves backend names with the system resolver when it loads the configuration"},
-    {"absolute_redirect", "turnout makes no redirects"},
-    {"port_in_redirect", "turnout makes no redirects"},
-    {"server_name_in_redirect", "turnout makes no redirects"},
-    {"open_file_cache", "turnout serves no files"},
-    {"aio", "turnout serves no files"},
-    {"directio", "turnout serves no files"},
-    {"output_buffers", "turnout serves no files"},
-    {"proxy_socket_keepalive", "nothing to tune"},
-    {"http2_max_concurrent_streams", "turnout serves HTTP/1.1 (see listen)"},
-    {"underscores_in_headers", "turnout forwards fields with underscores as they are"},
-};
-
-// Directives turnout cannot do, with why; each changes where requests go or what clients get.
-const std::map<std::string_view, std::string_view> not_possible = {
-    {"rewrite", "turnout forwards the path as it is; it rewrites no URL"},
-    {"gzip", "turnout does not compress answers"},
-    {"if", "turnout has no conditions on variables"},
-    {"set", "turnout has no variables"},
-    {"add_header", "turnout adds no response fields"},
-    {"more_set_headers", "turnout adds no response fields"},
-    {"proxy_hide_header", "turnout forwards the backend's fields as they are"},
-    {"proxy_pass_header", "turnout forwards the backend's fields as they are"},
-    {"proxy_ignore_headers", "turnout forwards the backend's fields as they are"},
-    {"allow", "turnout has no address-based access control"},
-    {"deny", "turnout has no address-based access control"},
-    {"auth_basic", "turnout does not authenticate clients"},
-    {"auth_basic_user_file", "turnout does not authenticate clients"},
-    {"auth_request", "turnout does not authenticate clients"},
-    {"limit_req", "no request rate limits in turnout's configuration yet"},
-    {"limit_req_zone", "no request rate limits in turnout's configuration yet"},
-    {"limit_conn", "no connection limits in turnout's configuration yet"},
-    {"limit_conn_zone", "no connection limits in turnout's configuration yet"},
-    {"limit_rate", "turnout does not throttle answers"},
-    {"error_page", "turnout answers errors with its own JSON bodies"},
-    {"try_files", "turnout serves no files"},
-    {"alias", "turnout serves no files"},
-    {"autoindex", "turnout serves no files"},
-    {"sub_filter", "turnout does not edit answers"},
-    {"ssi", "turnout does not edit answers"},
-    {"gunzip", "turnout does not decompress answers"},
-    {"ssl_client_certificate", "turnout does not verify client certificates"},
-    {"ssl_verify_client", "turnout does not verify client certificates"},
-    {"ssl_trusted_certificate", "turnout does not verify client certificates"},
-    {"stream", "turnout proxies HTTP only, not TCP/UDP streams"},
-    {"mail", "turnout proxies HTTP only"},
-    {"fastcgi_pass", "turnout proxies HTTP only"},
-    {"uwsgi_pass", "turnout proxies HTTP only"},
-    {"grpc_pass", "turnout proxies HTTP/1.1 only"},
-    {"proxy_store", "turnout never writes answers to disk"},
-    {"mirror", "turnout does not mirror requests"},
-    {"geo", "turnout has no variables"},
-    {"satisfy", "turnout does not authenticate clients"},
-    {"internal", "turnout has no internal redirects"},
-    {"proxy_method", "turnout forwards the request's method"},
-    {"proxy_set_body", "turnout forwards the request's body"},
-    {"proxy_intercept_errors", "turnout forwards the backend's error answers as they are"},
-    {"proxy_cache", "turnout caches no answers"},
-    {"proxy_cookie_path", "turnout forwards cookies as they are"},
-    {"proxy_cookie_domain", "turnout forwards cookies as they are"},
-    {"charset", "turnout forwards Content-Type as the backend wrote it"},
-};
-
-// Directives whose only value that needs nothing is this one (e.g. gzip off).
-const std::map<std::string_view, std::string_view> harmless_when = {
-    {"gzip", "off"}, {"proxy_cache", "off"}, {"proxy_intercept_errors", "off"}, {"ssi", "off"},
-    {"proxy_redirect", "off"}, {"autoindex", "off"}, {"gunzip", "off"}, {"ssl_verify_client", "off"},
-    {"limit_rate", "0"}, {"proxy_store", "off"}, {"sub_filter_once", "on"}, {"internal", ""},
-    {"proxy_pass_request_headers", "on"}, {"proxy_pass_request_body", "on"},
-};
-
 std::string shorten(std::string text)
 {
     for (char& c : text)
@@ -157,52 +30,10 @@ std::string shorten(std::string text)
     return text;
 }
 
-std::string strip_braces(std::string_view var)
-{
-    // "${http_mcp_session_id}" and "$http_mcp_session_id" name the same variable
-    std::string out;
-    for (const char c : var)
-        if (c != '{' && c != '}')
-            out += c;
-    return out;
-}
-
 bool is_variable_only(std::string_view s)
 {
     return s.size() > 1 && s.front() == '$' && s.find_first_of("/:$", 1) == std::string_view::npos;
 }
-
-std::string percent_text(std::uint64_t basis_points)
-{
-    auto text = std::to_string(basis_points / 100);
-    if (basis_points % 100)
-        text += "." + std::to_string(basis_points % 100 / 10) + (basis_points % 10 ? std::to_string(basis_points % 10) : "");
-    return text + "%";
-}
-
-struct upstream_def {
-    const directive* block = nullptr;
-    std::vector<std::string> primary;
-    std::vector<std::string> backup;
-    std::optional<unsigned> max_fails;
-    std::optional<config::duration> fail_timeout;
-    bool by_session = false; // hash $http_mcp_session_id
-};
-
-struct split_def {
-    const directive* block = nullptr;
-    std::string key;
-    std::vector<std::pair<std::string, std::uint64_t>> shares; // value → basis points
-    std::string problem;
-};
-
-struct map_def {
-    const directive* block = nullptr;
-    std::string source;
-    std::string default_value;
-    std::vector<std::pair<std::string, std::string>> entries; // host → value
-    std::string problem;
-};
 
 // A [proxy] value some directive set, and every directive that set it (to report together).
 struct setting_uses {
@@ -270,105 +101,6 @@ private:
         }
     }
 
-    static upstream_def read_upstream(const directive& d)
-    {
-        upstream_def u;
-        u.block = &d;
-        for (const auto& s : d.block) {
-            if (s.name == "hash" && !s.args.empty())
-                u.by_session = strip_braces(s.args[0]) == "$http_mcp_session_id";
-            if (s.name != "server" || s.args.empty())
-                continue;
-            const auto address = backend_address(s.args[0], 80);
-            if (!address)
-                continue;
-            bool down = false, backup = false;
-            for (std::size_t i = 1; i < s.args.size(); ++i) {
-                const std::string_view a = s.args[i];
-                down |= a == "down";
-                backup |= a == "backup";
-                if (a.starts_with("max_fails="))
-                    if (const auto n = parse_size(a.substr(10)); n && *n < 1000)
-                        u.max_fails = static_cast<unsigned>(*n);
-                if (a.starts_with("fail_timeout="))
-                    u.fail_timeout = parse_time(a.substr(13));
-            }
-            if (!down)
-                (backup ? u.backup : u.primary).push_back(*address);
-        }
-        return u;
-    }
-
-    static split_def read_split(const directive& d)
-    {
-        split_def s;
-        s.block = &d;
-        s.key = strip_braces(d.args[0]);
-        std::uint64_t total = 0;
-        std::string rest;
-        for (const auto& e : d.block) {
-            if (e.args.size() != 1 || e.has_block) {
-                s.problem = "entry \"" + e.text() + "\" is not \"PERCENT VALUE;\"";
-                continue;
-            }
-            if (e.name == "*") {
-                rest = e.args[0];
-                continue;
-            }
-            const std::string_view p = e.name;
-            const auto dot = p.find('.');
-            const auto whole = parse_size(p.substr(0, std::min(dot, p.size() - 1)));
-            std::uint64_t bp = whole ? *whole * 100 : 0;
-            if (dot != std::string_view::npos) {
-                const auto frac = p.substr(dot + 1, p.size() - dot - 2);
-                if (frac.empty() || frac.size() > 2 || !parse_size(frac))
-                    s.problem = "share \"" + e.name + "\" has more than two decimals";
-                else
-                    bp += *parse_size(frac) * (frac.size() == 1 ? 10 : 1);
-            }
-            if (!p.ends_with('%') || !whole) {
-                s.problem = "share \"" + e.name + "\" is not a percentage";
-                continue;
-            }
-            total += bp;
-            s.shares.emplace_back(e.args[0], bp);
-        }
-        if (total > 10000)
-            s.problem = "shares add up to more than 100%";
-        else if (!rest.empty())
-            s.shares.emplace_back(rest, 10000 - total);
-        else if (total < 10000)
-            s.problem = percent_text(10000 - total) + " of clients get an empty value (no \"*\" entry)";
-        return s;
-    }
-
-    static map_def read_map(const directive& d)
-    {
-        map_def m;
-        m.block = &d;
-        m.source = strip_braces(d.args[0]);
-        if (m.source != "$host" && m.source != "$http_host" && m.source != "$server_name")
-            m.problem = "turnout routes by host and path only, not by " + m.source;
-        for (const auto& e : d.block) {
-            if (e.name == "hostnames" || e.name == "volatile" || e.name == "include") {
-                if (e.name == "hostnames")
-                    m.problem = "wildcard host names: turnout matches host names exactly";
-                continue;
-            }
-            if (e.args.size() != 1) {
-                m.problem = "entry \"" + e.text() + "\" is not \"KEY VALUE;\"";
-                continue;
-            }
-            if (e.name == "default")
-                m.default_value = e.args[0];
-            else if (e.name.starts_with('~') || e.name.starts_with('*') || e.name.starts_with('.'))
-                m.problem = "key \"" + e.name + "\": turnout matches host names exactly";
-            else
-                m.entries.emplace_back(e.name, e.args[0]);
-        }
-        return m;
-    }
-
     // ---- contexts ---------------------------------------------------------------------------
 
     bool common_directive(const directive& d)
@@ -379,17 +111,16 @@ private:
                                       : "read " + std::to_string(d.included.size()) + " file(s)");
             return true;
         }
-        if (const auto it = harmless_when.find(d.name);
-            it != harmless_when.end() && d.args.size() <= 1 && (d.args.empty() ? "" : d.args[0]) == it->second) {
+        if (harmless_value(d.name, d.args)) {
             report(d, verdict::ignored, "nginx's default; nothing to do");
             return true;
         }
-        if (const auto it = not_possible.find(d.name); it != not_possible.end()) {
-            report(d, verdict::untranslated, std::string(it->second));
+        if (const auto why = impossible_reason(d.name)) {
+            report(d, verdict::untranslated, std::string(*why));
             return true;
         }
-        if (const auto it = no_effect.find(d.name); it != no_effect.end()) {
-            report(d, verdict::ignored, std::string(it->second));
+        if (const auto why = no_effect_reason(d.name)) {
+            report(d, verdict::ignored, std::string(*why));
             return true;
         }
         if (d.name.starts_with("gzip_") || d.name.starts_with("ssl_session") || d.name.starts_with("proxy_cache_") ||
