@@ -587,8 +587,9 @@ private:
                                            [](const auto& v) { return v.second % 100 == 0; });
             for (const auto& [value, bp] : s.shares) {
                 const auto w = static_cast<std::uint32_t>(whole ? bp / 100 : bp);
+                const auto pool_name = safe_name(value);
                 const auto existing = std::find_if(made.pools.begin(), made.pools.end(),
-                                                   [&](const auto& p) { return p.name == safe_name(value); });
+                                                   [&](const auto& p) { return p.name == pool_name; });
                 if (existing != made.pools.end())
                     existing->weight += w;
                 else
@@ -921,7 +922,8 @@ private:
             model_.set("max_header_bytes", "32768", "nginx's default large_client_header_buffers 4 8k");
         }
         // Upstreams no proxy_pass and no split named: kept, so that nothing is lost.
-        for (const auto& [name, def] : upstreams_) {
+        for (const auto& entry : upstreams_) {
+            const std::string& name = entry.first;
             const bool in_split = std::any_of(splits_.begin(), splits_.end(), [&](const auto& s) {
                 return std::any_of(s.second.shares.begin(), s.second.shares.end(),
                                    [&](const auto& v) { return v.first == name; });
