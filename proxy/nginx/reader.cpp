@@ -67,6 +67,8 @@ public:
             if (c == ';' || c == '{') {
                 if (words.empty())
                     fail(std::string("unexpected \"") + c + "\"");
+                if (words.front().empty()) // "" as a name: nginx knows no such directive either
+                    throw parse_error(file_, first_line, "unknown directive \"\"");
                 ++pos_;
                 directive d;
                 d.name = std::move(words.front());

@@ -3,12 +3,13 @@
 #include "turnout/config/duration.hpp"
 #include "turnout/nginx/definitions.hpp"
 #include "turnout/nginx/directive_kinds.hpp"
+#include "turnout/nginx/setting_translation.hpp"
 #include "turnout/nginx/toml_model.hpp"
+#include "turnout/nginx/translation_state.hpp"
+#include "turnout/nginx/upstream_translation.hpp"
 #include "turnout/nginx/values.hpp"
 
 #include <algorithm>
-#include <filesystem>
-#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,27 +19,10 @@ namespace turnout::nginx {
 
 namespace {
 
-constexpr std::size_t max_directive_text = 72;
-
-std::string shorten(std::string text)
-{
-    for (char& c : text)
-        if (c == '\n' || c == '\r' || c == '\t')
-            c = ' ';
-    if (text.size() > max_directive_text)
-        text = text.substr(0, max_directive_text - 3) + "...";
-    return text;
-}
-
 bool is_variable_only(std::string_view s)
 {
     return s.size() > 1 && s.front() == '$' && s.find_first_of("/:$", 1) == std::string_view::npos;
 }
-
-// A [proxy] value some directive set, and every directive that set it (to report together).
-struct setting_uses {
-    std::vector<std::pair<std::uint64_t, std::size_t>> uses; // value, report line index
-};
 
 struct listen_info {
     const directive* d = nullptr;
@@ -59,29 +43,32 @@ struct scope {
 
 class translator {
 public:
-    explicit translator(const std::string& main_file) { model_.source = main_file; }
+    explicit translator(const std::string& main_file)
+        : upstreams_(st_, [this](const directive& d) { return common_directive(d); })
+    {
+        st_.model.source = main_file;
+    }
 
     translation run(const std::vector<directive>& conf)
     {
         gather(conf);
         for (const auto& d : conf)
             main_directive(d);
-        finish();
+        settings_.finish();
+        upstreams_.finish();
         translation t;
-        for (const auto& line : report_)
+        for (const auto& line : st_.report)
             if (line.what == verdict::untranslated)
-                model_.gaps.push_back(line.text());
-        t.toml = model_.text();
-        t.report = std::move(report_);
+                st_.model.gaps.push_back(line.text());
+        t.toml = st_.model.text();
+        t.report = std::move(st_.report);
         return t;
     }
 
 private:
-    std::size_t report(const directive& d, verdict v, std::string why)
-    {
-        report_.push_back({d.file, d.line, v, shorten(d.text()), std::move(why)});
-        return report_.size() - 1;
-    }
+    std::size_t report(const directive& d, verdict v, std::string why) { return st_.add(d, v, std::move(why)); }
+    void unknown(const directive& d) { st_.unknown(d); }
+    std::string resolve(const directive& d, const std::string& path) const { return st_.resolve(d, path); }
 
     // ---- pass 1: what proxy_pass may name --------------------------------------------------
 
@@ -89,13 +76,13 @@ private:
     {
         for (const auto& d : list) {
             if (d.name == "upstream" && d.has_block && d.args.size() == 1)
-                upstreams_.emplace(d.args[0], read_upstream(d));
+                st_.upstreams.emplace(d.args[0], read_upstream(d));
             else if (d.name == "split_clients" && d.has_block && d.args.size() == 2)
-                splits_.emplace(d.args[1], read_split(d));
+                st_.splits.emplace(d.args[1], read_split(d));
             else if (d.name == "map" && d.has_block && d.args.size() == 2)
-                maps_.emplace(d.args[1], read_map(d));
+                st_.maps.emplace(d.args[1], read_map(d));
             else if (d.name == "proxy_pass" && !d.args.empty())
-                referenced_.insert(d.args[0]);
+                st_.referenced.insert(d.args[0]);
             if (d.has_block && d.name != "upstream" && d.name != "split_clients" && d.name != "map")
                 gather(d.block);
         }
@@ -128,15 +115,7 @@ private:
             report(d, verdict::ignored, "a setting of a feature turnout does not use");
             return true;
         }
-        if (d.name == "error_log") {
-            error_log(d);
-            return true;
-        }
-        if (d.name == "access_log") {
-            access_log(d);
-            return true;
-        }
-        return false;
+        return settings_.log(d);
     }
 
     void main_directive(const directive& d)
@@ -146,7 +125,7 @@ private:
         if (d.name == "worker_processes" && d.args.size() == 1) {
             const auto n = parse_size(d.args[0]);
             if (d.args[0] == "auto" || (n && *n <= 1024)) {
-                model_.set("workers", d.args[0] == "auto" ? "0" : std::to_string(*n),
+                st_.model.set("workers", d.args[0] == "auto" ? "0" : std::to_string(*n),
                            d.args[0] == "auto" ? "worker_processes auto: one per core" : "worker_processes");
                 report(d, verdict::translated, "workers (threads in one process)");
                 return;
@@ -154,12 +133,12 @@ private:
         }
         if (d.name == "worker_shutdown_timeout" && d.args.size() == 1)
             if (const auto t = parse_time(d.args[0])) {
-                model_.set("drain_timeout", toml_string(config::format_duration(*t)), "worker_shutdown_timeout");
+                st_.model.set("drain_timeout", toml_string(config::format_duration(*t)), "worker_shutdown_timeout");
                 report(d, verdict::translated, "drain_timeout");
                 return;
             }
         if (d.name == "pid" && d.args.size() == 1) {
-            model_.set("pid_file", toml_string(resolve(d, d.args[0])), "pid");
+            st_.model.set("pid_file", toml_string(resolve(d, d.args[0])), "pid");
             report(d, verdict::translated, "pid_file (turnout -s reload|reopen|quit|stop reads it)");
             return;
         }
@@ -175,92 +154,6 @@ private:
             return;
         }
         unknown(d);
-    }
-
-    void unknown(const directive& d)
-    {
-        report(d, verdict::untranslated, "turnout has no equivalent");
-    }
-
-    // nginx resolves relative paths against its prefix; the translation takes the main file's
-    // folder, made absolute, so the TOML means the same wherever it is written.
-    std::string resolve(const directive&, const std::string& path) const
-    {
-        if (path.starts_with('/'))
-            return path;
-        std::error_code ec;
-        const auto main = std::filesystem::absolute(model_.source, ec);
-        return (main.parent_path() / path).lexically_normal().string();
-    }
-
-    void error_log(const directive& d)
-    {
-        static const std::map<std::string_view, std::string_view> levels = {
-            {"debug", "debug"}, {"info", "info"},   {"notice", "info"},     {"warn", "warn"},
-            {"error", "error"}, {"crit", "critical"}, {"alert", "critical"}, {"emerg", "critical"}};
-        const auto level = d.args.size() >= 2 ? levels.find(d.args[1]) : levels.end();
-        if (level != levels.end())
-            model_.set("log_level", toml_string(level->second), "error_log level " + d.args[1]);
-        report(d, verdict::approximated,
-               std::string(level != levels.end() ? "log_level; " : "") +
-                   "turnout writes its error log to stderr (the journal under systemd), not to a file");
-    }
-
-    void access_log(const directive& d)
-    {
-        if (d.args.empty())
-            return unknown(d);
-        if (d.args[0] == "off") {
-            set_access_log(d, "off", "", "access_log = \"off\"");
-            return;
-        }
-        const bool syslog = d.args[0].starts_with("syslog:");
-        const std::string target = syslog ? "stderr" : resolve(d, d.args[0]);
-        const std::string format = d.args.size() >= 2 ? d.args[1] : "combined";
-        std::string why = syslog ? "syslog: written to stderr (the journal under systemd)" : "access_log";
-        if (format == "combined")
-            why += ", access_log_format = \"combined\" (nginx's)";
-        else
-            why += ", in nginx's combined format: turnout writes no custom log_format (\"" + format + "\")";
-        set_access_log(d, target, "combined", why);
-        if (syslog || format != "combined" || d.args.size() > 2)
-            report_[report_.size() - 1].what = verdict::approximated;
-    }
-
-    void set_access_log(const directive& d, const std::string& target, const std::string& format,
-                        const std::string& why)
-    {
-        if (const auto* earlier = model_.find("access_log"); earlier && earlier->value != toml_string(target)) {
-            report(d, verdict::approximated,
-                   "turnout has one access log; the first one (" + earlier->value + ") is kept");
-            return;
-        }
-        model_.set("access_log", toml_string(target), "access_log");
-        if (!format.empty())
-            model_.set("access_log_format", toml_string(format), "nginx's default log format");
-        report(d, verdict::translated, why);
-    }
-
-    // A [proxy] value set at http, server or location level: turnout has one for everything.
-    bool proxy_value(const directive& d)
-    {
-        static const std::map<std::string_view, bool> kinds = {
-            {"proxy_connect_timeout", false}, {"proxy_read_timeout", false}, {"client_header_timeout", false},
-            {"keepalive_timeout", false},     {"client_max_body_size", true}};
-        const auto it = kinds.find(d.name);
-        if (it == kinds.end() || d.args.empty())
-            return false;
-        const auto value = it->second ? parse_size(d.args[0])
-                                      : [&]() -> std::optional<std::uint64_t> {
-                                            const auto t = parse_time(d.args[0]);
-                                            return t ? std::optional<std::uint64_t>(t->count()) : std::nullopt;
-                                        }();
-        if (!value) {
-            report(d, verdict::untranslated, "cannot read \"" + d.args[0] + "\"");
-            return true;
-        }
-        settings_[std::string(d.name)].uses.emplace_back(*value, report(d, verdict::translated, ""));
-        return true;
     }
 
     void http_context(const directive& http)
@@ -290,7 +183,7 @@ private:
     // Directives valid at http, server and location level.
     bool shared_level(const directive& d, scope& s)
     {
-        if (common_directive(d) || proxy_value(d) || proxy_setting(d))
+        if (common_directive(d) || settings_.proxy_value(d) || settings_.proxy_setting(d))
             return true;
         if (d.name == "ssl_certificate" || d.name == "ssl_certificate_key") {
             auto& list = d.name == "ssl_certificate" ? s.certs : s.keys;
@@ -311,8 +204,8 @@ private:
             const auto n = parse_size(d.args[0]);
             const auto size = parse_size(d.args[1]);
             if (n && size && *n > 0 && *size > 0 && *n < 1024) {
-                model_.set("max_uri_bytes", std::to_string(*size), "large_client_header_buffers: one buffer");
-                model_.set("max_header_bytes", std::to_string(*n * *size), "large_client_header_buffers: all of them");
+                st_.model.set("max_uri_bytes", std::to_string(*size), "large_client_header_buffers: one buffer");
+                st_.model.set("max_header_bytes", std::to_string(*n * *size), "large_client_header_buffers: all of them");
                 report(d, verdict::approximated,
                        "max_uri_bytes and max_header_bytes (turnout limits the whole head, not each line; over it "
                        "answers 431 where nginx answers 400)");
@@ -327,293 +220,12 @@ private:
         if (shared_level(d, s))
             return;
         if (d.name == "upstream")
-            return upstream_block(d);
+            return upstreams_.upstream_block(d);
         if (d.name == "split_clients")
-            return split_block(d);
+            return upstreams_.split_block(d);
         if (d.name == "map")
-            return map_block(d);
+            return upstreams_.map_block(d);
         unknown(d);
-    }
-
-    // ---- proxy_* settings --------------------------------------------------------------------
-
-    bool proxy_setting(const directive& d)
-    {
-        const std::string_view n = d.name;
-        const std::string a0 = d.args.empty() ? "" : d.args[0];
-        if (n == "proxy_buffering" || n == "proxy_request_buffering") {
-            report(d, a0 == "off" ? verdict::translated : verdict::ignored,
-                   a0 == "off" ? "nothing needed: turnout never buffers; it streams bodies and SSE events as they "
-                                 "arrive"
-                               : "turnout streams instead (it never buffers), which changes no answer");
-            return true;
-        }
-        if (n == "proxy_http_version") {
-            report(d, a0 == "1.1" ? verdict::translated : verdict::approximated,
-                   "turnout speaks HTTP/1.1 with keep-alive to backends");
-            return true;
-        }
-        if (n == "proxy_send_timeout" || n == "send_timeout" || n == "client_body_timeout") {
-            report(d, verdict::approximated,
-                   "turnout has no write or body-read timeout of its own: a stalled peer is held by backpressure "
-                   "until idle_timeout or stream_idle_timeout");
-            return true;
-        }
-        if (n == "proxy_next_upstream" || n == "proxy_next_upstream_tries" || n == "proxy_next_upstream_timeout") {
-            report(d, verdict::approximated,
-                   "turnout tries another backend when a connect fails or times out, before anything was sent; "
-                   "never after");
-            return true;
-        }
-        if (n == "proxy_set_header" && d.args.size() == 2)
-            return set_header(d), true;
-        if (n == "proxy_ssl_verify" || n == "proxy_ssl_server_name" || n == "proxy_ssl_name" ||
-            n == "proxy_ssl_trusted_certificate" || n == "proxy_ssl_protocols" || n == "proxy_ssl_ciphers") {
-            report(d, verdict::approximated,
-                   "TLS to backends (proxy_pass https://) always verifies the chain against the system's store "
-                   "and the backend's address or tls_server_name");
-            return true;
-        }
-        if (n == "proxy_redirect" && a0 == "default") {
-            report(d, verdict::ignored, "the default rewrites nothing when proxy_pass has no path");
-            return true;
-        }
-        return false;
-    }
-
-    void set_header(const directive& d)
-    {
-        std::string field = d.args[0];
-        std::transform(field.begin(), field.end(), field.begin(), [](unsigned char c) { return std::tolower(c); });
-        const std::string& value = d.args[1];
-        if ((field == "host" && (value == "$host" || value == "$http_host")) ||
-            (field == "x-forwarded-for" && value == "$proxy_add_x_forwarded_for") ||
-            (field == "x-forwarded-proto" && value == "$scheme") ||
-            (field == "x-forwarded-host" && (value == "$host" || value == "$http_host")) ||
-            (field == "mcp-session-id" && value == "$http_mcp_session_id"))
-            return (void)report(d, verdict::translated, "turnout does this by itself");
-        if (field == "connection" && (value.empty() || value == "keep-alive"))
-            return (void)report(d, verdict::translated,
-                                "turnout removes hop-by-hop fields and keeps backend connections alive");
-        if (field == "x-real-ip" && value == "$remote_addr")
-            return (void)report(d, verdict::approximated,
-                                "turnout sends the client's address in X-Forwarded-For, not X-Real-IP");
-        if (field == "upgrade" || (field == "connection" && value == "upgrade"))
-            return (void)report(d, verdict::untranslated, "turnout does not forward WebSocket upgrades");
-        report(d, verdict::untranslated, "turnout cannot set request fields toward backends");
-    }
-
-    // ---- upstreams, split_clients, map -------------------------------------------------------
-
-    void upstream_block(const directive& d)
-    {
-        if (d.args.size() != 1 || !d.has_block)
-            return unknown(d);
-        const auto& def = upstreams_.at(d.args[0]);
-        const bool direct = referenced_.count("http://" + d.args[0]) || referenced_.count("https://" + d.args[0]);
-        const bool split = std::any_of(splits_.begin(), splits_.end(), [&](const auto& s) {
-            return std::any_of(s.second.shares.begin(), s.second.shares.end(),
-                               [&](const auto& v) { return v.first == d.args[0]; });
-        });
-        if (direct || !split)
-            ensure_upstream(d.args[0], false);
-        report(d, verdict::translated,
-               std::string(direct || !split ? "[[upstream]] " + safe_name(d.args[0]) : "") +
-                   (split ? std::string(direct ? " and " : "") + "a pool of the split_clients upstream" : ""));
-        std::set<std::string> weights;
-        for (const auto& s : d.block)
-            if (s.name == "server")
-                for (const auto& a : s.args)
-                    if (a.starts_with("weight="))
-                        weights.insert(a.substr(7));
-        for (const auto& s : d.block)
-            upstream_member(s, def, weights.size() > 1);
-    }
-
-    void upstream_member(const directive& s, const upstream_def& def, bool uneven_weights)
-    {
-        const std::string_view n = s.name;
-        if (n == "server") {
-            if (s.args.empty() || !backend_address(s.args[0], 80))
-                return (void)report(s, verdict::untranslated,
-                                    "turnout's backends are host:port over TCP (no unix: sockets)");
-            std::vector<std::string> notes;
-            verdict v = verdict::translated;
-            bool down = false, backup = false, passive = false;
-            for (std::size_t i = 1; i < s.args.size(); ++i) {
-                const std::string_view a = s.args[i];
-                if (a == "down")
-                    down = true;
-                else if (a == "backup")
-                    backup = true;
-                else if (a.starts_with("weight=") && uneven_weights) {
-                    v = verdict::approximated;
-                    notes.push_back("weight: turnout spreads new sessions evenly inside a pool");
-                } else if (a.starts_with("max_fails=") || a.starts_with("fail_timeout=")) {
-                    v = verdict::approximated;
-                    if (!std::exchange(passive, true))
-                        notes.push_back("passive checks: max_fails failures in a row (connect errors and 5xx "
-                                        "answers) eject the backend for fail_timeout");
-                } else if (!a.starts_with("weight=")) {
-                    v = verdict::approximated;
-                    notes.push_back(std::string(a) + " is not kept");
-                }
-            }
-            if (down)
-                return (void)report(s, verdict::translated, "down: left out, as nginx sends it nothing");
-            if (backup) {
-                v = verdict::approximated;
-                notes.insert(notes.begin(),
-                             "backup: a pool of weight 0; turnout does not send to it by itself when the primary "
-                             "has no healthy backend (turnoutctl switch or weights moves new sessions there)");
-            }
-            std::string why = backup ? "" : "a backend of the pool";
-            for (const auto& note : notes)
-                why += (why.empty() ? "" : "; ") + note;
-            report(s, v, why);
-            return;
-        }
-        if (n == "hash") {
-            if (def.by_session)
-                return (void)report(s, verdict::translated,
-                                    "turnout's session table: each session stays on the backend that created it, "
-                                    "and an unknown id goes by a consistent hash over the healthy backends");
-            return (void)report(s, verdict::approximated,
-                                "turnout keeps MCP sessions on their backend; requests without a session are "
-                                "spread by weight, not by a hash of " +
-                                    (s.args.empty() ? std::string("the key") : s.args[0]));
-        }
-        if (n == "ip_hash" || n == "sticky")
-            return (void)report(s, verdict::approximated,
-                                "turnout keeps MCP sessions on their backend; requests without a session are "
-                                "spread by weight, not by client address");
-        if (n == "least_conn" || n == "random" || n == "least_time")
-            return (void)report(s, verdict::approximated,
-                                "turnout picks the less busy of two random backends (power of two choices)");
-        if (n == "keepalive")
-            return (void)report(s, verdict::translated,
-                                "nothing to set: turnout keeps idle backend connections per worker, as many as "
-                                "the peak needed");
-        if (n == "keepalive_timeout" || n == "keepalive_requests" || n == "keepalive_time")
-            return (void)report(s, verdict::ignored, "turnout closes idle backend connections after a minute");
-        if (n == "zone")
-            return (void)report(s, verdict::ignored, "turnout's workers share their backends' state already");
-        if (!common_directive(s))
-            unknown(s);
-    }
-
-    // The turnout upstream for an nginx upstream named name (or a host:port) behind proxy_pass.
-    std::string ensure_upstream(const std::string& name, bool tls)
-    {
-        const auto it = upstreams_.find(name);
-        const std::string turnout_name = safe_name(name);
-        auto* u = model_.find_upstream(turnout_name);
-        if (!u) {
-            toml_model::upstream made;
-            made.name = turnout_name;
-            if (it != upstreams_.end()) {
-                made.comment = "upstream " + name + " (" + it->second.block->file + ":" +
-                               std::to_string(it->second.block->line) + ")";
-                add_pools(made, it->second, "main", 100);
-            } else {
-                made.comment = "proxy_pass to " + name;
-                made.pools.push_back({"main", 100, {*backend_address(name, tls ? 443 : 80)}, tls, ""});
-            }
-            model_.upstreams.push_back(std::move(made));
-            u = &model_.upstreams.back();
-        }
-        if (tls)
-            for (auto& p : u->pools)
-                p.tls = true;
-        return turnout_name;
-    }
-
-    void add_pools(toml_model::upstream& u, const upstream_def& def, const std::string& pool, std::uint32_t weight)
-    {
-        u.pools.push_back({pool, weight, def.primary, false, ""});
-        if (!def.backup.empty())
-            u.pools.push_back({pool + "-backup", 0, def.backup, false,
-                               "nginx's backup servers: weight 0, for turnoutctl switch or weights"});
-        if (def.max_fails && !u.passive_failures)
-            u.passive_failures = *def.max_fails;
-        if (def.fail_timeout && !u.passive_backoff && def.fail_timeout->count() > 0)
-            u.passive_backoff = config::format_duration(*def.fail_timeout);
-        if (def.max_fails && !def.fail_timeout && !u.passive_backoff)
-            u.passive_backoff = "10s"; // nginx's default fail_timeout
-    }
-
-    void split_block(const directive& d)
-    {
-        const auto it = splits_.find(d.args.size() == 2 ? d.args[1] : "");
-        if (it == splits_.end() || !d.has_block)
-            return unknown(d);
-        const auto& s = it->second;
-        if (!s.problem.empty())
-            return (void)report(d, verdict::untranslated, s.problem);
-        for (const auto& [value, bp] : s.shares)
-            if (!upstreams_.count(value))
-                return (void)report(d, verdict::untranslated,
-                                    "value \"" + value + "\" is not an upstream: turnout splits between pools only");
-        std::string shares;
-        for (const auto& [value, bp] : s.shares)
-            shares += (shares.empty() ? "" : ", ") + value + " " + percent_text(bp);
-        if (s.key == "$http_mcp_session_id")
-            return (void)report(d, verdict::translated,
-                                "pools by weight (" + shares +
-                                    ") for new sessions; and now each session is pinned to the backend that "
-                                    "created it, which nginx's split (keyed on an id the first request lacks) "
-                                    "did not do");
-        report(d, verdict::approximated,
-               "pools by weight (" + shares + ") for new sessions, not by a hash of " + s.key +
-                   "; each session is then pinned to the backend that created it (session pinning, which nginx's "
-                   "split lacked, is added)");
-    }
-
-    std::string ensure_split(const std::string& var, bool tls)
-    {
-        const auto& s = splits_.at(var);
-        std::string name = safe_name(var.substr(1));
-        if (upstreams_.count(name) && !model_.find_upstream(name))
-            name += "_split";
-        if (!model_.find_upstream(name)) {
-            toml_model::upstream made;
-            made.name = name;
-            made.comment = "split_clients " + s.key + " " + var + " (" + s.block->file + ":" +
-                           std::to_string(s.block->line) + "): one pool per upstream, weights in " +
-                           (std::all_of(s.shares.begin(), s.shares.end(), [](const auto& v) { return v.second % 100 == 0; })
-                                ? "percent"
-                                : "hundredths of a percent");
-            const bool whole = std::all_of(s.shares.begin(), s.shares.end(),
-                                           [](const auto& v) { return v.second % 100 == 0; });
-            for (const auto& [value, bp] : s.shares) {
-                const auto w = static_cast<std::uint32_t>(whole ? bp / 100 : bp);
-                const auto pool_name = safe_name(value);
-                const auto existing = std::find_if(made.pools.begin(), made.pools.end(),
-                                                   [&](const auto& p) { return p.name == pool_name; });
-                if (existing != made.pools.end())
-                    existing->weight += w;
-                else
-                    add_pools(made, upstreams_.at(value), safe_name(value), w);
-            }
-            model_.upstreams.push_back(std::move(made));
-        }
-        if (tls)
-            for (auto& p : model_.find_upstream(name)->pools)
-                p.tls = true;
-        return name;
-    }
-
-    void map_block(const directive& d)
-    {
-        const auto it = maps_.find(d.args.size() == 2 ? d.args[1] : "");
-        if (it == maps_.end() || !d.has_block)
-            return unknown(d);
-        const auto& m = it->second;
-        if (!referenced_.count("http://" + d.args[1]) && !referenced_.count("https://" + d.args[1]))
-            return (void)report(d, verdict::ignored, "no proxy_pass uses " + d.args[1]);
-        if (!m.problem.empty())
-            return (void)report(d, verdict::untranslated, m.problem);
-        report(d, verdict::translated, "one route per host name, to the upstream it names");
     }
 
     // ---- servers and locations ---------------------------------------------------------------
@@ -676,8 +288,8 @@ private:
                                         info.catch_all ? "routes for any host (the default server of its address)"
                                                        : "routes for its names");
         if (own != all_addresses_) {
-            report_[server_line].what = verdict::approximated;
-            report_[server_line].why += "; they answer on every listener: turnout's routes are not per listener";
+            st_.report[server_line].what = verdict::approximated;
+            st_.report[server_line].why += "; they answer on every listener: turnout's routes are not per listener";
         }
         if (!info.listens.front().d)
             listen(info.listens.front(), certs, d);
@@ -713,7 +325,7 @@ private:
     {
         if (l.address.empty())
             return (void)report(at, verdict::untranslated, "turnout listens on host:port over TCP only");
-        auto& listener = model_.listener_for(l.address);
+        auto& listener = st_.model.listener_for(l.address);
         if (listener.comment.empty())
             listener.comment = "listen " + l.address + " (" + at.file + ":" + std::to_string(at.line) + ")";
         std::vector<std::string> notes;
@@ -810,10 +422,10 @@ private:
                 unknown(e);
         }
         if (!pass && !answer) {
-            report_[line].what = verdict::untranslated;
-            report_[line].why = "no proxy_pass: turnout serves no files";
+            st_.report[line].what = verdict::untranslated;
+            st_.report[line].why = "no proxy_pass: turnout serves no files";
         } else if (!pass) {
-            report_[line].why = "its return is reported on its own line";
+            st_.report[line].why = "its return is reported on its own line";
         }
         for (const auto& e : d.block)
             if (e.name == "location")
@@ -853,32 +465,32 @@ private:
         if (rest.starts_with('$')) {
             if (!is_variable_only(rest))
                 return (void)report(e, verdict::untranslated, "a computed address: turnout's routes name an upstream");
-            if (splits_.count(rest)) {
-                if (!splits_.at(rest).problem.empty() ||
-                    std::any_of(splits_.at(rest).shares.begin(), splits_.at(rest).shares.end(),
-                                [&](const auto& v) { return !upstreams_.count(v.first); }))
+            if (st_.splits.count(rest)) {
+                if (!st_.splits.at(rest).problem.empty() ||
+                    std::any_of(st_.splits.at(rest).shares.begin(), st_.splits.at(rest).shares.end(),
+                                [&](const auto& v) { return !st_.upstreams.count(v.first); }))
                     return (void)report(e, verdict::untranslated, "its split_clients is not translated");
-                const auto name = ensure_split(rest, tls);
+                const auto name = upstreams_.ensure_split(rest, tls);
                 for (const auto& h : hosts)
                     routes.emplace_back(h, name);
                 why = "[[route]] to the split_clients upstream " + name;
-            } else if (maps_.count(rest)) {
-                const auto& m = maps_.at(rest);
+            } else if (st_.maps.count(rest)) {
+                const auto& m = st_.maps.at(rest);
                 if (!m.problem.empty())
                     return (void)report(e, verdict::untranslated, "its map is not translated");
                 for (const auto& [host, value] : m.entries)
-                    routes.emplace_back(host, ensure_upstream(value, tls));
+                    routes.emplace_back(host, upstreams_.ensure_upstream(value, tls));
                 if (!m.default_value.empty())
                     for (const auto& h : hosts)
-                        routes.emplace_back(h, ensure_upstream(m.default_value, tls));
+                        routes.emplace_back(h, upstreams_.ensure_upstream(m.default_value, tls));
                 why = "one [[route]] per host of the map";
             } else {
                 return (void)report(e, verdict::untranslated, rest + " is set by nothing turnout translates");
             }
         } else {
-            if (!upstreams_.count(rest) && !backend_address(rest, tls ? 443 : 80))
+            if (!st_.upstreams.count(rest) && !backend_address(rest, tls ? 443 : 80))
                 return (void)report(e, verdict::untranslated, "not an upstream nor a host:port");
-            const auto name = ensure_upstream(rest, tls);
+            const auto name = upstreams_.ensure_upstream(rest, tls);
             for (const auto& h : hosts)
                 routes.emplace_back(h, name);
             why = "[[route]] " + prefix + " to upstream " + name;
@@ -891,101 +503,27 @@ private:
             if (const auto conflict = add_route(host, prefix, upstream, e); !conflict.empty())
                 return (void)report(e, verdict::untranslated, conflict);
         report(e, v, why);
-        if (report_[location_line].why.empty())
-            report_[location_line].why = "[[route]] path_prefix " + prefix;
+        if (st_.report[location_line].why.empty())
+            st_.report[location_line].why = "[[route]] path_prefix " + prefix;
     }
 
     std::string add_route(const std::string& host, const std::string& prefix, const std::string& upstream,
                           const directive& at)
     {
-        for (const auto& r : model_.routes)
+        for (const auto& r : st_.model.routes)
             if (r.host == host && r.path_prefix == prefix)
                 return r.upstream == upstream
                            ? std::string{}
                            : "another location (" + r.comment + ") sends " + prefix +
                                  " elsewhere; turnout's routes apply to every listener";
-        model_.routes.push_back({host, prefix, upstream, at.file + ":" + std::to_string(at.line)});
+        st_.model.routes.push_back({host, prefix, upstream, at.file + ":" + std::to_string(at.line)});
         return {};
     }
 
-    // ---- after the walk ----------------------------------------------------------------------
-
-    void finish()
-    {
-        settle("proxy_connect_timeout", {"connect_timeout"}, false, 60'000);
-        settle("proxy_read_timeout", {"response_timeout", "stream_idle_timeout"}, false, 60'000);
-        settle("client_header_timeout", {"header_timeout"}, false, 60'000);
-        settle("keepalive_timeout", {"idle_timeout"}, false, 75'000);
-        settle("client_max_body_size", {"max_body_bytes"}, true, 1024 * 1024);
-        if (!model_.find("max_header_bytes")) {
-            model_.set("max_uri_bytes", "8192", "nginx's default large_client_header_buffers 4 8k");
-            model_.set("max_header_bytes", "32768", "nginx's default large_client_header_buffers 4 8k");
-        }
-        // Upstreams no proxy_pass and no split named: kept, so that nothing is lost.
-        for (const auto& entry : upstreams_) {
-            const std::string& name = entry.first;
-            const bool in_split = std::any_of(splits_.begin(), splits_.end(), [&](const auto& s) {
-                return std::any_of(s.second.shares.begin(), s.second.shares.end(),
-                                   [&](const auto& v) { return v.first == name; });
-            });
-            if (!in_split && !model_.find_upstream(safe_name(name)))
-                ensure_upstream(name, false);
-        }
-        for (auto& u : model_.upstreams)
-            std::stable_partition(u.pools.begin(), u.pools.end(), [](const auto& p) { return p.weight > 0; });
-    }
-
-    // One [proxy] value from every directive that set it: turnout has one value for all
-    // locations, so differing ones become the largest (nothing is cut sooner than in nginx).
-    void settle(const std::string& directive_name, const std::vector<std::string>& keys, bool size,
-                std::uint64_t nginx_default)
-    {
-        const auto it = settings_.find(directive_name);
-        const auto text = [&](std::uint64_t v) {
-            if (size)
-                return v == 0 ? std::to_string(std::numeric_limits<std::int64_t>::max()) : std::to_string(v);
-            return toml_string(config::format_duration(config::duration(v)));
-        };
-        if (it == settings_.end()) {
-            for (const auto& key : keys)
-                model_.set(key, text(nginx_default), "nginx's default " + directive_name);
-            return;
-        }
-        std::set<std::uint64_t> values;
-        for (const auto& [value, line] : it->second.uses)
-            values.insert(value);
-        // 0 is "no limit" for a size: the largest of all.
-        const std::uint64_t chosen = size && values.count(0) ? 0 : *values.rbegin();
-        const bool zero_time = !size && chosen == 0;
-        for (const auto& key : keys)
-            model_.set(key, zero_time ? toml_string("1ms") : text(chosen), directive_name);
-        std::string why = keys.front();
-        for (std::size_t i = 1; i < keys.size(); ++i)
-            why += " and " + keys[i];
-        for (const auto& [value, line] : it->second.uses) {
-            auto& r = report_[line];
-            r.why = why;
-            if (values.size() > 1) {
-                r.what = verdict::approximated;
-                r.why += ": turnout has one value for every location; the largest one written is used";
-            }
-            if (size && chosen == 0)
-                r.why += " (0: no limit)";
-            if (directive_name == "keepalive_timeout" && value == 0) {
-                r.what = verdict::approximated;
-                r.why = "turnout always keeps client connections alive (idle_timeout)";
-            }
-        }
-    }
-
-    toml_model model_;
-    std::vector<report_line> report_;
-    std::map<std::string, upstream_def> upstreams_;
-    std::map<std::string, split_def> splits_;
-    std::map<std::string, map_def> maps_;
-    std::set<std::string> referenced_;
+    translation_state st_;
+    setting_translation settings_{st_};
+    upstream_translation upstreams_;
     std::set<std::string> all_addresses_;
-    std::map<std::string, setting_uses> settings_;
 };
 
 } // namespace

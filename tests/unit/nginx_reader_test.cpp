@@ -79,6 +79,7 @@ TEST_CASE("nginx reader: grammar errors name the file and line as nginx does")
     CHECK(error_of("\n;") == "t.conf:2: unexpected \";\"");
     CHECK(error_of("{ }") == "t.conf:1: unexpected \"{\"");
     CHECK(error_of("a \"x\"y;") == "t.conf:1: unexpected \"y\"");
+    CHECK(error_of("\n\"\" 1;") == "t.conf:2: unknown directive \"\""); // found by the fuzzer
     CHECK(error_of("a \"open;\n") == "t.conf:2: unexpected end of file, expecting \";\" or \"}\"");
     CHECK(error_of("a b\\") == "t.conf:1: unexpected end of file, expecting \";\" or \"}\"");
     CHECK(error_of("a { b 1 }") == "t.conf:1: unexpected \"}\"");
