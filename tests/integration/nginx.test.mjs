@@ -9,6 +9,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before } from 'node:test';
+import { ctl } from './support/control_helpers.mjs';
 import {
   buildConfig, fileScope, httpRequest, itest, onRequestHead, run, tempDir, TURNOUT_BIN, waitUntil, writeConfig,
 } from './support/harness.mjs';
@@ -125,6 +126,24 @@ for (const verb of ['quit', 'stop']) {
     assert.match(again.stderr, /^turnout: cannot open pid file .*turnout\.pid.*is turnout running\?/m);
   });
 }
+
+itest('upgrade: the successor takes the pid file over; the old process leaves it; -s quit reaches the successor', async (t, s) => {
+  const { tn, pidFile } = await withPidFile(s);
+  const exited = new Promise((resolve) => tn.child.proc.once('exit', (code) => resolve(code)));
+  const up = await ctl(tn, ['upgrade']);
+  assert.equal(up.code, 0, up.stderr);
+  const newPid = Number(/^upgraded: pid (\d+) serves now/m.exec(up.stdout)[1]);
+  const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  s.defer(async () => { if (alive(newPid)) process.kill(newPid, 'SIGKILL'); });
+  await waitUntil(() => Number(readFileSync(pidFile, 'utf8').trim()) === newPid, 5000, 'the pid file to name the successor');
+  assert.equal(await exited, 0);
+  assert.equal(Number(readFileSync(pidFile, 'utf8').trim()), newPid, 'the old process left the file alone');
+  assert.equal((await httpRequest(tn.port, { path: '/health' })).status, 200);
+  const q = await run(TURNOUT_BIN, ['-s', 'quit', '-c', tn.configPath]);
+  assert.equal(q.code, 0, q.stderr);
+  assert.match(q.stderr, new RegExp(`sent quit to pid ${newPid}`));
+  await waitUntil(() => !alive(newPid) && !existsSync(pidFile), 10000, 'the successor to exit and remove the pid file');
+});
 
 itest('-s with a stale pid file answers 1 with a clear line; without pid_file too', async (t, s) => {
   const file = writeConfig(s, buildConfig({ backends: [mock.addr], proxy: { pid_file: 'stale.pid' } }));
