@@ -51,6 +51,23 @@ itest('turnout -c nginx.conf serves traffic to the backend the nginx configurati
   assert.equal(big.status, 413);
 });
 
+itest('turnout -c nginx.conf: -s reload translates the edited file again; a bad edit keeps the running one', async (t, s) => {
+  const other = await s.mock({ name: 'nginx-mock-2' });
+  const withPid = (backend) => nginxConf(backend).replace('worker_processes 2;', 'worker_processes 2;\npid nginx.pid;');
+  const tn = await s.turnout({ configText: withPid(mock.addr), configName: 'nginx.conf' });
+  assert.equal((await httpRequest(tn.port, { path: '/health' })).get('x-backend'), 'nginx-mock');
+  await waitUntil(() => existsSync(path.join(tn.dir, 'nginx.pid')), 5000, 'the pid file');
+  writeFileSync(tn.configPath, withPid(other.addr));
+  const r = await run(TURNOUT_BIN, ['-s', 'reload', '-c', tn.configPath]);
+  assert.equal(r.code, 0, r.stderr);
+  await tn.child.waitForMatches(/reload done/);
+  assert.equal((await httpRequest(tn.port, { path: '/health' })).get('x-backend'), 'nginx-mock-2');
+  writeFileSync(tn.configPath, withPid(mock.addr).replace('proxy_buffering off;', 'proxy_buffering off; rewrite ^ /x;'));
+  assert.equal((await run(TURNOUT_BIN, ['-s', 'reload', '-c', tn.configPath])).code, 0);
+  await tn.child.waitForMatches(/reload failed, keeping the running configuration: .*cannot translate/);
+  assert.equal((await httpRequest(tn.port, { path: '/health' })).get('x-backend'), 'nginx-mock-2');
+});
+
 itest('turnout -c nginx.conf refuses to start on an untranslated directive', async (t, s) => {
   const file = writeConfig(s, nginxConf(mock.addr, 'rewrite ^/a$ /b break;'), 'nginx.conf');
   const r = await run(TURNOUT_BIN, ['-c', file]);
