@@ -312,10 +312,16 @@ private:
                 unknown(e);
             }
         }
-        if (info.catch_all)
+        if (info.catch_all) {
             hosts = {""};
-        else if (!names_seen)
-            hosts = {""}; // nginx: a server without names answers requests with no Host only
+        } else if (hosts.empty()) {
+            // nginx sends such a server only requests without a Host (HTTP/1.0); turnout's
+            // host-less routes would take every host, so its locations make no route.
+            st_.report[server_line].what = verdict::approximated;
+            st_.report[server_line].why = std::string(names_seen ? "no exact name" : "no server_name") +
+                                          " and not the default server of its address: nginx sends it only "
+                                          "requests without a Host; turnout makes no route for it";
+        }
         for (const auto& e : d.block)
             if (e.name == "location")
                 location(e, hosts, s);
@@ -447,6 +453,8 @@ private:
     {
         if (e.args.size() != 1)
             return unknown(e);
+        if (hosts.empty())
+            return (void)report(e, verdict::approximated, "no route: its server takes requests without a Host only");
         const std::string& target = e.args[0];
         const bool tls = target.starts_with("https://");
         if (!tls && !target.starts_with("http://"))

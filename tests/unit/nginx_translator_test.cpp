@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -204,6 +205,22 @@ TEST_CASE("nginx translation: directives by kind")
                               " map $http_x_tenant $up { default a; }"
                               " server { listen 127.0.0.1:1; location / { proxy_pass http://$up; } } }");
     CHECK(line_of(by_header, "map")->what == verdict::untranslated);
+}
+
+TEST_CASE("nginx translation: a server that is neither named nor the default makes no route")
+{
+    const auto t = of("events {}\nhttp {\n upstream a { server 127.0.0.1:1; }\n upstream b { server 127.0.0.1:2; }\n"
+                      " server { listen 127.0.0.1:80; location / { proxy_pass http://a; } }\n"
+                      " server { listen 127.0.0.1:80; location /x { proxy_pass http://b; } }\n}\n");
+    const auto config = turnout::config::parse(t.toml, "/x/t.toml");
+    REQUIRE(config.routes.size() == 1);
+    CHECK(config.routes[0].upstream == "a");
+    const auto second = std::find_if(t.report.begin(), t.report.end(),
+                                     [](const report_line& r) { return r.directive == "server" && r.line == 6; });
+    REQUIRE(second != t.report.end());
+    CHECK(second->what == verdict::approximated);
+    CHECK(line_of(t, "proxy_pass http://b")->what == verdict::approximated);
+    CHECK(config.find_upstream("b")); // kept, though nothing routes to it
 }
 
 TEST_CASE("nginx translation: report lines read PATH:LINE: verdict: directive — why")
