@@ -11,7 +11,7 @@ namespace {
 void comment_line(std::string& out, const std::string& comment, const char* indent = "")
 {
     if (!comment.empty())
-        out += std::string(indent) + "# " + comment + "\n";
+        out += std::string(indent) + "# " + toml_text(comment) + "\n";
 }
 
 std::string string_array(const std::vector<std::string>& items)
@@ -59,11 +59,11 @@ toml_model::listener& toml_model::listener_for(const std::string& address)
 
 std::string toml_model::text() const
 {
-    std::string out = "# turnout configuration translated from " + source + " by `turnout import nginx`.\n";
+    std::string out = "# turnout configuration translated from " + toml_text(source) + " by `turnout import nginx`.\n";
     if (!gaps.empty()) {
         out += "#\n# Not translated (see the report; these change where requests go or what clients get):\n";
         for (const auto& g : gaps)
-            out += "#   " + g + "\n";
+            out += "#   " + toml_text(g) + "\n";
     }
     out += "\n[proxy]\n";
     for (const auto& s : proxy) {

@@ -125,8 +125,43 @@ std::string safe_name(std::string_view text)
     return out.empty() ? "_" : out;
 }
 
-std::string toml_string(std::string_view text)
+bool valid_utf8(std::string_view s)
 {
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || i + n > s.size())
+            return false;
+        for (std::size_t k = 1; k < n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2)
+                return false;
+        i += n;
+    }
+    return true;
+}
+
+std::string toml_text(std::string_view text)
+{
+    std::string out{text};
+    if (!valid_utf8(out))
+        for (char& c : out)
+            if (static_cast<unsigned char>(c) >= 0x80)
+                c = '?';
+    for (char& c : out) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '\n' || c == '\r')
+            c = ' ';
+        else if ((u < 0x20 && c != '\t') || u == 0x7f)
+            c = '?'; // TOML allows no control characters in comments
+    }
+    return out;
+}
+
+std::string toml_string(std::string_view raw)
+{
+    // TOML is UTF-8: text that is not keeps its ASCII, the other bytes become '?'
+    const std::string checked = valid_utf8(raw) ? std::string(raw) : toml_text(raw);
+    const std::string_view text = checked;
     static constexpr char hex[] = "0123456789abcdef";
     std::string out = "\"";
     for (const char c : text) {

@@ -270,4 +270,8 @@ TEST_CASE("nginx values: sizes, times, addresses, names")
     CHECK(backend_address("backend.internal", 443) == "backend.internal:443");
     CHECK(safe_name("a:b/c") == "a_b_c");
     CHECK(toml_string("a\"b\\c\n") == "\"a\\\"b\\\\c\\u000a\"");
+    CHECK(toml_string("caf\xc3\xa9") == "\"caf\xc3\xa9\"");
+    CHECK(toml_string("bad\xff") == "\"bad?\""); // TOML is UTF-8 (found by the fuzzer)
+    CHECK(toml_text("a\nb\xfe") == "a b?");
+    CHECK(toml_text("a\x01\tb") == "a?\tb");
 }

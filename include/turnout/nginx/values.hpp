@@ -30,7 +30,10 @@ std::optional<std::string> backend_address(std::string_view text, std::uint16_t 
 /// ("backend_10.0.0.1_3000" from "backend:10.0.0.1:3000"); "_" for an empty text.
 std::string safe_name(std::string_view text);
 
-/// text as a TOML basic string, quotes included.
+/// text as a TOML basic string, quotes included (bytes that are not UTF-8 become '?').
 std::string toml_string(std::string_view text);
+
+/// text fit for a TOML comment: one line, UTF-8 (bytes that are not become '?').
+std::string toml_text(std::string_view text);
 
 } // namespace turnout::nginx
