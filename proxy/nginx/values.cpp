@@ -125,15 +125,36 @@ std::string safe_name(std::string_view text)
     return out.empty() ? "_" : out;
 }
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF —
+// what toml++ accepts.
 bool valid_utf8(std::string_view s)
 {
+    const auto byte = [&s](std::size_t i) { return static_cast<unsigned char>(s[i]); };
     for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (n == 0 || i + n > s.size())
+        const unsigned c = byte(i);
+        std::size_t n = 0;
+        unsigned low = 0x80, high = 0xbf; // the range of the second byte
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            low = c == 0xe0 ? 0xa0 : 0x80;
+            high = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            low = c == 0xf0 ? 0x90 : 0x80;
+            high = c == 0xf4 ? 0x8f : 0xbf;
+        } else {
             return false;
-        for (std::size_t k = 1; k < n; ++k)
-            if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2)
+        }
+        if (i + n > s.size() || byte(i + 1) < low || byte(i + 1) > high)
+            return false;
+        for (std::size_t k = 2; k < n; ++k)
+            if ((byte(i + k) & 0xc0) != 0x80)
                 return false;
         i += n;
     }

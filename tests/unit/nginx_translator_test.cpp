@@ -274,4 +274,8 @@ TEST_CASE("nginx values: sizes, times, addresses, names")
     CHECK(toml_string("bad\xff") == "\"bad?\""); // TOML is UTF-8 (found by the fuzzer)
     CHECK(toml_text("a\nb\xfe") == "a b?");
     CHECK(toml_text("a\x01\tb") == "a?\tb");
+    CHECK(toml_text("\xf6\x97\x8b\x92p") == "????p"); // past U+10FFFF (found by the fuzzer)
+    CHECK(toml_text("\xed\xa0\x80") == "???");         // a surrogate
+    CHECK(toml_text("\xc0\xaf") == "??");               // overlong
+    CHECK(toml_text("\xf0\x9f\x98\x80") == "\xf0\x9f\x98\x80");
 }
