@@ -11,6 +11,8 @@
 #include <iterator>
 #include <string>
 
+#include <unistd.h>
+
 using namespace turnout::nginx;
 namespace fs = std::filesystem;
 
