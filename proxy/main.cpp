@@ -1,6 +1,8 @@
 // turnout: the proxy daemon. Thin: parses the command line and hands over to server.
 
 #include "turnout/config/config.hpp"
+#include "turnout/control/pid_file.hpp"
+#include "turnout/nginx/loader.hpp"
 #include "turnout/server.hpp"
 #include "turnout/version.hpp"
 
@@ -10,6 +12,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -22,10 +25,15 @@ constexpr const char* default_config = "/etc/turnout/turnout.toml";
 void usage(std::FILE* out)
 {
     std::fprintf(out,
-                 "usage: turnout [-c PATH] [-t] [--version]\n"
-                 "  -c PATH     configuration file (default %s)\n"
-                 "  -t          check the configuration and exit\n"
-                 "  --version   print the version and exit\n",
+                 "usage: turnout [-c PATH] [-t] [-s reload|reopen|quit|stop] [--version]\n"
+                 "       turnout import nginx PATH [-o FILE]\n"
+                 "  -c PATH     configuration file (default %s): turnout TOML, or an nginx\n"
+                 "              configuration (*.conf), translated as `import nginx` does\n"
+                 "  -t          check the configuration and exit (for nginx: the report too)\n"
+                 "  -s VERB     signal the process in the configuration's pid_file and exit\n"
+                 "  --version   print the version and exit\n"
+                 "  import nginx PATH [-o FILE]  translate an nginx configuration into turnout\n"
+                 "              TOML (stdout or FILE), a report line per directive on stderr\n",
                  default_config);
 }
 
@@ -68,12 +76,97 @@ int upgrade_fd_from_environment()
     return end != text && *end == '\0' && fd >= 0 && fd < 1 << 20 ? static_cast<int>(fd) : -1;
 }
 
+void print_report(const turnout::nginx::translation& t)
+{
+    for (const auto& line : t.report)
+        std::fprintf(stderr, "%s\n", line.text().c_str());
+}
+
+/// turnout import nginx PATH [-o FILE]: 0 when everything that decides where requests go and
+/// what clients get was translated, 1 otherwise (the TOML is written all the same, its gaps as
+/// comments), 2 for a usage error.
+int import_nginx(int argc, char** argv)
+{
+    std::string input, output;
+    for (int i = 3; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "-o" && i + 1 < argc)
+            output = argv[++i];
+        else if (input.empty() && !arg.starts_with('-'))
+            input = argv[i];
+        else
+            return usage(stderr), 2;
+    }
+    if (input.empty())
+        return usage(stderr), 2;
+    try {
+        const auto t = turnout::nginx::translate_file(input);
+        print_report(t);
+        if (output.empty()) {
+            std::fwrite(t.toml.data(), 1, t.toml.size(), stdout);
+        } else {
+            std::ofstream out(output, std::ios::trunc);
+            if (!(out << t.toml) || !out.flush()) {
+                std::fprintf(stderr, "turnout: cannot write %s\n", output.c_str());
+                return 1;
+            }
+        }
+        // What was written must load: a translation turnout itself refuses helps nobody.
+        turnout::config::parse(t.toml, output.empty() ? input : output);
+        if (!t.complete()) {
+            std::fprintf(stderr, "turnout: some directives are untranslated (see above); the TOML marks them\n");
+            return 1;
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+    }
+}
+
+/// turnout -s VERB [-c PATH]: the pid file named by that configuration's pid_file.
+int send_signal(const std::string& verb, const std::string& config_path)
+{
+    const int sig = turnout::control::signal_for(verb);
+    if (sig == 0) {
+        std::fprintf(stderr, "turnout: -s takes reload, reopen, quit or stop, not '%s'\n", verb.c_str());
+        return 2;
+    }
+    try {
+        std::string pid_path;
+        if (turnout::nginx::is_nginx_config(config_path)) {
+            // Untranslated parts do not matter here: only the pid file's place does.
+            const auto t = turnout::nginx::translate_file(config_path);
+            pid_path = turnout::config::parse(t.toml, config_path).proxy.pid_file;
+        } else {
+            pid_path = turnout::config::load_file(config_path).proxy.pid_file;
+        }
+        if (pid_path.empty()) {
+            std::fprintf(stderr, "turnout: %s sets no pid_file ([proxy] pid_file, or nginx's pid)\n",
+                         config_path.c_str());
+            return 1;
+        }
+        const auto pid = turnout::control::signal_process(pid_path, sig);
+        std::fprintf(stderr, "turnout: sent %s to pid %d\n", verb.c_str(), static_cast<int>(pid));
+        return 0;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "turnout: %s\n", e.what());
+        return 1;
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv)
 {
+    if (argc >= 2 && std::string_view(argv[1]) == "import") {
+        if (argc < 3 || std::string_view(argv[2]) != "nginx")
+            return usage(stderr), 2;
+        return import_nginx(argc, argv);
+    }
     std::string config_path = default_config;
     bool check_only = false;
+    std::string signal_verb;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--version" || arg == "-v") {
@@ -86,6 +179,8 @@ int main(int argc, char** argv)
         }
         if (arg == "-t") {
             check_only = true;
+        } else if (arg == "-s" && i + 1 < argc) {
+            signal_verb = argv[++i];
         } else if (arg == "-c" && i + 1 < argc) {
             config_path = argv[++i];
         } else {
@@ -95,8 +190,12 @@ int main(int argc, char** argv)
         }
     }
 
+    if (!signal_verb.empty())
+        return send_signal(signal_verb, config_path);
     try {
         if (check_only) {
+            if (turnout::nginx::is_nginx_config(config_path))
+                print_report(turnout::nginx::translate_file(config_path));
             turnout::check_configuration(config_path);
             std::printf("configuration ok\n");
             return 0;
@@ -108,6 +207,9 @@ int main(int argc, char** argv)
         turnout::server server(config_path, std::move(launch));
         return server.run();
     } catch (const turnout::config::config_error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+    } catch (const turnout::nginx::parse_error& e) {
         std::fprintf(stderr, "%s\n", e.what());
         return 1;
     } catch (const std::exception& e) {

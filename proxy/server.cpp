@@ -10,6 +10,7 @@
 #include "turnout/metrics/proxy_metrics.hpp"
 #include "turnout/net/endpoint.hpp"
 #include "turnout/net/listener.hpp"
+#include "turnout/nginx/loader.hpp"
 #include "turnout/version.hpp"
 
 #include <boost/asio/post.hpp>
@@ -58,7 +59,7 @@ std::uint64_t fresh_seed()
 
 void check_configuration(const std::string& config_path)
 {
-    auto config = std::make_shared<const config::configuration>(config::load_file(config_path));
+    auto config = std::make_shared<const config::configuration>(nginx::load_configuration(config_path));
     upstream::backend_registry registry;
     runtime::build_snapshot(config, registry, net::resolve); // resolves every backend, reads key files
     net::build_tls_contexts(*config);                        // reads and matches certificates and keys
@@ -67,7 +68,7 @@ void check_configuration(const std::string& config_path)
 }
 
 server::server(std::string config_path, launch_info launch)
-    : loaded_(std::make_shared<const config::configuration>(config::load_file(config_path))),
+    : loaded_(std::make_shared<const config::configuration>(nginx::load_configuration(config_path))),
       loaded_tls_(net::build_tls_contexts(*loaded_)), upgrader_(control_, std::move(launch))
 {
     log::setup_error_log(loaded_->proxy.log_level);
@@ -176,12 +177,15 @@ int server::run()
                     [this] {
                         if (const auto r = upgrade(std::nullopt); r.status != 200)
                             spdlog::error("upgrade (SIGUSR2) refused: {}", r.error);
-                    }});
+                    },
+                    [] { spdlog::info("SIGUSR1: reopened {} access log file(s)", log::reopen_log_files()); }});
     do_expire_sessions();
     drains_->start();
     rollouts_->start();
     upgrader_.link_predecessor();
     workers_->start();
+    // Once serving: `turnout -s` must not reach a process that cannot take its signal yet.
+    pid_file_ = std::make_unique<ctrl::pid_file>(publisher_->config().proxy.pid_file);
     spdlog::info("turnout {} running with {} worker(s) as pid {}", version(), workers_->size(), ::getpid());
     // A successor names itself the service's main process (MAINPID=) with its READY=1.
     service_.ready([this] { return service::count_live(*workers_, *shared_); }, upgrader_.taking_over());
@@ -190,6 +194,7 @@ int server::run()
     control_.run();
     workers_->join();
     save_sessions();
+    pid_file_.reset();
     spdlog::info("turnout stopped");
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "turnout/config/config.hpp"
 #include "turnout/control/drain_deadlines.hpp"
 #include "turnout/control/operations.hpp"
+#include "turnout/control/pid_file.hpp"
 #include "turnout/control/publisher.hpp"
 #include "turnout/control/reloader.hpp"
 #include "turnout/control/rollout_driver.hpp"
@@ -112,6 +113,7 @@ private:
     std::unique_ptr<admin::status_server> status_;
     std::unique_ptr<admin::admin_server> admin_;
     std::unique_ptr<health::health_checker> health_;
+    std::unique_ptr<::turnout::control::pid_file> pid_file_;
     // Every listening socket with the configuration address it serves, to hand over.
     std::vector<::turnout::control::listening_socket> own_listeners_;
     std::atomic<bool> draining_{false};

@@ -369,7 +369,7 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
                          {"workers", "admin_socket", "status_address", "state_file", "drain_timeout", "access_log",
                           "log_level", "header_timeout", "idle_timeout", "connect_timeout", "response_timeout",
                           "stream_idle_timeout", "max_header_bytes", "max_uri_bytes", "max_body_bytes",
-                          "max_inspect_bytes"}};
+                          "max_inspect_bytes", "access_log_format", "pid_file"}};
 
     if (const auto v = r.get_integer("workers", 0, max_workers))
         proxy.workers = static_cast<unsigned>(*v);
@@ -389,6 +389,13 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
             r.fail_at("access_log", "expected \"stderr\", \"off\" or a file path, got \"\"");
         proxy.access_log = (*v == "stderr" || *v == "off") ? *v : ctx.resolve(*v);
     }
+    if (const auto v = r.get_string("access_log_format")) {
+        if (*v != "turnout" && *v != "combined" && *v != "json")
+            r.fail_at("access_log_format", "expected \"turnout\", \"combined\" or \"json\", got \"" + *v + "\"");
+        proxy.access_log_format = *v;
+    }
+    if (const auto v = r.get_path("pid_file"))
+        proxy.pid_file = *v;
     if (const auto v = r.get_string("log_level")) {
         if (std::find(log_levels.begin(), log_levels.end(), *v) == log_levels.end())
             r.fail_at("log_level", "expected one of trace, debug, info, warn, error, critical, off; got \"" + *v + "\"");

@@ -37,9 +37,11 @@ void publisher::publish()
 
 void publisher::publish(std::shared_ptr<const config::configuration> config)
 {
-    auto access_log = log::make_access_log(config->proxy.access_log);
+    const auto format = log::parse_access_format(config->proxy.access_log_format).value_or(log::access_format::turnout);
+    auto access_log = log::make_access_log(config->proxy.access_log, format == log::access_format::turnout);
     auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_.backends, net::resolve);
     next->access_log = std::move(access_log);
+    next->access_format = format;
     next->listen_tls = tls_.listeners;
     for (auto& u : next->upstreams)
         for (auto& p : u.pools)

@@ -1,5 +1,7 @@
 #include "turnout/control/reloader.hpp"
 
+#include "turnout/nginx/loader.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,7 +23,7 @@ admin::result reloader::reload()
     spdlog::info("reloading {}", config_path_);
     service_.reloading();
     try {
-        auto next = std::make_shared<const config::configuration>(config::load_file(config_path_));
+        auto next = std::make_shared<const config::configuration>(nginx::load_configuration(config_path_));
         // New handshakes use the new certificates; established connections keep the context
         // they were made with (their SSL objects hold a reference to it). A bad file fails the
         // whole reload, so the running certificates stay.

@@ -12,7 +12,9 @@ void signals::install()
 {
     set_.add(SIGTERM);
     set_.add(SIGINT);
+    set_.add(SIGQUIT); // nginx's graceful stop: turnout's stops are all graceful
     set_.add(SIGHUP);
+    set_.add(SIGUSR1);
     set_.add(SIGUSR2);
 }
 
@@ -44,6 +46,8 @@ void signals::on_signal(int signal_number)
         handlers_.reload();
     else if (signal_number == SIGUSR2)
         handlers_.upgrade();
+    else if (signal_number == SIGUSR1)
+        handlers_.reopen();
     else
         handlers_.stop();
 }

@@ -6,6 +6,7 @@
 #include "turnout/http/forwarding.hpp"
 #include "turnout/http/head_writer.hpp"
 #include "turnout/http/headers.hpp"
+#include "turnout/log/access_line.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -1056,12 +1057,32 @@ void downstream_connection::log_access()
         return;
     const auto now = clock::now();
     const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    const auto& head = request_.head();
     const bool reached = ex.reached_backend();
-    snapshot_->access_log->info("{} \"{} {}\" {} {} pool={} backend={} upstream_time={:.3f} time={:.3f}",
-                                client_address_, request_.head().method(), request_.head().target(), ex.status,
-                                ex.bytes_out, reached ? ex.dest.pool_name() : "-",
-                                reached ? ex.dest.backend->address() : "-",
-                                reached ? seconds(now - ex.upstream_started) : 0.0, seconds(now - ex.started));
+    log::access_record r;
+    r.time = std::chrono::system_clock::now();
+    r.client = client_address_;
+    r.method = head.method();
+    r.target = head.target();
+    r.version = head.version_minor() == 0 ? "HTTP/1.0" : "HTTP/1.1";
+    r.status = ex.status;
+    r.bytes = ex.bytes_out;
+    r.reached = reached;
+    if (reached) {
+        r.upstream = ex.dest.upstream ? std::string_view(ex.dest.upstream->config.name) : "-";
+        r.pool = ex.dest.pool_name();
+        r.backend = ex.dest.backend->address();
+        r.upstream_time = seconds(now - ex.upstream_started);
+    }
+    r.request_time = seconds(now - ex.started);
+    if (snapshot_->access_format != log::access_format::turnout) {
+        r.referer = head.find("referer").value_or("");
+        r.user_agent = head.find("user-agent").value_or("");
+        r.authorization = head.find("authorization").value_or("");
+        if (ex.session.present())
+            r.session = worker_.shared().sessions.key_of(ex.session.client_id).low; // keyed hash, never the id
+    }
+    snapshot_->access_log->info("{}", log::format_access(snapshot_->access_format, r));
 }
 
 } // namespace turnout::net

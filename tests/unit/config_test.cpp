@@ -944,3 +944,16 @@ TEST_CASE("to_string names health and affinity kinds as in the config")
     CHECK(to_string(affinity_kind::table) == "table");
     CHECK(to_string(affinity_kind::token) == "token");
 }
+
+TEST_CASE("config: [proxy] access_log_format and pid_file")
+{
+    const auto c = parse("[proxy]\naccess_log_format = \"json\"\npid_file = \"run/turnout.pid\"\n"
+                         "[[listen]]\naddress = \"127.0.0.1:0\"\n",
+                         "/etc/turnout/turnout.toml");
+    CHECK(c.proxy.access_log_format == "json");
+    CHECK(c.proxy.pid_file == "/etc/turnout/run/turnout.pid");
+    CHECK(parse(listener_only, "/x/t.toml").proxy.access_log_format == "turnout");
+    CHECK_THROWS_WITH_AS(parse("[proxy]\naccess_log_format = \"main\"\n[[listen]]\naddress = \"127.0.0.1:0\"\n",
+                               "t.toml"),
+                         doctest::Contains("expected \"turnout\", \"combined\" or \"json\""), config_error);
+}

@@ -43,6 +43,8 @@ struct proxy_config {
     std::string state_file; // absolute path or empty
     duration drain_timeout = 30s;
     std::string access_log = "stderr"; // "stderr" | "off" | absolute path
+    std::string access_log_format = "turnout"; // "turnout" | "combined" (nginx's) | "json"
+    std::string pid_file; // absolute path or empty: written at start, removed at exit
     std::string log_level = "info"; // trace|debug|info|warn|error|critical|off
     duration header_timeout = 10s;
     duration idle_timeout = 60s;

@@ -1,6 +1,6 @@
 #pragma once
-// The process's signals, as the operator's verbs: SIGTERM/SIGINT stop (drain, then exit),
-// SIGHUP reloads, SIGUSR2 upgrades. Registered before anything is announced, so that a stop
+// The process's signals, as the operator's verbs: SIGTERM/SIGINT/SIGQUIT stop (drain, then
+// exit), SIGHUP reloads, SIGUSR1 reopens log files (logrotate), SIGUSR2 upgrades. Registered before anything is announced, so that a stop
 // signal right after "listening" drains instead of killing.
 
 #include <boost/asio/io_context.hpp>
@@ -16,6 +16,7 @@ public:
         std::function<void()> stop;
         std::function<void()> reload;
         std::function<void()> upgrade;
+        std::function<void()> reopen;
     };
 
     explicit signals(boost::asio::io_context& control);

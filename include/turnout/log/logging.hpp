@@ -15,7 +15,14 @@ namespace turnout::log {
 void setup_error_log(std::string_view level);
 
 /// The access log for target: "stderr", "off" (null), or a file path (appended to).
-/// Throws spdlog::spdlog_ex when the file cannot be opened.
-std::shared_ptr<spdlog::logger> make_access_log(const std::string& target);
+/// stamped: each line starts with turnout's "[date time] " (the "turnout" format); the
+/// combined and json formats carry their own time. Throws spdlog::spdlog_ex when the file
+/// cannot be opened.
+std::shared_ptr<spdlog::logger> make_access_log(const std::string& target, bool stamped = true);
+
+/// SIGUSR1 (logrotate's postrotate): every access log file still in use is closed and opened
+/// again by its path, so lines go to a new file once the old one was renamed. Returns how
+/// many files were reopened; a file that cannot be opened again is logged as an error.
+std::size_t reopen_log_files();
 
 } // namespace turnout::log

@@ -5,6 +5,7 @@
 // an admin change never touches a request in flight (Envoy's thread-local config slots).
 
 #include "turnout/config/config.hpp"
+#include "turnout/log/access_line.hpp"
 #include "turnout/runtime/runtime_state.hpp"
 #include "turnout/routing/router.hpp"
 #include "turnout/session/token_codec.hpp"
@@ -65,6 +66,7 @@ struct snapshot {
     std::vector<upstream_state> upstreams;
     routing::router router;
     std::shared_ptr<spdlog::logger> access_log; // null when access_log = "off"
+    log::access_format access_format = log::access_format::turnout;
     /// Per [[listen]] (same order as the configuration's): its TLS context, null for plain.
     /// A reload swaps them; a connection keeps the one it was accepted with.
     std::vector<std::shared_ptr<net::tls_server_context>> listen_tls;

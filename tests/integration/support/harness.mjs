@@ -357,11 +357,12 @@ export class Turnout {
  * Starts turnout on a generated config (see buildConfig) or on `opts.configText`.
  * Resolves once every listener (and the status server and admin socket, if configured) logged its address.
  * `opts.env`: variables added to (or, set to undefined, removed from) the environment.
+ * `opts.configName`: the config file's name (default turnout.toml; nginx.conf runs an nginx one).
  */
 export async function startTurnout(scope, opts = {}) {
   const bin = opts.bin ?? requireBinary(TURNOUT_BIN, 'TURNOUT_BIN'); // opts.bin: a wrapper that execs it
   const text = opts.configText ?? buildConfig(opts);
-  const configPath = writeConfig(scope, text);
+  const configPath = writeConfig(scope, text, opts.configName); // configName: e.g. nginx.conf
   const child = new Child('turnout', bin, ['-c', configPath], { cwd: path.dirname(configPath), env: opts.env });
   scope?.track(child, 'turnout');
   const listenCount = opts.listens ?? 1;
