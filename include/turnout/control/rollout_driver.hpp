@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,13 +55,15 @@ private:
         pool_sample canary, baseline, crash_base;
         clock::time_point interval_start;
         std::uint64_t events_seen = 0;
+        std::optional<runtime::rollout_runtime> seen; // the rollout as this driver last left it
     };
 
     void do_poll();
     void poll();
     void drive(const runtime::upstream_runtime& u, const runtime::upstream_state& live, tracker& t, clock::time_point now);
     void announce(const runtime::upstream_runtime& u, tracker& t);
-    void commit(runtime::runtime_state next, std::string_view upstream, bool drained);
+    /// false when the publisher refused it (logged).
+    bool commit(runtime::runtime_state next, std::string_view upstream, bool drained);
 
     boost::asio::steady_timer timer_;
     publisher& publisher_;
@@ -69,6 +72,7 @@ private:
     webhook_sender webhooks_;
     std::map<std::string, tracker, std::less<>> trackers_;
     std::map<std::string, verdict_counts, std::less<>> verdicts_;
+    std::string last_refusal_; // the last refusal logged, so an outage is said once
     bool stopped_ = false;
 };
 
