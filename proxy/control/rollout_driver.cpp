@@ -28,6 +28,13 @@ const runtime::upstream_state* find_live(const runtime::snapshot& s, std::string
     return nullptr;
 }
 
+// What every commit of a rollout changes (a verdict's figures hold doubles, which may be NaN:
+// the whole object does not compare equal to itself).
+rollout_driver::rollout_mark mark_of(const runtime::rollout_runtime& r)
+{
+    return {r.phase, r.step, r.step_held_ms, r.step_requests, r.failures, r.events_total, r.last ? r.last->at_ms : 0};
+}
+
 std::string event_json(const runtime::upstream_runtime& u, const runtime::rollout_event& e)
 {
     const auto& r = *u.rollout;
@@ -110,19 +117,19 @@ void rollout_driver::poll()
         // Changed since the last tick by someone else than this driver (an operator, or
         // another instance of a fleet through the shared store): the interval starts afresh,
         // so a step another instance took is not taken again on this one's figures.
-        if (t.seen && *t.seen != *u->rollout)
+        if (t.seen && *t.seen != mark_of(*u->rollout))
             t.sampling = false;
         announce(*u, t);
         const auto* live_u = find_live(*live, name);
         if (u->rollout->phase != runtime::rollout_phase::running || !live_u) {
             t.sampling = false; // resumed later, it samples afresh
-            t.seen = *u->rollout;
+            t.seen = mark_of(*u->rollout);
             continue;
         }
         drive(*u, *live_u, t, now);
         if (const auto* after = publisher_.state().find(name); after && after->rollout) {
             announce(*after, t);
-            t.seen = *after->rollout;
+            t.seen = mark_of(*after->rollout);
         }
     }
 }
@@ -150,11 +157,13 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
     // store is away) leaves the tracker as it was: the next tick judges again, from the
     // state then in force, instead of the judgement being lost or applied twice.
     const auto before = t;
+    // A commit replaces the state u lives in: its name is kept apart for what follows one.
+    const std::string name = u.name;
     if (const auto crash = crash_between(*canary, t.crash_base, canary_now, upstream::monotonic_ms(now))) {
         auto next = publisher_.state();
         on_failure(*next.find(u.name), "canary crashed: " + *crash, unix_now);
         t.sampling = false;
-        if (!commit(std::move(next), u.name, true))
+        if (!commit(std::move(next), name, true))
             t = before;
         return;
     }
@@ -176,8 +185,8 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
     auto& after = *next.find(u.name);
     on_interval(after, v, elapsed, unix_now);
     const bool rolled_back = after.rollout->phase == runtime::rollout_phase::rolled_back;
-    if (commit(std::move(next), u.name, rolled_back))
-        ++verdicts_[u.name][static_cast<std::size_t>(v.result)];
+    if (commit(std::move(next), name, rolled_back))
+        ++verdicts_[name][static_cast<std::size_t>(v.result)];
     else
         t = before;
 }

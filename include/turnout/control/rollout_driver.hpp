@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 namespace turnout::control {
 
@@ -46,6 +47,10 @@ public:
     /// Interval verdicts given so far, per upstream (turnout_rollout_interval_verdicts_total).
     const std::map<std::string, verdict_counts, std::less<>>& verdicts() const noexcept { return verdicts_; }
 
+    /// phase, step, step_held_ms, step_requests, failures, events_total, last verdict's at_ms.
+    using rollout_mark = std::tuple<runtime::rollout_phase, std::size_t, std::int64_t, std::uint64_t, unsigned,
+                                    std::uint64_t, std::int64_t>;
+
 private:
     using clock = std::chrono::steady_clock;
     struct tracker {
@@ -55,7 +60,7 @@ private:
         pool_sample canary, baseline, crash_base;
         clock::time_point interval_start;
         std::uint64_t events_seen = 0;
-        std::optional<runtime::rollout_runtime> seen; // the rollout as this driver last left it
+        std::optional<rollout_mark> seen; // the rollout as this driver last left it
     };
 
     void do_poll();
