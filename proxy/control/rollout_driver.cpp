@@ -28,11 +28,12 @@ const runtime::upstream_state* find_live(const runtime::snapshot& s, std::string
     return nullptr;
 }
 
-// What every commit of a rollout changes (a verdict's figures hold doubles, which may be NaN:
-// the whole object does not compare equal to itself).
+// A rollout's transitions (a step, a failed interval, pause, resume, the end): each records an
+// event. Verdicts that change nothing else (pass, inconclusive) do not restart the interval,
+// so two drivers (a fleet without leadership) cannot keep restarting each other's.
 rollout_driver::rollout_mark mark_of(const runtime::rollout_runtime& r)
 {
-    return {r.phase, r.step, r.step_held_ms, r.step_requests, r.failures, r.events_total, r.last ? r.last->at_ms : 0};
+    return {r.phase, r.step, r.events_total};
 }
 
 std::string event_json(const runtime::upstream_runtime& u, const runtime::rollout_event& e)

@@ -23,7 +23,7 @@ before(async () => {
   mocks = await Promise.all(['fleet-blue', 'fleet-green'].map((name) => shared.mock({ name })));
 });
 
-function fleetConfig(endpoint, { prefix = '/turnout-test/', stateFile } = {}) {
+function fleetConfig(endpoint, { prefix = '/turnout-test/', stateFile, rollout } = {}) {
   return buildConfig({
     status: true,
     proxy: stateFile ? { state_file: stateFile } : {},
@@ -33,6 +33,7 @@ function fleetConfig(endpoint, { prefix = '/turnout-test/', stateFile } = {}) {
         { name: 'blue', weight: 100, backends: [mocks[0].addr] },
         { name: 'green', weight: 0, backends: [mocks[1].addr] },
       ],
+      rollout,
     }],
   }) + `[runtime]\nstore = "etcd"\netcd_endpoints = ["${endpoint}"]\netcd_prefix = "${prefix}"\n`;
 }
@@ -191,4 +192,31 @@ itest('an instance started while etcd is down serves from its cached state', { s
   await etcd.start();
   await waitConnected([again]);
   assert.equal((await putWeights(again, { blue: 100, green: 0 })).status, 200);
+});
+
+itest('a rollout in a fleet (no leader yet): every driver commits through the same compare-and-swap, each step is taken once', { skip, timeout: 90000 }, async (t, s) => {
+  const etcd = new Etcd(s);
+  await etcd.start();
+  const rollout = { steps: ['10:600ms', '50:600ms', '100'], interval: '200ms', min_requests: 2, failure_limit: 2 };
+  const fleet = [await startInstance(s, etcd.endpoint, { rollout }), await startInstance(s, etcd.endpoint, { rollout })];
+  await waitConnected(fleet);
+  let running = true;
+  const traffic = (async () => {
+    while (running) await openSessions(fleet[0].port, 4).catch(() => null);
+  })();
+  try {
+    const r = await admin(fleet[0], 'POST', '/v1/upstreams/mcp/rollout', { pool: 'green' });
+    assert.equal(r.status, 200, r.text);
+    for (const tn of fleet) {
+      const done = await waitStatus(tn, (st) => st.upstreams[0].rollout?.state !== 'running', 60000, 'the rollout to end');
+      const ro = done.upstreams[0].rollout;
+      assert.equal(ro.state, 'succeeded', JSON.stringify(ro.history, null, 1));
+      const steps = ro.history.filter((e) => e.event === 'step').map((e) => e.detail.match(/(\d+)%$/)[1]);
+      assert.deepEqual(steps, ['10', '50', '100'], 'every step once, in order');
+      assert.deepEqual(weightsIn(done), { blue: 0, green: 100 });
+    }
+  } finally {
+    running = false;
+    await traffic;
+  }
 });

@@ -47,9 +47,8 @@ public:
     /// Interval verdicts given so far, per upstream (turnout_rollout_interval_verdicts_total).
     const std::map<std::string, verdict_counts, std::less<>>& verdicts() const noexcept { return verdicts_; }
 
-    /// phase, step, step_held_ms, step_requests, failures, events_total, last verdict's at_ms.
-    using rollout_mark = std::tuple<runtime::rollout_phase, std::size_t, std::int64_t, std::uint64_t, unsigned,
-                                    std::uint64_t, std::int64_t>;
+    /// phase, step, events_total: what a rollout's transitions change.
+    using rollout_mark = std::tuple<runtime::rollout_phase, std::size_t, std::uint64_t>;
 
 private:
     using clock = std::chrono::steady_clock;
