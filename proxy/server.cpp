@@ -85,7 +85,7 @@ server::server(std::string config_path, launch_info launch)
     // Keys are hashes: a restored table must keep hashing with the seed it was saved with.
     shared_ = std::make_unique<runtime::shared_state>(saved ? saved->seed : fresh_seed());
     upgrader_.attach(*shared_);
-    publisher_ = std::make_unique<ctrl::publisher>(*shared_, loaded_, std::move(loaded_tls_));
+    publisher_ = std::make_unique<ctrl::publisher>(control_, *shared_, loaded_, std::move(loaded_tls_));
     reloader_ = std::make_unique<ctrl::reloader>(std::move(config_path), *publisher_, service_);
     publisher_->load_state();
     publisher_->publish();
@@ -180,6 +180,7 @@ int server::run()
                     },
                     [] { spdlog::info("SIGUSR1: reopened {} access log file(s)", log::reopen_log_files()); }});
     do_expire_sessions();
+    publisher_->follow_store();
     drains_->start();
     rollouts_->start();
     upgrader_.link_predecessor();
@@ -278,9 +279,12 @@ boost::json::object server::status() const
 {
     const auto uptime =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
-    return ctrl::status_report(*shared_->snapshots.load(), publisher_->state(),
-                               {uptime.count(), static_cast<std::int64_t>(::getpid()), draining_.load(),
-                                workers_ ? workers_->connection_count() : 0, shared_->sessions.size()});
+    auto doc = ctrl::status_report(*shared_->snapshots.load(), publisher_->state(),
+                                   {uptime.count(), static_cast<std::int64_t>(::getpid()), draining_.load(),
+                                    workers_ ? workers_->connection_count() : 0, shared_->sessions.size()});
+    const auto store = publisher_->store_status();
+    doc["store"] = {{"kind", store.kind}, {"connected", store.connected}};
+    return doc;
 }
 
 std::string server::metrics() const
@@ -291,7 +295,8 @@ std::string server::metrics() const
         workers_ ? workers_->buffers_held() : std::pair<std::size_t, std::size_t>{};
     return metrics::render(*shared_->snapshots.load(),
                            {uptime.count(), draining_.load(), workers_ ? workers_->connection_count() : 0,
-                            client_buffers, backend_buffers, shared_->sessions.size(), &shared_->edge.counted},
+                            client_buffers, backend_buffers, shared_->sessions.size(), &shared_->edge.counted,
+                            publisher_->store_status().connected},
                            {&publisher_->state(), &rollouts_->verdicts(), ctrl::pool_tool_names});
 }
 
@@ -480,6 +485,7 @@ void server::retire(pid_t successor)
     service_.hand_over();
     draining_ = true;
     rollouts_->stop(); // the successor runs the rollouts from the state file now
+    publisher_->stop_store(); // and follows the fleet's changes
     spdlog::info(
         "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
         successor, workers_->connection_count(),
@@ -562,6 +568,8 @@ void server::finish_shutdown()
         drains_->stop();
     if (rollouts_)
         rollouts_->stop();
+    if (publisher_)
+        publisher_->stop_store();
     admin_grace_timer_.cancel();
     signals_.cancel();
     drain_timer_.cancel();

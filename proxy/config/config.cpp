@@ -73,6 +73,15 @@ std::string_view to_string(affinity_kind k)
     return "unknown";
 }
 
+std::string_view to_string(store_kind k)
+{
+    switch (k) {
+    case store_kind::file: return "file";
+    case store_kind::etcd: return "etcd";
+    }
+    return "unknown";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading the TOML document
 
@@ -329,7 +338,8 @@ private:
         if (!first)
             return;
         std::string message = "unknown key '" + std::string{first->str()} + "'";
-        message += header_.empty() ? " (expected [proxy], [[listen]], [[upstream]] or [[route]])" : " in " + header_;
+        message += header_.empty() ? " (expected [proxy], [runtime], [[listen]], [[upstream]] or [[route]])"
+                                   : " in " + header_;
         ctx_.fail(first->source(), std::move(message));
     }
 
@@ -490,6 +500,75 @@ void read_edge(const context& ctx, const table_reader& r, listen_config& listen)
         read_rate_limit(ctx, *limit, listen);
     listen.max_streams_per_client =
         static_cast<std::uint32_t>(r.get_integer("max_streams_per_client", 0, max_rate_requests).value_or(0));
+}
+
+// "http://HOST:PORT" with an optional trailing "/": etcd's v3 JSON gateway at its root.
+host_port read_etcd_endpoint(const table_reader& r, const std::string& text, const toml::node& node)
+{
+    constexpr std::string_view scheme = "http://";
+    if (text.starts_with("https://"))
+        r.fail_at(node, "etcd_endpoints",
+                  "https endpoints are not supported yet (turnout speaks plain HTTP to etcd in this version): \"" +
+                      text + "\"");
+    if (!text.starts_with(scheme))
+        r.fail_at(node, "etcd_endpoints", "expected \"http://HOST:PORT\", got \"" + text + "\"");
+    std::string rest = text.substr(scheme.size());
+    if (rest.ends_with('/'))
+        rest.pop_back();
+    auto address = parse_host_port(rest);
+    if (!address)
+        r.fail_at(node, "etcd_endpoints", "expected \"http://HOST:PORT\", got \"" + text + "\"");
+    return std::move(*address);
+}
+
+void read_runtime(const context& ctx, const toml::table& table, runtime_config& runtime)
+{
+    const table_reader r{ctx, table, "[runtime]",
+                         {"store", "etcd_endpoints", "etcd_prefix", "etcd_ca_file", "etcd_cert_file", "etcd_key_file"}};
+    if (const auto v = r.get_string("store")) {
+        if (*v == "file")
+            runtime.store = store_kind::file;
+        else if (*v == "etcd")
+            runtime.store = store_kind::etcd;
+        else
+            r.fail_at("store", "expected \"file\" or \"etcd\", got \"" + *v + "\"");
+    }
+    const bool etcd = runtime.store == store_kind::etcd;
+    for (const auto key : {"etcd_endpoints", "etcd_prefix", "etcd_ca_file", "etcd_cert_file", "etcd_key_file"})
+        if (!etcd && r.find(key))
+            r.fail_at(key, "is set but store is \"file\"; set store = \"etcd\" to use etcd");
+    if (!etcd)
+        return;
+
+    const toml::node* endpoints = r.find("etcd_endpoints");
+    for (const auto& [text, node] : r.get_strings("etcd_endpoints"))
+        runtime.etcd_endpoints.push_back(read_etcd_endpoint(r, text, *node));
+    if (endpoints && runtime.etcd_endpoints.empty())
+        r.fail_at("etcd_endpoints", "must name at least one endpoint");
+    if (!endpoints)
+        runtime.etcd_endpoints.push_back(*parse_host_port("127.0.0.1:2379"));
+
+    if (const auto v = r.get_string("etcd_prefix")) {
+        if (v->empty())
+            r.fail_at("etcd_prefix", "must not be empty: the prefix keeps turnout's keys apart from others'");
+        if (std::any_of(v->begin(), v->end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+            r.fail_at("etcd_prefix", "must not contain control characters");
+        runtime.etcd_prefix = *v;
+    }
+
+    runtime.etcd_ca_file = r.get_path("etcd_ca_file").value_or("");
+    runtime.etcd_cert_file = r.get_path("etcd_cert_file").value_or("");
+    runtime.etcd_key_file = r.get_path("etcd_key_file").value_or("");
+    if (runtime.etcd_cert_file.empty() != runtime.etcd_key_file.empty()) {
+        const bool has_cert = !runtime.etcd_cert_file.empty();
+        r.fail_at(has_cert ? "etcd_cert_file" : "etcd_key_file",
+                  std::string{"is set but "} + (has_cert ? "etcd_key_file" : "etcd_cert_file") +
+                      " is not; a client certificate needs both");
+    }
+    for (const auto key : {"etcd_ca_file", "etcd_cert_file", "etcd_key_file"})
+        if (r.find(key))
+            r.fail_at(key, "TLS toward etcd is not supported yet (turnout speaks plain HTTP to etcd in this "
+                           "version); remove it and use an http:// endpoint on a trusted network");
 }
 
 listen_config read_listen(const context& ctx, const toml::table& table)
@@ -787,9 +866,11 @@ configuration read_configuration(const context& ctx, const toml::table& document
 {
     configuration config;
     config.path = ctx.absolute_path();
-    const table_reader root{ctx, document, "", {"proxy", "listen", "upstream", "route"}};
+    const table_reader root{ctx, document, "", {"proxy", "runtime", "listen", "upstream", "route"}};
     if (const toml::table* proxy = root.get_table("proxy"))
         read_proxy(ctx, *proxy, config.proxy);
+    if (const toml::table* runtime = root.get_table("runtime"))
+        read_runtime(ctx, *runtime, config.runtime);
     read_listeners(ctx, root, config);
     read_upstreams(ctx, root, config);
     read_routes(ctx, root, config);

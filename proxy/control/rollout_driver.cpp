@@ -28,6 +28,14 @@ const runtime::upstream_state* find_live(const runtime::snapshot& s, std::string
     return nullptr;
 }
 
+// A rollout's transitions (a step, a failed interval, pause, resume, the end): each records an
+// event. Verdicts that change nothing else (pass, inconclusive) do not restart the interval,
+// so two drivers (a fleet without leadership) cannot keep restarting each other's.
+rollout_driver::rollout_mark mark_of(const runtime::rollout_runtime& r)
+{
+    return {r.phase, r.step, r.events_total};
+}
+
 std::string event_json(const runtime::upstream_runtime& u, const runtime::rollout_event& e)
 {
     const auto& r = *u.rollout;
@@ -105,17 +113,25 @@ void rollout_driver::poll()
         auto& t = trackers_[name];
         if (t.pool != u->rollout->pool || t.started_ms != u->rollout->started_ms) {
             // Another rollout than the one tracked: started here, all its events are new.
-            t = tracker{u->rollout->pool, u->rollout->started_ms, false, {}, {}, {}, {}, 0};
+            t = tracker{u->rollout->pool, u->rollout->started_ms, false, {}, {}, {}, {}, 0, std::nullopt};
         }
+        // Changed since the last tick by someone else than this driver (an operator, or
+        // another instance of a fleet through the shared store): the interval starts afresh,
+        // so a step another instance took is not taken again on this one's figures.
+        if (t.seen && *t.seen != mark_of(*u->rollout))
+            t.sampling = false;
         announce(*u, t);
         const auto* live_u = find_live(*live, name);
         if (u->rollout->phase != runtime::rollout_phase::running || !live_u) {
             t.sampling = false; // resumed later, it samples afresh
+            t.seen = mark_of(*u->rollout);
             continue;
         }
         drive(*u, *live_u, t, now);
-        if (const auto* after = publisher_.state().find(name); after && after->rollout)
+        if (const auto* after = publisher_.state().find(name); after && after->rollout) {
             announce(*after, t);
+            t.seen = mark_of(*after->rollout);
+        }
     }
 }
 
@@ -138,11 +154,19 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
     }
 
     const auto unix_now = publisher::unix_ms();
+    // A commit refused (another instance of a fleet changed the state first, or the shared
+    // store is away) leaves the tracker as it was: the next tick judges again, from the
+    // state then in force, instead of the judgement being lost or applied twice.
+    const auto before = t;
+    // A commit replaces the state u lives in: its name is kept apart for what follows one.
+    const std::string name = u.name;
     if (const auto crash = crash_between(*canary, t.crash_base, canary_now, upstream::monotonic_ms(now))) {
         auto next = publisher_.state();
         on_failure(*next.find(u.name), "canary crashed: " + *crash, unix_now);
         t.sampling = false;
-        return commit(std::move(next), u.name, true);
+        if (!commit(std::move(next), name, true))
+            t = before;
+        return;
     }
     t.crash_base = canary_now;
 
@@ -154,7 +178,6 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
     v.baseline = r.frozen_baseline.value_or(figures_between(t.baseline, baseline_now));
     v.result = judge(v.canary, v.baseline, r.rules);
     v.at_ms = unix_now;
-    ++verdicts_[u.name][static_cast<std::size_t>(v.result)];
     t.canary = canary_now;
     t.baseline = baseline_now;
     t.interval_start = now;
@@ -163,7 +186,10 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
     auto& after = *next.find(u.name);
     on_interval(after, v, elapsed, unix_now);
     const bool rolled_back = after.rollout->phase == runtime::rollout_phase::rolled_back;
-    commit(std::move(next), u.name, rolled_back);
+    if (commit(std::move(next), name, rolled_back))
+        ++verdicts_[name][static_cast<std::size_t>(v.result)];
+    else
+        t = before;
 }
 
 void rollout_driver::announce(const runtime::upstream_runtime& u, tracker& t)
@@ -179,16 +205,22 @@ void rollout_driver::announce(const runtime::upstream_runtime& u, tracker& t)
     t.events_seen = r.events_total;
 }
 
-void rollout_driver::commit(runtime::runtime_state next, std::string_view upstream, bool drained)
+bool rollout_driver::commit(runtime::runtime_state next, std::string_view upstream, bool drained)
 {
     const auto* u = next.find(upstream);
     const std::string canary = u && u->rollout ? u->rollout->pool : std::string{};
     if (const auto r = publisher_.commit(std::move(next)); r.status != 200) {
-        spdlog::error("rollout {}: the change was not applied: {}", upstream, r.error);
-        return;
+        // Every 100 ms while etcd is away: said once per kind of refusal, not at every tick.
+        if (r.error != last_refusal_)
+            spdlog::warn("rollout {}: the change was not applied ({}); judged again at the next tick", upstream,
+                         r.error);
+        last_refusal_ = r.error;
+        return false;
     }
+    last_refusal_.clear();
     if (drained && !canary.empty() && drained_)
         drained_(upstream, canary);
+    return true;
 }
 
 } // namespace turnout::control

@@ -28,6 +28,9 @@ void process_families(exposition& out, const process_figures& p)
     out.sample("turnout_uptime_seconds", p.uptime_s);
     out.family("turnout_draining", family_type::gauge, "1 while turnout drains for shutdown.");
     out.sample("turnout_draining", std::int64_t{p.draining});
+    out.family("turnout_store_connected", family_type::gauge,
+               "1 while the runtime store answers (always 1 for a state file; etcd: 0 while unreachable).");
+    out.sample("turnout_store_connected", std::int64_t{p.store_connected});
     out.family("turnout_client_connections", family_type::gauge, "Open client connections.");
     out.sample("turnout_client_connections", static_cast<std::int64_t>(p.client_connections));
     out.family(

@@ -126,7 +126,10 @@ TEST_CASE("exposition: turnout's metrics declare each family once, its samples t
             CHECK_MESSAGE(name.rfind(family, 0) == 0, name << " outside its family " << family);
         }
     }
-    CHECK(seen.size() == 28);
+    CHECK(seen.size() == 29);
+    // The runtime store: 1 while it answers, 0 while a shared one (etcd) is unreachable.
+    CHECK(text.find("turnout_store_connected 1\n") != std::string::npos);
+    CHECK(metrics::render(s, {12, false, 3, 1, 2, 4, nullptr, false}).find("turnout_store_connected 0\n") != std::string::npos);
     // Tool labels: announced names as they are, anything else folded into `other`.
     CHECK(text.find("turnout_tool_calls_total{upstream=\"mcp\",pool=\"blue\",version=\"1.0 \\\"rc\\\"\","
                     "tool=\"search\",outcome=\"tool_error\"} 1\n") != std::string::npos);

@@ -158,9 +158,26 @@ struct route_config {
     std::string mcp_name;   // tool/prompt name or resource URI; needs mcp_method; empty = any
 };
 
+enum class store_kind { file, etcd };
+
+/// [runtime]: where committed runtime state lives. file: proxy.state_file alone. etcd: a
+/// shared store for a fleet (every instance watches etcd_prefix); state_file then caches the
+/// last state seen, so an instance starts and serves while etcd is unreachable.
+struct runtime_config {
+    store_kind store = store_kind::file;
+    std::vector<host_port> etcd_endpoints; // "http://HOST:PORT" each; tried in order
+    std::string etcd_prefix = "/turnout/";
+    // TLS toward etcd (absolute paths): parsed and checked, not yet used — an https endpoint
+    // or any of these is refused with a config error until the client speaks TLS.
+    std::string etcd_ca_file;
+    std::string etcd_cert_file;
+    std::string etcd_key_file;
+};
+
 struct configuration {
     std::string path; // the file it was read from (absolute)
     proxy_config proxy;
+    runtime_config runtime;
     std::vector<listen_config> listeners;
     std::vector<upstream_config> upstreams;
     std::vector<route_config> routes;
@@ -177,5 +194,6 @@ configuration parse(std::string_view toml_text, const std::string& source_path);
 
 std::string_view to_string(health_kind k);
 std::string_view to_string(affinity_kind k);
+std::string_view to_string(store_kind k);
 
 } // namespace turnout::config

@@ -12,6 +12,8 @@
 #include "turnout/runtime/runtime_state.hpp"
 #include "turnout/runtime/shared_state.hpp"
 
+#include <boost/asio/io_context.hpp>
+
 #include <cstdint>
 #include <memory>
 
@@ -19,9 +21,10 @@ namespace turnout::control {
 
 class publisher {
 public:
-    /// tls: the contexts built from config (net::build_tls_contexts).
-    publisher(runtime::shared_state& shared, std::shared_ptr<const config::configuration> config,
-              net::tls_contexts tls);
+    /// tls: the contexts built from config (net::build_tls_contexts). io: the control thread's,
+    /// where a shared store ([runtime] store = "etcd") follows the fleet's changes.
+    publisher(boost::asio::io_context& io, runtime::shared_state& shared,
+              std::shared_ptr<const config::configuration> config, net::tls_contexts tls);
 
     const config::configuration& config() const noexcept { return *config_; }
     const runtime::runtime_state& state() const noexcept { return state_; }
@@ -33,9 +36,15 @@ public:
     /// Builds and publishes the snapshot of the configuration and state in force. Throws
     /// config::config_error (a backend that does not resolve, an unreadable key file).
     void publish();
-    /// Stores next, publishes it and makes it current. 500 when it cannot be stored, 400 when
-    /// its snapshot cannot be built; then nothing changed.
+    /// Builds next's snapshot, stores next, then publishes it and makes it current. 400 when
+    /// its snapshot cannot be built, 500 when it cannot be stored, 409/503 when a shared store
+    /// refuses it (changed by another instance / unreachable); then nothing changed.
     admin::result commit(runtime::runtime_state next);
+    /// From run() on: states committed by other instances are put in force here as they come.
+    void follow_store();
+    /// At shutdown or after a hand-over.
+    void stop_store() { store_->stop(); }
+    store_health store_status() const { return store_->health(); }
     /// A reload: the next configuration, with the TLS contexts built from it. The runtime
     /// state follows it (reconciled once an operator changed something). Throws, changing
     /// nothing, when the snapshot cannot be built.
@@ -46,7 +55,12 @@ public:
 
 private:
     void publish(std::shared_ptr<const config::configuration> config);
+    std::shared_ptr<runtime::snapshot> build(std::shared_ptr<const config::configuration> config) const;
+    void install(std::shared_ptr<runtime::snapshot> next);
+    /// A state another instance committed: reconciled with this configuration and published.
+    void take_committed(runtime::runtime_state committed);
 
+    boost::asio::io_context& io_;
     runtime::shared_state& shared_;
     std::shared_ptr<const config::configuration> config_;
     net::tls_contexts tls_; // of config_; swapped whole by a reload whose files all load

@@ -19,8 +19,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 namespace turnout::control {
 
@@ -45,6 +47,9 @@ public:
     /// Interval verdicts given so far, per upstream (turnout_rollout_interval_verdicts_total).
     const std::map<std::string, verdict_counts, std::less<>>& verdicts() const noexcept { return verdicts_; }
 
+    /// phase, step, events_total: what a rollout's transitions change.
+    using rollout_mark = std::tuple<runtime::rollout_phase, std::size_t, std::uint64_t>;
+
 private:
     using clock = std::chrono::steady_clock;
     struct tracker {
@@ -54,13 +59,15 @@ private:
         pool_sample canary, baseline, crash_base;
         clock::time_point interval_start;
         std::uint64_t events_seen = 0;
+        std::optional<rollout_mark> seen; // the rollout as this driver last left it
     };
 
     void do_poll();
     void poll();
     void drive(const runtime::upstream_runtime& u, const runtime::upstream_state& live, tracker& t, clock::time_point now);
     void announce(const runtime::upstream_runtime& u, tracker& t);
-    void commit(runtime::runtime_state next, std::string_view upstream, bool drained);
+    /// false when the publisher refused it (logged).
+    bool commit(runtime::runtime_state next, std::string_view upstream, bool drained);
 
     boost::asio::steady_timer timer_;
     publisher& publisher_;
@@ -69,6 +76,7 @@ private:
     webhook_sender webhooks_;
     std::map<std::string, tracker, std::less<>> trackers_;
     std::map<std::string, verdict_counts, std::less<>> verdicts_;
+    std::string last_refusal_; // the last refusal logged, so an outage is said once
     bool stopped_ = false;
 };
 

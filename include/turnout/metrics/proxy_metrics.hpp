@@ -26,6 +26,7 @@ struct process_figures {
     std::size_t backend_buffers = 0; // read buffers held, backend side
     std::size_t table_sessions = 0;
     const edge::counters* edge = nullptr; // requests refused at the edge; null: not rendered
+    bool store_connected = true; // the runtime store ([runtime] store) answers
 };
 
 /// What the control plane knows: rollouts and their verdicts, and which tools each pool
