@@ -23,24 +23,32 @@ std::string quoted(std::string_view s)
     return out + '"';
 }
 
+/// Runs scanner over piece (no further than limit bytes in all), handing each event to
+/// on_event until it settles state; over_limit when limit bytes passed unsettled.
+template <class OnEvent>
+inspection scan(json_scanner& scanner, inspection& state, std::size_t limit, std::string_view piece, OnEvent on_event)
+{
+    if (state != inspection::pending)
+        return state;
+    scanner.feed(piece.substr(0, limit - static_cast<std::size_t>(scanner.offset())));
+    while (state == inspection::pending) {
+        const auto e = scanner.next();
+        if (e == json_event::need_more)
+            break;
+        on_event(e);
+    }
+    if (state == inspection::pending && scanner.offset() >= limit)
+        state = inspection::over_limit;
+    return state;
+}
+
 } // namespace
 
 // ---- requests ---------------------------------------------------------------------------
 
 inspection request_inspector::feed(std::string_view piece)
 {
-    if (settled())
-        return state_;
-    scanner_.feed(piece.substr(0, limit_ - static_cast<std::size_t>(scanner_.offset())));
-    while (!settled()) {
-        const auto e = scanner_.next();
-        if (e == json_event::need_more)
-            break;
-        on_event(e);
-    }
-    if (!settled() && scanner_.offset() >= limit_)
-        state_ = inspection::over_limit;
-    return state_;
+    return scan(scanner_, state_, limit_, piece, [this](json_event e) { on_event(e); });
 }
 
 void request_inspector::on_event(json_event e)
@@ -109,18 +117,7 @@ void request_inspector::on_event(json_event e)
 
 inspection response_inspector::feed(std::string_view piece)
 {
-    if (settled())
-        return state_;
-    scanner_.feed(piece.substr(0, limit_ - static_cast<std::size_t>(scanner_.offset())));
-    while (!settled()) {
-        const auto e = scanner_.next();
-        if (e == json_event::need_more)
-            break;
-        on_event(e);
-    }
-    if (!settled() && scanner_.offset() >= limit_)
-        state_ = inspection::over_limit;
-    return state_;
+    return scan(scanner_, state_, limit_, piece, [this](json_event e) { on_event(e); });
 }
 
 void response_inspector::next_message() noexcept
