@@ -345,21 +345,9 @@ void downstream_connection::continue_inspection()
     const auto length = static_cast<std::size_t>(*request_.content_length());
     if (in_.size() < length) {
         exchange_.body_held |= make_room_for_body(in_, length, worker_.client_buffers());
-        if (!exchange_.expect_continue && request_.head().version_minor() >= 1) {
-            const auto expect = request_.head().find(field_name::expect);
-            if (expect && http::iequals(*expect, "100-continue")) {
-                exchange_.expect_continue = true;
-                client_writing_ = true;
-                return client_.async_write(asio::buffer(continue_response),
-                                           [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                                               self->client_writing_ = false;
-                                               if (self->closed_)
-                                                   return;
-                                               if (ec)
-                                                   return self->close();
-                                               self->do_read_client();
-                                           });
-            }
+        if (!exchange_.expect_continue && expects_continue()) {
+            exchange_.expect_continue = true;
+            return do_send_continue(&downstream_connection::do_read_client);
         }
         return do_read_client();
     }
@@ -386,27 +374,32 @@ void downstream_connection::route_request(routing::mcp_facts mcp)
     const bool answered_continue = exchange_.expect_continue; // during the inspection
     exchange_.request = request_phase::routing;
     const bool has_body = exchange_.request_chunked || request_.content_length().value_or(0) > 0;
-    const auto expect = head.find(field_name::expect);
-    exchange_.expect_continue =
-        has_body && expect && head.version_minor() >= 1 && http::iequals(*expect, "100-continue");
+    exchange_.expect_continue = has_body && expects_continue();
     if (exchange_.expect_continue && !answered_continue)
-        return do_send_continue();
+        return do_send_continue(&downstream_connection::do_connect);
     do_connect();
 }
 
-void downstream_connection::do_send_continue()
+bool downstream_connection::expects_continue() const
+{
+    const auto& head = request_.head();
+    const auto expect = head.find(field_name::expect);
+    return expect && head.version_minor() >= 1 && http::iequals(*expect, "100-continue");
+}
+
+void downstream_connection::do_send_continue(void (downstream_connection::*then)())
 {
     // turnout answers the expectation itself (as nginx does): the client's body is wanted as
     // soon as the limits above allowed it, and the backend never sees Expect.
     client_writing_ = true;
     client_.async_write(asio::buffer(continue_response),
-                        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                        [self = shared_from_this(), then](boost::system::error_code ec, std::size_t) {
                             self->client_writing_ = false;
                             if (self->closed_)
                                 return;
                             if (ec)
                                 return self->close();
-                            self->do_connect();
+                            ((*self).*then)();
                         });
 }
 

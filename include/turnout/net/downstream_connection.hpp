@@ -72,7 +72,10 @@ private:
     void on_request_head();
     void continue_inspection();
     void route_request(routing::mcp_facts mcp);
-    void do_send_continue();
+    /// The request's head asks for `100 Continue` (HTTP/1.1, Expect: 100-continue).
+    bool expects_continue() const;
+    /// Answers 100 Continue, then goes on with then (reading the body to inspect, or connecting).
+    void do_send_continue(void (downstream_connection::*then)());
     void do_connect();
     void connect_upstream();
     void on_connect(boost::system::error_code ec);
