@@ -315,9 +315,8 @@ admin::result server::commit(const ctrl::decision& d, std::string_view upstream)
     if (auto r = publisher_->commit(d.next); r.status != 200)
         return r;
     const auto snapshot = shared_->snapshots.load();
-    for (const auto& u : snapshot->upstreams)
-        if (u.config.name == upstream)
-            return admin::result::ok(ctrl::upstream_status(u, publisher_->state()));
+    if (const auto* u = snapshot->find(upstream))
+        return admin::result::ok(ctrl::upstream_status(*u, publisher_->state()));
     return admin::result::ok();
 }
 

@@ -7,18 +7,17 @@
 #include <algorithm>
 
 namespace turnout::control {
+decision decision::unknown_upstream(std::string_view u)
+{
+    return refuse(404, "no upstream named '" + std::string(u) + "'");
+}
+
+decision decision::unknown_pool(std::string_view u, std::string_view p)
+{
+    return refuse(404, "upstream '" + std::string(u) + "' has no pool named '" + std::string(p) + "'");
+}
+
 namespace {
-
-decision unknown_upstream(std::string_view u)
-{
-    return decision::refuse(404, "no upstream named '" + std::string(u) + "'");
-}
-
-decision unknown_pool(std::string_view u, std::string_view p)
-{
-    return decision::refuse(404,
-                            "upstream '" + std::string(u) + "' has no pool named '" + std::string(p) + "'");
-}
 
 std::string describe(const runtime::weight_list& weights)
 {
@@ -43,26 +42,18 @@ target find(const runtime::runtime_state& current, std::string_view upstream,
     t.d.next = current;
     t.upstream = t.d.next.find(upstream);
     if (!t.upstream) {
-        t.d = unknown_upstream(upstream);
+        t.d = decision::unknown_upstream(upstream);
         return t;
     }
     if (pool) {
         t.pool = t.upstream->find(*pool);
         if (!t.pool)
-            t.d = unknown_pool(upstream, *pool);
+            t.d = decision::unknown_pool(upstream, *pool);
     }
     return t;
 }
 
 } // namespace
-
-const runtime::upstream_state* operations::live_upstream(std::string_view name) const
-{
-    for (const auto& u : live_.upstreams)
-        if (u.config.name == name)
-            return &u;
-    return nullptr;
-}
 
 std::optional<std::string> operations::refusal(const runtime::upstream_state& u, const runtime::pool& target,
                                                const runtime::pool* baseline)
@@ -88,7 +79,7 @@ decision operations::set_weights(std::string_view upstream,
         const auto it =
             std::find_if(proposed.begin(), proposed.end(), [&](const auto& w) { return w.first == pool; });
         if (it == proposed.end())
-            return unknown_pool(upstream, pool);
+            return decision::unknown_pool(upstream, pool);
         if (!config::is_valid_weight(weight))
             return decision::refuse(400,
                                     "weight of '" + pool + "' must be " + std::string(config::weight_rule));
@@ -98,12 +89,11 @@ decision operations::set_weights(std::string_view upstream,
         return decision::refuse(400, "weights cannot all be 0: no pool would take new sessions");
 
     // A pool getting its first traffic must be able to take it (guarded, like switch).
-    if (const auto* live = force ? nullptr : live_upstream(upstream)) {
+    if (const auto* live = force ? nullptr : live_.find(upstream)) {
         for (const auto& [pool, weight] : proposed) {
             const auto* now = u->find(pool);
-            const auto p = std::find_if(live->pools.begin(), live->pools.end(),
-                                        [&](const auto& lp) { return lp.name == pool; });
-            if (weight > 0 && now && now->weight == 0 && p != live->pools.end())
+            const auto* p = live->find(pool);
+            if (weight > 0 && now && now->weight == 0 && p)
                 if (const auto why = refusal(*live, *p))
                     return decision::refuse(409, *why + "; use force to send it sessions anyway");
         }
@@ -121,11 +111,10 @@ decision operations::switch_to(std::string_view upstream, std::string_view pool,
     if (!target)
         return d;
     if (!force) {
-        if (const auto* live = live_upstream(upstream))
-            for (const auto& p : live->pools)
-                if (p.name == pool)
-                    if (const auto why = refusal(*live, p))
-                        return decision::refuse(409, *why + "; use force to switch anyway");
+        if (const auto* live = live_.find(upstream))
+            if (const auto* p = live->find(pool))
+                if (const auto why = refusal(*live, *p))
+                    return decision::refuse(409, *why + "; use force to switch anyway");
     }
     u->previous_weights = u->weights();
     const auto weight = target->weight > 0 ? target->weight : 100;

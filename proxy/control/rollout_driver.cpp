@@ -12,22 +12,6 @@ namespace {
 
 constexpr std::chrono::milliseconds poll_interval{100};
 
-const runtime::pool* find_pool(const runtime::upstream_state& u, std::string_view name)
-{
-    for (const auto& p : u.pools)
-        if (p.name == name)
-            return &p;
-    return nullptr;
-}
-
-const runtime::upstream_state* find_live(const runtime::snapshot& s, std::string_view name)
-{
-    for (const auto& u : s.upstreams)
-        if (u.config.name == name)
-            return &u;
-    return nullptr;
-}
-
 // A rollout's transitions (a step, a failed interval, pause, resume, the end): each records an
 // event. Verdicts that change nothing else (pass, inconclusive) do not restart the interval,
 // so two drivers (a fleet without leadership) cannot keep restarting each other's.
@@ -92,8 +76,8 @@ void rollout_driver::do_poll()
 runtime::pool_figures rollout_driver::lifetime_figures(std::string_view upstream, std::string_view pool) const
 {
     const auto live = shared_.snapshots.load();
-    const auto* u = find_live(*live, upstream);
-    const auto* p = u ? find_pool(*u, pool) : nullptr;
+    const auto* u = live->find(upstream);
+    const auto* p = u ? u->find(pool) : nullptr;
     return p ? figures_between(pool_sample{}, sample_pool(*p)) : runtime::pool_figures{};
 }
 
@@ -121,7 +105,7 @@ void rollout_driver::poll()
         if (t.seen && *t.seen != mark_of(*u->rollout))
             t.sampling = false;
         announce(*u, t);
-        const auto* live_u = find_live(*live, name);
+        const auto* live_u = live->find(name);
         if (u->rollout->phase != runtime::rollout_phase::running || !live_u) {
             t.sampling = false; // resumed later, it samples afresh
             t.seen = mark_of(*u->rollout);
@@ -139,8 +123,8 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
                            clock::time_point now)
 {
     const auto& r = *u.rollout;
-    const auto* canary = find_pool(live, r.pool);
-    const auto* baseline = find_pool(live, r.baseline);
+    const auto* canary = live.find(r.pool);
+    const auto* baseline = live.find(r.baseline);
     if (!canary || !baseline)
         return;
     const auto canary_now = sample_pool(*canary);

@@ -18,24 +18,11 @@ found find_upstream(const runtime::runtime_state& current, std::string_view name
     f.d.next = current;
     f.upstream = f.d.next.find(name);
     if (!f.upstream)
-        f.d = decision::refuse(404, "no upstream named '" + std::string(name) + "'");
+        f.d = decision::unknown_upstream(name);
     return f;
 }
 
-decision unknown_pool(std::string_view u, std::string_view p)
-{
-    return decision::refuse(404, "upstream '" + std::string(u) + "' has no pool named '" + std::string(p) + "'");
-}
-
 } // namespace
-
-const runtime::upstream_state* rollout_operations::live_upstream(std::string_view name) const
-{
-    for (const auto& u : live_.upstreams)
-        if (u.config.name == name)
-            return &u;
-    return nullptr;
-}
 
 const runtime::pool_runtime* rollout_operations::default_baseline(const runtime::upstream_runtime& u,
                                                                   std::string_view pool)
@@ -58,10 +45,10 @@ decision rollout_operations::start(std::string_view upstream, const rollout_requ
                                          std::string(runtime::to_string(u->rollout->phase)) + " rollout of pool '" +
                                          u->rollout->pool + "'; abort it first");
     if (!u->find(request.pool))
-        return unknown_pool(upstream, request.pool);
+        return decision::unknown_pool(upstream, request.pool);
     const auto* baseline = request.baseline ? u->find(*request.baseline) : default_baseline(*u, request.pool);
     if (request.baseline && !baseline)
-        return unknown_pool(upstream, *request.baseline);
+        return decision::unknown_pool(upstream, *request.baseline);
     if (!baseline)
         return decision::refuse(400, "upstream '" + std::string(upstream) + "' has no other pool to compare '" +
                                          request.pool + "' with");
@@ -91,17 +78,11 @@ decision rollout_operations::start(std::string_view upstream, const rollout_requ
         r.rules.on_failure = *request.on_failure;
 
     if (!request.force)
-        if (const auto* live = live_upstream(upstream)) {
-            // Tools are judged against the rollout's own baseline.
-            const runtime::pool* live_baseline = nullptr;
-            for (const auto& p : live->pools)
-                if (p.name == r.baseline)
-                    live_baseline = &p;
-            for (const auto& p : live->pools)
-                if (p.name == request.pool)
-                    if (const auto why = operations::refusal(*live, p, live_baseline))
-                        return decision::refuse(409, *why + "; use --force to start the rollout anyway");
-        }
+        if (const auto* live = live_.find(upstream))
+            if (const auto* canary = live->find(request.pool))
+                // Tools are judged against the rollout's own baseline.
+                if (const auto why = operations::refusal(*live, *canary, live->find(r.baseline)))
+                    return decision::refuse(409, *why + "; use --force to start the rollout anyway");
 
     begin_rollout(*u, std::move(r), now_ms);
     d.summary = std::string(upstream) + " rollout of " + request.pool + " against " + baseline->name + " started";

@@ -52,6 +52,22 @@ const drained_backend* pool::drain_of(const upstream::backend& b) const noexcept
     return nullptr;
 }
 
+const pool* upstream_state::find(std::string_view name) const noexcept
+{
+    for (const auto& p : pools)
+        if (p.name == name)
+            return &p;
+    return nullptr;
+}
+
+const upstream_state* snapshot::find(std::string_view name) const noexcept
+{
+    for (const auto& u : upstreams)
+        if (u.config.name == name)
+            return &u;
+    return nullptr;
+}
+
 std::uint64_t upstream_state::total_weight() const noexcept
 {
     std::uint64_t total = 0;

@@ -29,6 +29,9 @@ struct decision {
 
     bool ok() const noexcept { return status == 200; }
     static decision refuse(unsigned status, std::string error) { return {status, std::move(error), {}, {}}; }
+    /// 404 naming what is unknown.
+    static decision unknown_upstream(std::string_view upstream);
+    static decision unknown_pool(std::string_view upstream, std::string_view pool);
 };
 
 class operations {
@@ -64,7 +67,6 @@ public:
                                               const runtime::pool* baseline = nullptr);
 
 private:
-    const runtime::upstream_state* live_upstream(std::string_view name) const;
     /// The addresses pool lists now: its run-time set, else the configuration's.
     std::vector<std::string> listed_backends(std::string_view upstream, const runtime::pool_runtime& pool) const;
     /// The refusal when address is not one the pool lists, or nullopt.

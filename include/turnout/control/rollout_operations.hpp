@@ -41,8 +41,6 @@ public:
     static const runtime::pool_runtime* default_baseline(const runtime::upstream_runtime& u, std::string_view pool);
 
 private:
-    const runtime::upstream_state* live_upstream(std::string_view name) const;
-
     const runtime::runtime_state& current_;
     const runtime::snapshot& live_;
     const config::configuration& config_;

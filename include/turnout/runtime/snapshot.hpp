@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace turnout::net {
@@ -59,6 +60,8 @@ struct upstream_state {
     std::shared_ptr<const session::token_codec> tokens; // affinity = "token" only
 
     std::uint64_t total_weight() const noexcept;
+    /// The pool named name, or null.
+    const pool* find(std::string_view name) const noexcept;
 };
 
 struct snapshot {
@@ -72,6 +75,8 @@ struct snapshot {
     std::vector<std::shared_ptr<net::tls_server_context>> listen_tls;
 
     const config::proxy_config& proxy() const noexcept { return config->proxy; }
+    /// The upstream named name, or null.
+    const upstream_state* find(std::string_view name) const noexcept;
 };
 
 /// Turns a backend address the registry does not know yet into an endpoint; sets ec when it
