@@ -79,7 +79,6 @@ downstream_connection::downstream_connection(worker& w, tcp::socket socket, std:
       router_(w.router()),
       client_(std::move(socket)),
       listen_index_(listen_index),
-      timer_(w.io()),
       request_(http::message_parser::kind::request, {}),
       response_(http::message_parser::kind::response, {max_response_head, max_response_head})
 {}
@@ -89,6 +88,7 @@ downstream_connection::~downstream_connection()
     // Every buffer goes back where it came from, so the held counts in /metrics stay exact.
     worker_.client_buffers().reclaim_all(in_);
     worker_.response_buffers().reclaim_all(up_in_);
+    end_park();
     worker_.remove(this);
 }
 
@@ -177,8 +177,7 @@ bool downstream_connection::close_stream_from(const std::vector<const upstream::
         return false;
     close_at_ = std::min(close_at_, at);
     keep_alive_ = false;
-    if (!timer_armed_ || close_at_ < timer_expiry_)
-        arm_timer(std::min(deadline_, close_at_));
+    schedule_deadline();
     return true;
 }
 
@@ -188,7 +187,7 @@ void downstream_connection::do_read_client()
 {
     if (client_reading_ || closed_)
         return;
-    if (waits_without_buffer())
+    if (waits_without_buffer() && !may_park_read())
         return do_wait_client();
     if (in_.capacity() == 0)
         worker_.client_buffers().lend_small(in_);
@@ -216,6 +215,38 @@ bool downstream_connection::waits_without_buffer() const noexcept
 {
     return !client_.is_tls() && !lingering_ && in_.empty() &&
            (exchange_.request == request_phase::idle || exchange_.request == request_phase::sent);
+}
+
+bool downstream_connection::may_park_read()
+{
+    if (exchange_.request != request_phase::idle || park_expired_ || !worker_.take_park_slot())
+        return false;
+    parked_ = true;
+    park_until_ = clock::now() + worker::park_time;
+    schedule_deadline();
+    return true;
+}
+
+void downstream_connection::end_park() noexcept
+{
+    if (!parked_)
+        return;
+    parked_ = false;
+    park_until_ = clock::time_point::max();
+    worker_.give_park_slot();
+}
+
+// The client stayed quiet: give the buffer back and wait for readability instead. Cancelling
+// touches only the reactor's queue (no system call); nothing else is pending on the socket
+// between requests.
+void downstream_connection::expire_park()
+{
+    end_park();
+    park_expired_ = true;
+    if (client_reading_ && !client_writing_) {
+        boost::system::error_code ignored;
+        client_.next_layer().cancel(ignored);
+    }
 }
 
 void downstream_connection::do_wait_client()
@@ -251,8 +282,13 @@ void downstream_connection::on_client_readable(boost::system::error_code ec)
 void downstream_connection::on_read_client(boost::system::error_code ec, std::size_t n)
 {
     client_reading_ = false;
+    end_park();
     if (closed_)
         return;
+    if (ec == asio::error::operation_aborted && park_expired_) {
+        worker_.client_buffers().reclaim(in_);
+        return do_wait_client();
+    }
     if (lingering_) {
         // Discarding what the client still sends after an error answer, so that closing
         // does not reset the connection before the client has read that answer.
@@ -284,6 +320,7 @@ void downstream_connection::process_request_bytes()
         if (in_.empty())
             return do_read_client();
         exchange_.request = request_phase::head;
+        park_expired_ = false;
         snapshot_ = worker_.snapshot();
         const auto& proxy = snapshot_->proxy();
         request_.set_limits({proxy.max_header_bytes, proxy.max_uri_bytes});
@@ -783,6 +820,12 @@ void downstream_connection::on_write_client(boost::system::error_code ec, std::s
             response_.expect_no_body();
         return process_response_bytes();
     }
+    if (ex.stream && !ex.response_head_sent) {
+        // A stream may stay open for hours, mostly silent: the heads' scratch (the request
+        // kept for a replay, the answer's head) is done with, so its memory goes now.
+        std::string{}.swap(up_head_);
+        std::string{}.swap(client_head_);
+    }
     ex.response_head_sent = true;
     response_.clear_body();
     if (ex.response == response_phase::done)
@@ -952,7 +995,8 @@ void downstream_connection::close()
     ex.stream_slot.release(); // the client's stream count drops now, not when the last handler lets go
     closed_ = true;
     boost::system::error_code ignored;
-    timer_.cancel();
+    end_park();
+    cancel(); // no deadline fires for a closed connection
     client_.next_layer().close(ignored);
     ex.upstream.reset();
     worker_.remove(this);
@@ -968,34 +1012,24 @@ void downstream_connection::set_deadline(wait_kind kind, std::chrono::millisecon
         return;
     }
     deadline_ = now + timeout;
-    // Lazy re-arming: a later deadline is noticed when the timer fires; only an earlier one
-    // needs the timer moved. Most requests move no timer at all.
-    if (!timer_armed_ || deadline_ < timer_expiry_)
-        arm_timer(deadline_);
+    // A later deadline is noticed when the earlier one fires; only an earlier one moves the
+    // entry, so most requests touch the wheel once or not at all.
+    schedule_deadline();
 }
 
-void downstream_connection::arm_timer(clock::time_point expiry)
+void downstream_connection::on_due(clock::time_point now)
 {
-    timer_armed_ = true;
-    timer_expiry_ = expiry;
-    timer_.expires_at(expiry);
-    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) { self->on_timer(ec); });
-}
-
-void downstream_connection::on_timer(boost::system::error_code ec)
-{
-    if (closed_ || ec == asio::error::operation_aborted)
+    if (closed_)
         return;
-    timer_armed_ = false;
-    const auto now = clock::now();
+    auto self = shared_from_this(); // closing must not free it under this call
+    if (parked_ && now >= park_until_)
+        expire_park();
     if (now >= close_at_) {
         exchange_.status = exchange_.status ? exchange_.status : 200;
         return close(); // a drained pool's stream: its grace is over
     }
-    if (deadline_ == clock::time_point::max() && close_at_ == clock::time_point::max())
-        return;
     if (now < deadline_)
-        return arm_timer(std::min(deadline_, close_at_));
+        return schedule_deadline(); // moved later since it was scheduled (or none: max is not scheduled)
     on_deadline(waiting_for_);
 }
 

@@ -151,6 +151,7 @@ void worker::stop()
 {
     boost::asio::post(io_, [this] {
         sweep_timer_.cancel();
+        deadlines_.stop();
         upstream_pool_.clear();
         io_.stop();
     });

@@ -13,10 +13,12 @@
 // The connection moves bytes and keeps time; where an exchange goes and what its answer
 // teaches about sessions is the routing stage's (routing/stage), how heads are rewritten and
 // bodies framed is the codec's (http/forwarding, http/chunk_framer), and per-exchange state is
-// one `exchange` (net/exchange), reset by one assignment.
+// one `exchange` (net/exchange), reset by one assignment. Deadlines live on the worker's
+// timing wheel (net/deadline_wheel), not in a timer per connection.
 
 #include "turnout/http/chunk_framer.hpp"
 #include "turnout/http/message_parser.hpp"
+#include "turnout/net/deadline_wheel.hpp"
 #include "turnout/net/exchange.hpp"
 #include "turnout/net/io_buffer.hpp"
 #include "turnout/net/stream.hpp"
@@ -26,7 +28,6 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <memory>
@@ -36,6 +37,7 @@
 namespace turnout::net {
 
 class downstream_connection final : public connection_handle,
+                                    private deadline_wheel::entry,
                                     public std::enable_shared_from_this<downstream_connection> {
 public:
     using tcp = boost::asio::ip::tcp;
@@ -65,6 +67,12 @@ private:
     // request flow
     void do_read_client();
     bool waits_without_buffer() const noexcept;
+    /// Between requests a read stays pending with a buffer for park_time first (a busy
+    /// client's next request comes soon; Asio re-arms a pending read with no system call),
+    /// then gives way to a wait without a buffer. A worker parks at most max_parked_reads.
+    bool may_park_read();
+    void end_park() noexcept;
+    void expire_park();
     void do_wait_client();
     void on_client_readable(boost::system::error_code ec);
     void on_read_client(boost::system::error_code ec, std::size_t n);
@@ -114,8 +122,12 @@ private:
     /// `now`: a reading the caller already took in this step, or a fresh one.
     void set_deadline(wait_kind kind, std::chrono::milliseconds timeout, clock::time_point now = clock::now());
     void clear_deadline() { set_deadline(wait_kind::none, {}, clock::time_point{}); }
-    void arm_timer(clock::time_point expiry);
-    void on_timer(boost::system::error_code ec);
+    /// The wheel fires at the earliest of the deadline and a drained stream's end.
+    void schedule_deadline()
+    {
+        worker_.deadlines().schedule(*this, std::min({deadline_, close_at_, park_until_}));
+    }
+    void on_due(clock::time_point now) override;
     void on_deadline(wait_kind kind);
 
     void end_accounting(bool failed);
@@ -129,13 +141,11 @@ private:
     std::string client_address_;
     std::shared_ptr<const runtime::snapshot> snapshot_; // the current exchange's (or the last one's)
 
-    // deadlines
-    boost::asio::steady_timer timer_;
+    // deadlines (on the worker's wheel: this connection is its entry)
     clock::time_point deadline_ = clock::time_point::max();
     clock::time_point close_at_ = clock::time_point::max(); // a drained stream ends then
-    clock::time_point timer_expiry_ = clock::time_point::max();
+    clock::time_point park_until_ = clock::time_point::max(); // a parked read gives way then
     wait_kind waiting_for_ = wait_kind::none;
-    bool timer_armed_ = false;
 
     // reading and writing: operations in progress on the sockets, and what they use
     io_buffer in_;
@@ -143,6 +153,8 @@ private:
     io_buffer up_in_;
     http::message_parser response_;
     bool client_reading_ = false;
+    bool parked_ = false;       // the pending client read is parked (holds a park slot)
+    bool park_expired_ = false; // it gave way: wait without a buffer until the next request
     bool client_writing_ = false;
     bool upstream_reading_ = false;
     bool upstream_writing_ = false;

@@ -5,6 +5,7 @@
 // by posting to its io_context.
 
 #include "turnout/net/buffer_cache.hpp"
+#include "turnout/net/deadline_wheel.hpp"
 #include "turnout/routing/stage.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/upstream/balancer.hpp"
@@ -81,6 +82,16 @@ public:
     buffer_cache& response_buffers() noexcept { return response_buffers_; }
     buffer_cache& client_buffers() noexcept { return client_buffers_; }
 
+    /// Client reads parked with a buffer between requests (see downstream_connection): at
+    /// most max_parked_reads at a time, so idle connections cost no buffer however many.
+    static constexpr std::size_t max_parked_reads = 1024;
+    static constexpr std::chrono::milliseconds park_time{200};
+    bool take_park_slot() noexcept { return parked_reads_ < max_parked_reads ? (++parked_reads_, true) : false; }
+    void give_park_slot() noexcept { --parked_reads_; }
+
+    /// The deadlines of this worker's client connections (header, idle, response, stream).
+    deadline_wheel& deadlines() noexcept { return deadlines_; }
+
     void add_listener(std::shared_ptr<listener> l);
     /// The listening sockets' fds (to hand to a successor). Valid until begin_drain/retire.
     std::vector<int> listener_fds() const;
@@ -115,12 +126,14 @@ private:
     upstream::balancer balancer_;
     routing::stage router_{shared_, balancer_};
     bool draining_ = false;
+    std::size_t parked_reads_ = 0;
     buffer_cache response_buffers_{response_start_size, response_buffer_size};
     buffer_cache client_buffers_{client_buffer_size, client_buffer_size};
     // One thread runs this loop and only it touches its sockets: the reactor's per-socket
     // locks are pure overhead. The scheduler stays locked: the control thread posts to it.
     boost::asio::io_context io_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     boost::asio::steady_timer sweep_timer_{io_};
+    deadline_wheel deadlines_{io_};
     upstream::connection_pool upstream_pool_;
     std::vector<std::shared_ptr<listener>> listeners_;
     std::thread thread_;
