@@ -44,4 +44,5 @@ if ! lintian "${lintian_args[@]}" "$deb"; then
   exit 1
 fi
 echo "package: lintian: no errors"
+tests/install/check-deb.sh "$deb" # the layout, the conffile, Depends, a postinst that starts nothing
 echo "$(realpath "$deb")"

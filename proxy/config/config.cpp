@@ -307,9 +307,12 @@ void read_runtime(const context& ctx, const toml::table& table, runtime_config& 
 listen_config read_listen(const context& ctx, const toml::table& table)
 {
     const table_reader r{ctx, table, "[[listen]]",
-                         {"address", "tls_cert", "tls_key", "certificate", "allowed_origins", "allowed_hosts",
-                          "rate_limit", "max_streams_per_client"}};
+                         {"address", "name", "tls_cert", "tls_key", "certificate", "allowed_origins",
+                          "allowed_hosts", "rate_limit", "max_streams_per_client"}};
     listen_config listen;
+    listen.name = r.get_string("name").value_or("");
+    if (r.find("name") && !is_valid_name(listen.name))
+        r.fail_at("name", std::string{name_rule});
     const std::string address = r.require_string("address");
     listen.address = read_address(r, "address", address, *r.find("address"));
     listen.tls_cert = r.get_path("tls_cert").value_or("");
@@ -346,6 +349,11 @@ void read_listeners(const context& ctx, const table_reader& root, configuration&
         if (listen.address.port != 0 && !seen.insert(endpoint_key(listen.address)).second)
             ctx.fail(table->get("address")->source(),
                      "listen.address: \"" + listen.address.text + "\" is already used by another [[listen]]");
+        const bool same_name = !listen.name.empty() && std::any_of(config.listeners.begin(), config.listeners.end(),
+                                                                   [&](const auto& l) { return l.name == listen.name; });
+        if (same_name)
+            ctx.fail(table->get("name")->source(),
+                     "listen.name: another [[listen]] is already named '" + listen.name + "'");
         config.listeners.push_back(std::move(listen));
     }
 }

@@ -13,13 +13,18 @@ constexpr std::int64_t max_rise_fall = 1000;
 pool_config read_pool(const context& ctx, const toml::table& table)
 {
     const table_reader r{ctx, table, "[[upstream.pool]]",
-                         {"name", "weight", "version", "backends", "tls", "tls_ca_file", "tls_server_name"}};
+                         {"name", "weight", "version", "backends", "backup", "tls", "tls_ca_file", "tls_server_name"}};
     pool_config pool;
     pool.name = r.require_string("name");
     if (!is_valid_name(pool.name))
         r.fail_at("name", std::string{name_rule});
     pool.weight = static_cast<std::uint32_t>(r.get_integer("weight", 0, max_weight).value_or(0));
     pool.version = r.get_string("version").value_or("");
+    if (const auto* node = r.find("backup")) {
+        if (!node->is_boolean())
+            r.fail_type(*node, "backup", "true or false");
+        pool.backup = node->as_boolean()->get();
+    }
     if (const auto* node = r.find("tls")) {
         if (!node->is_boolean())
             r.fail_type(*node, "tls", "true or false");

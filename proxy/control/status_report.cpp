@@ -126,6 +126,7 @@ json::object upstream_status(const runtime::upstream_state& u, const runtime::ru
         json::object pool{{"name", p.name},
                           {"weight", p.weight},
                           {"draining", p.draining},
+                          {"backup", p.backup},
                           {"version", p.version},
                           {"backends", std::move(backends)}};
         if (p.drain_deadline_ms)

@@ -182,8 +182,10 @@ void print_upstream(std::ostream& out, const json::object& upstream)
         if (!p.is_object())
             continue;
         const auto& pool = p.as_object();
-        std::vector<std::string> row{cell(pool, "name"), cell(pool, "weight"), cell(pool, "draining"),
-                                     cell(pool, "version")};
+        const auto* backup = field(pool, "backup");
+        const bool is_backup = backup && backup->is_bool() && backup->as_bool();
+        std::vector<std::string> row{cell(pool, "name") + (is_backup ? " (backup)" : ""), cell(pool, "weight"),
+                                     cell(pool, "draining"), cell(pool, "version")};
         if (show_tools)
             row.push_back(tools_summary(pool));
         pools.add(std::move(row));

@@ -7,6 +7,7 @@
 #include "turnout/http/head_writer.hpp"
 #include "turnout/http/headers.hpp"
 #include "turnout/log/access_line.hpp"
+#include "turnout/routing/fixed_answer.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -401,8 +402,11 @@ void downstream_connection::continue_inspection()
 void downstream_connection::route_request(routing::mcp_facts mcp)
 {
     const auto& head = request_.head();
-    if (const auto refused = router_.route(*snapshot_, head, exchange_.dest, exchange_.session, client_address_, mcp))
+    if (const auto refused =
+            router_.route(*snapshot_, head, exchange_.dest, exchange_.session, client_address_, mcp, listen_index_))
         return respond_error(*refused);
+    if (const auto* answer = exchange_.dest.answer)
+        return respond(answer->status, routing::render_answer(*answer, head, tls_ != nullptr));
     exchange_.request_chunked = request_.chunked();
     if (request_.method() == HTTP_POST)
         exchange_.rpc.watch_request();
@@ -943,17 +947,22 @@ void downstream_connection::fail_exchange(proxy_error e, std::string_view detail
 
 void downstream_connection::respond_error(proxy_error e, unsigned retry_after_s, std::string answer)
 {
-    auto& ex = exchange_;
     if (e == proxy_error::session_not_found)
-        router_.forget(ex.dest, ex.session);
+        router_.forget(exchange_.dest, exchange_.session);
+    respond(http::status_of(e), answer.empty() ? http::make_error_response(e, false, retry_after_s) : std::move(answer));
+}
+
+void downstream_connection::respond(unsigned status, std::string response)
+{
+    auto& ex = exchange_;
     ex.failed = true;
-    ex.status = http::status_of(e);
+    ex.status = status;
     keep_alive_ = false;
     ex.upstream.reset();
     end_accounting(false); // the failure was counted where it happened
     ex.record_outcome(clock::now()); // before the answer leaves, as in do_write_client
     clear_deadline();
-    client_head_ = answer.empty() ? http::make_error_response(e, false, retry_after_s) : std::move(answer);
+    client_head_ = std::move(response);
     client_writing_ = true;
     client_.async_write(asio::buffer(client_head_), [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
         self->client_writing_ = false;

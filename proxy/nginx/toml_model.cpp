@@ -3,6 +3,7 @@
 #include "turnout/nginx/values.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace turnout::nginx {
 
@@ -53,8 +54,27 @@ toml_model::listener& toml_model::listener_for(const std::string& address)
         std::find_if(listeners.begin(), listeners.end(), [&](const listener& l) { return l.address == address; });
     if (it != listeners.end())
         return *it;
-    listeners.push_back({address, {}, {}, {}, {}});
+    listeners.push_back({address, {}, {}, {}, {}, {}});
     return listeners.back();
+}
+
+std::string toml_model::name_listener(const std::string& address)
+{
+    auto& l = listener_for(address);
+    if (!l.name.empty())
+        return l.name;
+    // turnout's names are letters, digits, '.', '_' and '-': "127.0.0.1:8080" → "127.0.0.1_8080".
+    std::string name;
+    for (const char c : address.substr(0, 56))
+        name += std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' ? c : '_';
+    const auto taken = [&](const std::string& n) {
+        return std::any_of(listeners.begin(), listeners.end(), [&](const listener& x) { return x.name == n; });
+    };
+    std::string unique = name;
+    for (int i = 2; taken(unique); ++i)
+        unique = name + "-" + std::to_string(i);
+    l.name = unique;
+    return unique;
 }
 
 std::string toml_model::text() const
@@ -74,6 +94,8 @@ std::string toml_model::text() const
         out += "\n";
         comment_line(out, l.comment);
         out += "[[listen]]\naddress = " + toml_string(l.address) + "\n";
+        if (!l.name.empty())
+            out += "name = " + toml_string(l.name) + "\n";
         if (!l.cert.empty())
             out += "tls_cert = " + toml_string(l.cert) + "\ntls_key = " + toml_string(l.key) + "\n";
         for (const auto& c : l.more)
@@ -89,6 +111,8 @@ std::string toml_model::text() const
             comment_line(out, p.comment, "  ");
             out += "  [[upstream.pool]]\n  name = " + toml_string(p.name) + "\n  weight = " + std::to_string(p.weight) +
                    "\n  backends = " + string_array(p.backends) + "\n";
+            if (p.backup)
+                out += "  backup = true\n";
             if (p.tls)
                 out += "  tls = true\n";
         }
@@ -105,10 +129,22 @@ std::string toml_model::text() const
     for (const auto& r : routes) {
         out += "\n";
         comment_line(out, r.comment);
-        out += "[[route]]\npath_prefix = " + toml_string(r.path_prefix) + "\n";
+        out += std::string("[[route]]\n") + (r.exact ? "path" : "path_prefix") + " = " + toml_string(r.path_prefix) +
+               "\n";
         if (!r.host.empty())
             out += "host = " + toml_string(r.host) + "\n";
-        out += "upstream = " + toml_string(r.upstream) + "\n";
+        if (!r.listen.empty())
+            out += "listen = " + string_array(r.listen) + "\n";
+        if (r.fixed) {
+            out += "answer = { status = " + std::to_string(r.fixed->status);
+            if (!r.fixed->location.empty())
+                out += ", location = " + toml_string(r.fixed->location);
+            if (!r.fixed->body.empty())
+                out += ", body = " + toml_string(r.fixed->body);
+            out += " }\n";
+        } else {
+            out += "upstream = " + toml_string(r.upstream) + "\n";
+        }
     }
     return out;
 }

@@ -3,6 +3,7 @@
 #include "turnout/config/duration.hpp"
 #include "turnout/nginx/definitions.hpp"
 #include "turnout/nginx/directive_kinds.hpp"
+#include "turnout/nginx/return_translation.hpp"
 #include "turnout/nginx/setting_translation.hpp"
 #include "turnout/nginx/toml_model.hpp"
 #include "turnout/nginx/translation_state.hpp"
@@ -39,6 +40,19 @@ struct server_info {
 
 struct scope {
     std::vector<std::string> certs, keys;
+};
+
+// Where a server's routes apply: its host names ("" = any host) and, when not every server
+// listens on the same addresses, its listeners.
+struct place {
+    std::vector<std::string> hosts;
+    std::vector<std::string> listen;
+};
+
+// A location's path: a prefix, or (location =) that path only.
+struct location_path {
+    std::string path;
+    bool exact = false;
 };
 
 class translator {
@@ -287,12 +301,9 @@ private:
         const auto server_line = report(d, verdict::translated,
                                         info.catch_all ? "routes for any host (the default server of its address)"
                                                        : "routes for its names");
-        if (own != all_addresses_) {
-            st_.report[server_line].what = verdict::approximated;
-            st_.report[server_line].why += "; they answer on every listener: turnout's routes are not per listener";
-        }
         if (!info.listens.front().d)
             listen(info.listens.front(), certs, d);
+        const directive* server_return = nullptr;
         for (const auto& e : d.block) {
             if (e.name == "listen") {
                 const auto l = std::find_if(info.listens.begin(), info.listens.end(),
@@ -308,9 +319,25 @@ private:
                 report(e, verdict::translated, "TLS on this server's listeners");
             } else if (e.name == "http2" || e.name == "http3" || e.name == "quic") {
                 report(e, verdict::approximated, "turnout speaks HTTP/1.1 (ALPN http/1.1); clients fall back to it");
+            } else if (e.name == "return") {
+                if (!server_return)
+                    server_return = &e;
+                else
+                    report(e, verdict::ignored, "never reached: the server's first return answers");
             } else if (e.name != "location" && !shared_level(e, s)) {
                 unknown(e);
             }
+        }
+        place where;
+        if (own != all_addresses_) {
+            // nginx chooses a server among those listening where the request arrived: its
+            // routes are limited to its own listeners.
+            // (Only the listeners that were translated: a listen reported untranslated has none.)
+            for (const auto& address : own)
+                if (!address.empty() && std::any_of(st_.model.listeners.begin(), st_.model.listeners.end(),
+                                                    [&](const auto& l) { return l.address == address; }))
+                    where.listen.push_back(st_.model.name_listener(address));
+            st_.report[server_line].why += "; on its own listeners only (listen = " + join(where.listen) + ")";
         }
         if (info.catch_all) {
             hosts = {""};
@@ -322,9 +349,33 @@ private:
                                           " and not the default server of its address: nginx sends it only "
                                           "requests without a Host; turnout makes no route for it";
         }
+        where.hosts = hosts;
+        if (server_return) {
+            // The server's return runs before any location is chosen: it answers everything.
+            fixed_answer(*server_return, {"/", false}, where);
+            for (const auto& e : d.block)
+                if (e.name == "location")
+                    never_reached(e, "never reached: the server's return answers every request first");
+            return;
+        }
         for (const auto& e : d.block)
             if (e.name == "location")
-                location(e, hosts, s);
+                location(e, where, s);
+    }
+
+    static std::string join(const std::vector<std::string>& names)
+    {
+        std::string out;
+        for (const auto& n : names)
+            out += (out.empty() ? "" : ", ") + n;
+        return out;
+    }
+
+    void never_reached(const directive& d, const std::string& why)
+    {
+        report(d, verdict::ignored, why);
+        for (const auto& e : d.block)
+            never_reached(e, why);
     }
 
     void listen(const listen_info& l, const scope& s, const directive& at)
@@ -387,41 +438,39 @@ private:
         report(e, verdict::translated, "route hosts");
     }
 
-    void location(const directive& d, const std::vector<std::string>& hosts, scope inherited)
+    void location(const directive& d, const place& where, scope inherited)
     {
         scope s = inherited;
-        std::string prefix;
-        verdict v = verdict::translated;
+        location_path at;
         std::string why;
         if (d.args.size() == 1 && d.args[0].starts_with('@'))
             return (void)report(d, verdict::untranslated, "named locations serve nginx's internal redirects");
         if (d.args.size() == 1 && d.args[0].starts_with('/')) {
-            prefix = d.args[0];
+            at.path = d.args[0];
         } else if (d.args.size() == 2 && d.args[0] == "^~" && d.args[1].starts_with('/')) {
-            prefix = d.args[1];
-            why = "a prefix (turnout has no regular-expression locations to skip)";
+            at.path = d.args[1];
+            why = "a prefix: ^~ only stops nginx's search of regular-expression locations, and turnout has none";
         } else if (d.args.size() == 2 && d.args[0] == "=" && d.args[1].starts_with('/')) {
-            prefix = d.args[1];
-            v = verdict::approximated;
-            why = "matched as a prefix: turnout has no exact-match routes, so longer paths go there too unless a "
-                  "longer location says otherwise";
+            at = {d.args[1], true};
         } else {
             return (void)report(d, verdict::untranslated, "turnout has no regular-expression routes");
         }
         const directive* pass = nullptr;
         const directive* answer = nullptr;
         for (const auto& e : d.block) {
-            if (e.name == "proxy_pass")
+            if (e.name == "proxy_pass" && !pass)
                 pass = &e;
-            else if (e.name == "return")
+            else if (e.name == "return" && !answer)
                 answer = &e;
         }
-        const auto line = report(d, v, why);
+        const auto line = report(d, verdict::translated, why);
         for (const auto& e : d.block) {
             if (e.name == "proxy_pass")
-                proxy_pass(e, prefix, hosts, line);
+                answer ? (void)report(e, verdict::ignored, "never used: the location's return answers first")
+                       : proxy_pass(e, at, where, line);
             else if (e.name == "return")
-                fixed_answer(e, pass != nullptr);
+                &e == answer ? fixed_answer(e, at, where)
+                             : (void)report(e, verdict::ignored, "never reached: the location's first return answers");
             else if (e.name == "location")
                 continue;
             else if (!shared_level(e, s))
@@ -430,27 +479,39 @@ private:
         if (!pass && !answer) {
             st_.report[line].what = verdict::untranslated;
             st_.report[line].why = "no proxy_pass: turnout serves no files";
-        } else if (!pass) {
+        } else if (answer && st_.report[line].why.empty()) {
             st_.report[line].why = "its return is reported on its own line";
         }
         for (const auto& e : d.block)
             if (e.name == "location")
-                location(e, hosts, s);
+                location(e, where, s);
     }
 
-    void fixed_answer(const directive& e, bool shadowed)
+    // return → a route (per host of the server) that answers itself.
+    void fixed_answer(const directive& e, const location_path& at, const place& where)
     {
-        if (shadowed)
-            return (void)report(e, verdict::untranslated, "turnout's routes have no fixed answers");
-        if (e.args.size() == 1 && e.args[0] == "404")
-            return (void)report(e, verdict::approximated,
-                                "no route: turnout answers 404 where no route matches (with its JSON body)");
-        report(e, verdict::untranslated, "turnout's routes always go to an upstream; it has no fixed answers");
+        if (where.hosts.empty())
+            return (void)report(e, verdict::approximated, "no route: its server takes requests without a Host only");
+        const auto t = translate_return(e);
+        if (t.malformed)
+            return unknown(e);
+        if (!t.answer)
+            return (void)report(e, t.what, t.why);
+        for (const auto& host : where.hosts) {
+            toml_model::route r{host, at.path, "", e.file + ":" + std::to_string(e.line), at.exact, where.listen,
+                                t.answer};
+            if (const auto conflict = add_route(std::move(r)); !conflict.empty())
+                return (void)report(e, verdict::untranslated, conflict);
+        }
+        report(e, t.what,
+               std::string(at.exact ? "[[route]] path " : "[[route]] path_prefix ") + at.path + " answers " +
+                   std::to_string(t.answer->status) + (t.why.empty() ? "" : " " + t.why));
     }
 
-    void proxy_pass(const directive& e, const std::string& prefix, const std::vector<std::string>& hosts,
-                    std::size_t location_line)
+    void proxy_pass(const directive& e, const location_path& at, const place& where, std::size_t location_line)
     {
+        const auto& hosts = where.hosts;
+        const std::string& prefix = at.path;
         if (e.args.size() != 1)
             return unknown(e);
         if (hosts.empty())
@@ -501,30 +562,37 @@ private:
             const auto name = upstreams_.ensure_upstream(rest, tls);
             for (const auto& h : hosts)
                 routes.emplace_back(h, name);
-            why = "[[route]] " + prefix + " to upstream " + name;
+            why = "[[route]] " + prefix + (at.exact ? " (this path only)" : "") + " to upstream " + name;
             if (tls) {
                 v = verdict::approximated;
                 why += "; turnout verifies the backend's certificate, which nginx does not by default";
             }
         }
-        for (const auto& [host, upstream] : routes)
-            if (const auto conflict = add_route(host, prefix, upstream, e); !conflict.empty())
+        for (const auto& [host, upstream] : routes) {
+            toml_model::route r{host, prefix, upstream, e.file + ":" + std::to_string(e.line), at.exact, where.listen,
+                                std::nullopt};
+            if (const auto conflict = add_route(std::move(r)); !conflict.empty())
                 return (void)report(e, verdict::untranslated, conflict);
+        }
         report(e, v, why);
         if (st_.report[location_line].why.empty())
-            st_.report[location_line].why = "[[route]] path_prefix " + prefix;
+            st_.report[location_line].why =
+                std::string(at.exact ? "[[route]] path " : "[[route]] path_prefix ") + prefix +
+                (at.exact ? " (this path only, before any prefix)" : "");
     }
 
-    std::string add_route(const std::string& host, const std::string& prefix, const std::string& upstream,
-                          const directive& at)
+    std::string add_route(toml_model::route route)
     {
-        for (const auto& r : st_.model.routes)
-            if (r.host == host && r.path_prefix == prefix)
-                return r.upstream == upstream
-                           ? std::string{}
-                           : "another location (" + r.comment + ") sends " + prefix +
-                                 " elsewhere; turnout's routes apply to every listener";
-        st_.model.routes.push_back({host, prefix, upstream, at.file + ":" + std::to_string(at.line)});
+        for (const auto& r : st_.model.routes) {
+            if (r.host != route.host || r.path_prefix != route.path_prefix || r.exact != route.exact ||
+                r.listen != route.listen)
+                continue;
+            const bool same = !r.fixed && !route.fixed && r.upstream == route.upstream;
+            return same ? std::string{}
+                        : "another location (" + r.comment + ") already takes " + route.path_prefix +
+                              (route.host.empty() ? std::string{} : " of " + route.host);
+        }
+        st_.model.routes.push_back(std::move(route));
         return {};
     }
 

@@ -31,10 +31,11 @@ void upstream_translation::upstream_block(const directive& d)
                 if (a.starts_with("weight="))
                     weights.insert(a.substr(7));
     for (const auto& s : d.block)
-        upstream_member(s, def, weights.size() > 1);
+        upstream_member(s, def, weights.size() > 1, split);
 }
 
-void upstream_translation::upstream_member(const directive& s, const upstream_def& def, bool uneven_weights)
+void upstream_translation::upstream_member(const directive& s, const upstream_def& def, bool uneven_weights,
+                                           bool in_split)
 {
     const std::string_view n = s.name;
     if (n == "server") {
@@ -45,9 +46,11 @@ void upstream_translation::upstream_member(const directive& s, const upstream_de
         constexpr std::string_view weight_note = "weight: turnout spreads new sessions evenly inside a pool";
         constexpr std::string_view passive_note = "passive checks: max_fails failures in a row (connect errors and "
                                                   "5xx answers) eject the backend for fail_timeout";
-        constexpr std::string_view backup_note = "backup: a pool of weight 0; turnout does not send to it by itself "
-                                                 "when the primary has no healthy backend (turnoutctl switch or "
-                                                 "weights moves new sessions there)";
+        constexpr std::string_view backup_note = "backup: a backup pool (backup = true), which takes new sessions "
+                                                 "when the primary pool has no available backend";
+        constexpr std::string_view split_backup_note =
+            "; in a split_clients upstream the backup pools take new sessions only when no share's pool has an "
+            "available backend (nginx would keep each share's backup to that share)";
         std::string notes;
         const auto note = [&notes](std::string_view text) {
             notes.append("; ").append(text);
@@ -75,8 +78,10 @@ void upstream_translation::upstream_member(const directive& s, const upstream_de
         if (down)
             return (void)st_.add(s, verdict::translated, "down: left out, as nginx sends it nothing");
         std::string why = backup ? std::string(backup_note) : std::string("a backend of the pool");
-        if (backup)
+        if (backup && in_split) {
             v = verdict::approximated;
+            why += split_backup_note;
+        }
         why += notes;
         st_.add(s, v, why);
         return;
@@ -141,7 +146,8 @@ void upstream_translation::add_pools(toml_model::upstream& u, const upstream_def
     u.pools.push_back({pool, weight, def.primary, false, ""});
     if (!def.backup.empty())
         u.pools.push_back({pool + "-backup", 0, def.backup, false,
-                           "nginx's backup servers: weight 0, for turnoutctl switch or weights"});
+                           "nginx's backup servers: new sessions come here when no primary has an available backend",
+                           true});
     if (def.max_fails && !u.passive_failures)
         u.passive_failures = *def.max_fails;
     if (def.fail_timeout && !u.passive_backoff && def.fail_timeout->count() > 0)

@@ -41,6 +41,8 @@ router::router(std::vector<route> routes) : routes_(std::move(routes))
             return la > lb;
         if (a.host.empty() != b.host.empty())
             return !a.host.empty();
+        if (a.exact != b.exact)
+            return a.exact;
         return a.path_prefix.size() > b.path_prefix.size();
     });
     has_mcp_rules_ = std::any_of(routes_.begin(), routes_.end(), [](const route& r) { return r.mcp_rank() > 0; });
@@ -48,7 +50,10 @@ router::router(std::vector<route> routes) : routes_(std::move(routes))
 
 bool route::matches(const request_facts& r) const noexcept
 {
-    return (host.empty() || http::iequals(host, host_without_port(r.host))) && r.path.starts_with(path_prefix) &&
+    const bool path_ok = exact ? r.path == path_prefix : r.path.starts_with(path_prefix);
+    const bool listener_ok =
+        listeners.empty() || std::binary_search(listeners.begin(), listeners.end(), r.listener);
+    return (host.empty() || http::iequals(host, host_without_port(r.host))) && path_ok && listener_ok &&
            pattern_matches(mcp_method, r.mcp_method) && pattern_matches(mcp_name, r.mcp_name);
 }
 
@@ -75,12 +80,20 @@ bool glob_match(std::string_view pattern, std::string_view text) noexcept
     return p == pattern.size();
 }
 
-std::optional<std::size_t> router::match(const request_facts& r) const noexcept
+const route* router::find(const request_facts& r) const noexcept
 {
     for (const auto& candidate : routes_)
         if (candidate.matches(r))
-            return candidate.upstream;
-    return std::nullopt;
+            return &candidate;
+    return nullptr;
+}
+
+std::optional<std::size_t> router::match(const request_facts& r) const noexcept
+{
+    const auto* found = find(r);
+    if (!found || found->answer)
+        return std::nullopt;
+    return found->upstream;
 }
 
 std::string_view host_without_port(std::string_view host) noexcept

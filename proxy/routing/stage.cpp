@@ -34,18 +34,25 @@ constexpr std::uint64_t sticky_seed = 0x74726e6f75742d31ull;
 } // namespace
 
 refusal stage::route(const runtime::snapshot& s, const http::message_head& head, destination& dest,
-                     session_binding& session, std::string_view client_address, mcp_facts mcp)
+                     session_binding& session, std::string_view client_address, mcp_facts mcp,
+                     std::size_t listener)
 {
-    request_facts facts{.host = head.find(http::field_name::host).value_or(""), .path = target_path(head.target())};
+    request_facts facts{.host = head.find(http::field_name::host).value_or(""),
+                        .path = target_path(head.target()),
+                        .listener = listener};
     if (s.router.has_mcp_rules() && !mcp.method.empty() && head.count(http::field_name::mcp_session_id) == 0 &&
         !session::legacy_session_id(head.target())) {
         facts.mcp_method = mcp.method;
         facts.mcp_name = mcp.name;
     }
-    const auto route = s.router.match(facts);
+    const auto* route = s.router.find(facts);
     if (!route)
         return http::proxy_error::no_route;
-    dest.upstream = &s.upstreams[*route];
+    if (route->answer) {
+        dest.answer = route->answer;
+        return std::nullopt;
+    }
+    dest.upstream = &s.upstreams[route->upstream];
     auto refused = resolve_session(*dest.upstream, head, dest, session);
     if (!refused && !dest.pinned && dest.upstream->config.client_key.enabled())
         key_client(*dest.upstream, head, client_address, dest);

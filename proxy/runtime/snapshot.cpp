@@ -100,6 +100,7 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
             p.name = pr.name;
             p.weight = pr.weight;
             p.version = configured != uc.pools.end() ? configured->version : std::string();
+            p.backup = configured != uc.pools.end() && configured->backup;
             p.draining = pr.draining;
             p.drain_deadline_ms = pr.drain_deadline_ms;
             p.drain_expired = pr.draining && pr.drain_deadline_ms && *pr.drain_deadline_ms <= now_ms;
@@ -127,8 +128,12 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
     for (const auto& rc : config->routes) {
         const auto it = std::find_if(config->upstreams.begin(), config->upstreams.end(),
                                      [&](const auto& u) { return u.name == rc.upstream; });
-        routes.push_back({lower(rc.host), rc.path_prefix,
-                          static_cast<std::size_t>(it - config->upstreams.begin()), rc.mcp_method, rc.mcp_name});
+        routing::route r{lower(rc.host), rc.path_prefix,
+                         static_cast<std::size_t>(it - config->upstreams.begin()), rc.mcp_method, rc.mcp_name};
+        r.exact = rc.exact;
+        r.listeners = rc.listeners;
+        r.answer = rc.answer ? &*rc.answer : nullptr; // the snapshot keeps config alive
+        routes.push_back(std::move(r));
     }
     next->router = routing::router(std::move(routes));
     next->config = std::move(config);

@@ -41,16 +41,38 @@ std::uint64_t balancer::next() noexcept
 
 std::optional<std::size_t> balancer::draw_pool(const runtime::upstream_state& u) noexcept
 {
-    const auto total = u.total_weight();
+    std::uint64_t total = 0;
+    for (const auto& p : u.pools)
+        total += p.backup ? 0 : p.weight;
     if (total == 0)
         return std::nullopt;
     auto ticket = next() % total;
     for (std::size_t i = 0; i < u.pools.size(); ++i) {
+        if (u.pools[i].backup)
+            continue;
         if (ticket < u.pools[i].weight)
             return i;
         ticket -= u.pools[i].weight;
     }
     return std::nullopt;
+}
+
+std::optional<pick> balancer::choose_backup(const runtime::upstream_state& u,
+                                            std::span<const backend* const> exclude, std::int64_t now)
+{
+    // Heaviest first, then in configuration order: a handful of pools, no allocation.
+    std::optional<pick> best;
+    std::uint32_t best_weight = 0;
+    for (std::size_t i = 0; i < u.pools.size(); ++i) {
+        const auto& p = u.pools[i];
+        if (!p.backup || (best && p.weight <= best_weight))
+            continue;
+        if (auto b = choose_backend(p, exclude, now)) {
+            best = pick{i, std::move(b)};
+            best_weight = p.weight;
+        }
+    }
+    return best;
 }
 
 std::shared_ptr<backend> balancer::choose_backend(const runtime::pool& p,
@@ -100,10 +122,12 @@ std::optional<pick> balancer::choose(const runtime::upstream_state& u,
     for (const auto i : order) {
         if (u.pools[i].weight == 0)
             break;
+        if (u.pools[i].backup)
+            continue;
         if (auto b = choose_backend(u.pools[i], exclude, now))
             return pick{i, std::move(b)};
     }
-    return std::nullopt;
+    return choose_backup(u, exclude, now); // no primary can take it
 }
 
 std::size_t sticky_pool_order(const runtime::upstream_state& u, std::uint64_t client_hash,
@@ -113,7 +137,7 @@ std::size_t sticky_pool_order(const runtime::upstream_state& u, std::uint64_t cl
     std::size_t n = 0;
     for (std::size_t i = 0; i < u.pools.size() && n < max_sticky_pools; ++i) {
         const auto& p = u.pools[i];
-        if (p.weight == 0)
+        if (p.weight == 0 || p.backup)
             continue;
         const auto h = XXH3_64bits_withSeed(p.name.data(), p.name.size(), client_hash);
         const double unit = (static_cast<double>(h >> 11) + 0.5) * 0x1.0p-53; // in (0, 1)
@@ -137,15 +161,25 @@ std::optional<pick> balancer::choose_sticky(const runtime::upstream_state& u, st
     for (std::size_t k = 0; k < n; ++k)
         if (auto b = choose_backend(u.pools[order[k]], exclude, now))
             return pick{order[k], std::move(b)};
-    return std::nullopt;
+    return choose_backup(u, exclude, now);
 }
 
 std::optional<pick> rendezvous_pick(const runtime::upstream_state& u, std::string_view session_id)
+{
+    // Backup pools take part only when no other pool has a healthy backend, as for new sessions.
+    if (auto primary = rendezvous_pick(u, session_id, false))
+        return primary;
+    return rendezvous_pick(u, session_id, true);
+}
+
+std::optional<pick> rendezvous_pick(const runtime::upstream_state& u, std::string_view session_id, bool backup)
 {
     std::optional<pick> best;
     std::uint64_t best_score = 0;
     for (std::size_t i = 0; i < u.pools.size(); ++i)
         for (const auto& b : u.pools[i].backends) {
+            if (u.pools[i].backup != backup)
+                continue;
             // Draining (with grace left) stays in: every instance must agree, and draining
             // is an operator's per-instance action. An expired drain (of its pool, or of the
             // backend itself: retired) is gone for everyone.

@@ -384,3 +384,67 @@ TEST_CASE("client_key: a pool that cannot take the client passes it to its next 
     u.pools[0].weight = 0;
     CHECK(sticky_pool(b, u, 1) == -1);
 }
+
+namespace {
+
+pool backup_pool(std::string name, std::uint32_t weight, std::vector<backend_ptr> backends)
+{
+    auto p = make_pool(std::move(name), weight, std::move(backends));
+    p.backup = true;
+    return p;
+}
+
+} // namespace
+
+TEST_CASE("a backup pool takes new sessions only when no weighted pool has an available backend")
+{
+    const auto primary = make_backend(3001);
+    const auto spare = make_backend(3091);
+    // The backup's weight does not put it in the draw while the primary can take sessions.
+    const auto u = make_upstream({make_pool("main", 100, {primary}), backup_pool("main-backup", 100, {spare})});
+    balancer b{5};
+    CHECK(pool_counts(b, u, 1000).at(0) == 1000);
+    constexpr std::uint64_t client = 42;
+    for (int i = 0; i < 100; ++i)
+        CHECK(b.choose_sticky(u, client + static_cast<std::uint64_t>(i), {}, t0)->pool == 0);
+    CHECK(turnout::upstream::rendezvous_pick(u, "some-session")->target == primary);
+
+    primary->set_healthy(false);
+    const auto counts = pool_counts(b, u, 1000);
+    CHECK(counts.at(1) == 1000);
+    CHECK(b.choose_sticky(u, client, {}, t0)->target == spare);
+    CHECK(turnout::upstream::rendezvous_pick(u, "some-session")->target == spare);
+    // A backend already tried is not tried again: with the spare excluded, nothing is left.
+    const exclude_list tried{spare.get()};
+    CHECK_FALSE(b.choose(u, tried, t0));
+
+    primary->set_healthy(true); // back: new sessions return to the primary
+    CHECK(pool_counts(b, u, 1000).at(0) == 1000);
+}
+
+TEST_CASE("backup pools are tried after every weighted pool, the heaviest backup first")
+{
+    const auto blue = make_backend(3001);
+    const auto green = make_backend(3011);
+    const auto light = make_backend(3091);
+    const auto heavy = make_backend(3092);
+    const auto u = make_upstream({make_pool("blue", 90, {blue}), make_pool("green", 10, {green}),
+                                  backup_pool("light", 0, {light}), backup_pool("heavy", 5, {heavy})});
+    balancer b{9};
+    blue->set_healthy(false);
+    CHECK(pool_counts(b, u, 1000).at(1) == 1000); // the other weighted pool first
+    green->set_healthy(false);
+    CHECK(pool_counts(b, u, 1000).at(3) == 1000);
+    heavy->set_healthy(false);
+    CHECK(pool_counts(b, u, 1000).at(2) == 1000);
+    light->set_healthy(false);
+    CHECK_FALSE(b.choose(u, {}, t0));
+}
+
+TEST_CASE("a backup pool is used when the weighted pools have weight 0 (switched to it)")
+{
+    const auto u = make_upstream({make_pool("main", 0, {make_backend(3001)}),
+                                  backup_pool("main-backup", 100, {make_backend(3091)})});
+    balancer b{13};
+    CHECK(pool_counts(b, u, 100).at(1) == 100);
+}

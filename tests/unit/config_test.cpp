@@ -957,3 +957,116 @@ TEST_CASE("config: [proxy] access_log_format and pid_file")
                                "t.toml"),
                          doctest::Contains("expected \"turnout\", \"combined\" or \"json\""), config_error);
 }
+
+namespace {
+
+bool says(const std::string& what, std::string_view where, std::string_view message)
+{
+    return what.starts_with(where) && what.find(message) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("[[route]] path is an exact path; path_prefix a prefix; not both")
+{
+    const auto c = parse(with(one_upstream, "[[route]]\npath = \"/healthz\"\nupstream = \"mcp\"\n"
+                                            "[[route]]\npath_prefix = \"/healthz\"\nupstream = \"mcp\"\n"),
+                         "conf.toml");
+    REQUIRE(c.routes.size() == 2);
+    CHECK(c.routes[0].exact);
+    CHECK(c.routes[0].path_prefix == "/healthz");
+    CHECK_FALSE(c.routes[1].exact);
+    CHECK(says(what_of(with(one_upstream, "[[route]]\npath = \"/a\"\npath_prefix = \"/a\"\nupstream = \"mcp\"\n")),
+               "conf.toml:12:", "route.path: a route has path (this path only) or path_prefix, not both"));
+    CHECK(says(what_of(with(one_upstream, "[[route]]\npath = \"a\"\nupstream = \"mcp\"\n")), "conf.toml:12:",
+               "route.path: must start with '/'"));
+    CHECK(says(what_of(with(one_upstream, "[[route]]\npath = \"/a\"\nupstream = \"mcp\"\n"
+                                          "[[route]]\npath = \"/a\"\nupstream = \"mcp\"\n")),
+               "conf.toml:15:", "another [[route]] already has path \"/a\""));
+}
+
+TEST_CASE("[[route]] listen names [[listen]] tables by their name")
+{
+    const std::string two = R"([[listen]]
+address = "127.0.0.1:0"
+name = "public"
+[[listen]]
+address = "127.0.0.1:0"
+name = "internal"
+[[upstream]]
+name = "mcp"
+  [[upstream.pool]]
+  name = "blue"
+  weight = 100
+  backends = ["127.0.0.1:3001"]
+)";
+    const auto c = parse(with(two, "[[route]]\nlisten = \"internal\"\nupstream = \"mcp\"\n"
+                                   "[[route]]\nlisten = [\"internal\", \"public\"]\npath_prefix = \"/x\"\n"
+                                   "upstream = \"mcp\"\n"
+                                   "[[route]]\nupstream = \"mcp\"\n"),
+                         "conf.toml");
+    CHECK(c.listeners[0].name == "public");
+    CHECK(c.routes[0].listeners == std::vector<std::size_t>{1});
+    CHECK(c.routes[1].listeners == std::vector<std::size_t>{0, 1});
+    CHECK(c.routes[2].listeners.empty());
+    // The same path on two listeners is two routes, not a duplicate.
+    CHECK_NOTHROW(parse(with(two, "[[route]]\nlisten = \"internal\"\nupstream = \"mcp\"\n"
+                                  "[[route]]\nlisten = \"public\"\nupstream = \"mcp\"\n"),
+                        "conf.toml"));
+    CHECK(says(what_of(with(two, "[[route]]\nlisten = \"admin\"\nupstream = \"mcp\"\n")), "conf.toml:14:10:",
+               "route.listen: no [[listen]] is named 'admin'"));
+    CHECK(says(what_of(with(two, "[[route]]\nlisten = []\nupstream = \"mcp\"\n")), "conf.toml:14:",
+               "route.listen: names no [[listen]]"));
+    CHECK(says(what_of(with(two, "[[route]]\nlisten = \"public\"\nupstream = \"mcp\"\n"
+                                 "[[route]]\nlisten = \"public\"\nupstream = \"mcp\"\n")),
+               "conf.toml:", "already has path_prefix \"/\" and listen \"public\""));
+    CHECK(says(what_of("[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"a b\"\n"), "conf.toml:3:8:",
+               "listen.name: must be 1 to 64"));
+    CHECK(says(what_of("[[listen]]\naddress = \"127.0.0.1:0\"\nname = \"a\"\n[[listen]]\naddress = \"127.0.0.1:0\"\n"
+                       "name = \"a\"\n"),
+               "conf.toml:6:8:", "another [[listen]] is already named 'a'"));
+}
+
+TEST_CASE("[[route]] answer: a fixed status with a body or, for redirects, a location")
+{
+    const auto c = parse(with(one_upstream, "[[route]]\npath_prefix = \"/old\"\n"
+                                            "answer = { status = 301, location = \"https://$host$request_uri\" }\n"
+                                            "[[route]]\npath = \"/ping\"\nanswer = { status = 200, body = \"pong\" }\n"
+                                            "[[route]]\nupstream = \"mcp\"\n"),
+                         "conf.toml");
+    REQUIRE(c.routes[0].answer);
+    CHECK(c.routes[0].answer->status == 301);
+    CHECK(c.routes[0].answer->location == "https://$host$request_uri");
+    CHECK(c.routes[0].upstream.empty());
+    CHECK(c.routes[1].answer->body == "pong");
+    CHECK_FALSE(c.routes[2].answer);
+
+    const auto bad = [](std::string_view answer) {
+        return what_of(with(one_upstream, "[[route]]\n" + std::string(answer) + "\n"));
+    };
+    CHECK(says(bad("answer = { status = 302 }"), "conf.toml:12:", "302 is a redirect: it needs location"));
+    CHECK(says(bad("answer = { status = 200, location = \"/x\" }"), "conf.toml:12:",
+               "only a redirect (301, 302, 303, 307 or 308) has a location"));
+    CHECK(says(bad("answer = { status = 301, location = \"/x\", body = \"b\" }"), "conf.toml:12:",
+               "a redirect answers with its location, not a body"));
+    CHECK(says(bad("answer = { status = 99 }"), "conf.toml:12:", "route.answer.status: must be between 200 and 599"));
+    CHECK(says(bad("answer = { body = \"x\" }"), "conf.toml:12:", "missing key 'status'"));
+    CHECK(says(bad("answer = { status = 200, body = \"$uri\" }"), "conf.toml:12:",
+               "unknown variable $uri (turnout expands $scheme, $host and $request_uri)"));
+    CHECK(says(bad("answer = { status = 301, location = \"/a\\r\\nX: y\" }"), "conf.toml:12:",
+               "must not contain control characters"));
+    CHECK(says(bad("answer = { status = 200 }\nupstream = \"mcp\""), "conf.toml:12:",
+               "a route either forwards (upstream) or answers itself (answer), not both"));
+    CHECK(says(bad("path_prefix = \"/\""), "conf.toml:11:1:", "missing key 'upstream' in [[route]]"));
+}
+
+TEST_CASE("[[upstream.pool]] backup = true marks a backup pool")
+{
+    const auto c = parse(with(one_upstream, "  [[upstream.pool]]\n  name = \"spare\"\n  backup = true\n"
+                                            "  backends = [\"127.0.0.1:3091\"]\n"),
+                         "conf.toml");
+    CHECK_FALSE(c.upstreams[0].pools[0].backup);
+    CHECK(c.upstreams[0].pools[1].backup);
+    CHECK(says(what_of(with(one_upstream, "  backup = \"yes\"\n")), "conf.toml:11:",
+               "upstream.pool.backup: expected true or false"));
+}

@@ -124,13 +124,15 @@ TEST_CASE("nginx translation: hash on the session id is the session table; backu
     const auto t = translate_file((corpus / "hash_consistent" / "nginx.conf").string());
     CHECK(line_of(t, "hash $http_mcp_session_id")->what == verdict::translated);
     CHECK(line_of(t, "server 10.0.0.4:8000 down")->what == verdict::translated);
-    CHECK(line_of(t, "server 10.0.0.3:8000 backup")->what == verdict::approximated);
+    CHECK(line_of(t, "server 10.0.0.3:8000 backup")->what == verdict::translated);
     const auto config = turnout::config::parse(t.toml, "/x/t.toml");
     const auto& u = config.upstreams.at(0);
     REQUIRE(u.pools.size() == 2);
     CHECK(u.pools[0].backends.size() == 2); // down left out, backup apart
     CHECK(u.pools[1].name == "main-backup");
     CHECK(u.pools[1].weight == 0);
+    CHECK(u.pools[1].backup);
+    CHECK_FALSE(u.pools[0].backup);
     CHECK(u.passive.failures == 3);
     CHECK(u.passive.backoff == std::chrono::seconds(30));
     CHECK(u.passive.backoff_max == std::chrono::seconds(30));
@@ -149,7 +151,11 @@ TEST_CASE("nginx translation: servers, TLS listeners and SNI certificates, locat
     REQUIRE(config.listeners[0].certificates.size() == 1);
     CHECK(config.listeners[0].certificates[0].key == (corpus / "tls_servers" / "certs/tools.key").string());
     CHECK(!config.listeners[1].tls());
-    CHECK(line_of(t, "location = /health")->what == verdict::approximated);
+    CHECK(line_of(t, "location = /health")->what == verdict::translated);
+    const auto health = std::find_if(config.routes.begin(), config.routes.end(),
+                                     [](const auto& r) { return r.path_prefix == "/health"; });
+    REQUIRE(health != config.routes.end());
+    CHECK(health->exact);
     CHECK(line_of(t, "location ^~ /tools/")->what == verdict::translated);
     CHECK(line_of(t, "error_log")->what == verdict::approximated);
     CHECK(config.proxy.log_level == "warn");
@@ -192,7 +198,7 @@ TEST_CASE("nginx translation: directives by kind")
                               " location /a/ { proxy_pass http://u/b/; } } }");
     CHECK(line_of(rewritten, "proxy_pass")->what == verdict::untranslated);
     const auto answer = of("events{} http { server { listen 127.0.0.1:1; location /x { return 302 /y; } } }");
-    CHECK(line_of(answer, "return")->what == verdict::untranslated);
+    CHECK(line_of(answer, "return")->what == verdict::translated);
     CHECK(line_of(of("pid /run/nginx.pid; events{}"), "pid")->what == verdict::translated);
     const auto map = of("events{} http { upstream a { server 127.0.0.1:1; } upstream b { server 127.0.0.1:2; }"
                         " map $host $up { default a; api.example.com b; }"
@@ -280,4 +286,93 @@ TEST_CASE("nginx values: sizes, times, addresses, names")
     CHECK(toml_text("\xed\xa0\x80") == "???");         // a surrogate
     CHECK(toml_text("\xc0\xaf") == "??");               // overlong
     CHECK(toml_text("\xf0\x9f\x98\x80") == "\xf0\x9f\x98\x80");
+}
+
+namespace {
+
+translation served(std::string_view server_body)
+{
+    return of("events{} http { upstream u { server 127.0.0.1:3001; } server { listen 127.0.0.1:8080; " +
+              std::string(server_body) + " } }");
+}
+
+} // namespace
+
+TEST_CASE("nginx translation: return becomes a route's fixed answer, as nginx answers it")
+{
+    const auto moved = served("location /old/ { return 301 https://$host$request_uri; }");
+    CHECK(moved.complete());
+    auto config = turnout::config::parse(moved.toml, "/x/t.toml");
+    REQUIRE(config.routes.size() == 1);
+    REQUIRE(config.routes[0].answer);
+    CHECK(config.routes[0].answer->status == 301);
+    CHECK(config.routes[0].answer->location == "https://$host$request_uri");
+    CHECK(config.routes[0].path_prefix == "/old/");
+
+    config = turnout::config::parse(served("location = /ping { return 200 \"pong\\n\"; }").toml, "/x/t.toml");
+    CHECK(config.routes[0].exact);
+    CHECK(config.routes[0].answer->body == "pong\n");
+
+    // return URL is a 302; a bare error status gets turnout's JSON body (approximated).
+    config = turnout::config::parse(served("location / { return https://example.com/; }").toml, "/x/t.toml");
+    CHECK(config.routes[0].answer->status == 302);
+    const auto gone = served("location /gone { return 410; }");
+    CHECK(line_of(gone, "return 410")->what == verdict::approximated);
+    CHECK(turnout::config::parse(gone.toml, "/x/t.toml").routes[0].answer->status == 410);
+
+    // The return answers first: the location's proxy_pass is never used.
+    const auto both = served("location / { return 403; proxy_pass http://u; }");
+    CHECK(line_of(both, "proxy_pass")->what == verdict::ignored);
+    CHECK(turnout::config::parse(both.toml, "/x/t.toml").routes.size() == 1);
+
+    CHECK(line_of(served("location / { return 444; }"), "return")->what == verdict::untranslated);
+    CHECK(line_of(served("location / { return 301 https://$server_name$uri; }"), "return")->why.ends_with(
+        "not $server_name"));
+    CHECK(line_of(served("location / { return 600; }"), "return")->what == verdict::untranslated);
+    CHECK(line_of(served("location / { return abc; }"), "return")->what == verdict::untranslated);
+}
+
+TEST_CASE("nginx translation: a server-level return answers every request of that server")
+{
+    const auto t = served("return 308 https://$host$request_uri; location /mcp { proxy_pass http://u; }");
+    CHECK(t.complete());
+    CHECK(line_of(t, "location /mcp")->what == verdict::ignored);
+    CHECK(line_of(t, "proxy_pass")->what == verdict::ignored);
+    const auto config = turnout::config::parse(t.toml, "/x/t.toml");
+    REQUIRE(config.routes.size() == 1);
+    CHECK(config.routes[0].path_prefix == "/");
+    CHECK(config.routes[0].answer->status == 308);
+}
+
+TEST_CASE("nginx translation: servers on different addresses get routes limited to their listeners")
+{
+    const auto t = of("events{} http { upstream a { server 127.0.0.1:1; } upstream b { server 127.0.0.1:2; }"
+                      " server { listen 127.0.0.1:8080; location / { proxy_pass http://a; } }"
+                      " server { listen 127.0.0.1:8081; location / { proxy_pass http://b; } } }");
+    CHECK(t.complete());
+    const auto config = turnout::config::parse(t.toml, "/x/t.toml");
+    REQUIRE(config.listeners.size() == 2);
+    CHECK(config.listeners[0].name == "127.0.0.1_8080");
+    CHECK(config.listeners[1].name == "127.0.0.1_8081");
+    REQUIRE(config.routes.size() == 2);
+    CHECK(config.routes[0].upstream == "a");
+    CHECK(config.routes[0].listeners == std::vector<std::size_t>{0});
+    CHECK(config.routes[1].upstream == "b");
+    CHECK(config.routes[1].listeners == std::vector<std::size_t>{1});
+    // Servers that all listen on the same addresses need no listener on their routes.
+    const auto same = of("events{} http { upstream a { server 127.0.0.1:1; }"
+                         " server { listen 127.0.0.1:8080; listen 127.0.0.1:8081; location / { proxy_pass http://a; } } }");
+    CHECK(turnout::config::parse(same.toml, "/x/t.toml").routes[0].listeners.empty());
+}
+
+TEST_CASE("nginx translation: backup servers of a split_clients share are approximated")
+{
+    const auto t = of("events{} http { upstream a { server 127.0.0.1:1; server 127.0.0.1:3 backup; }"
+                      " upstream b { server 127.0.0.1:2; }"
+                      " split_clients $remote_addr $up { 10% a; * b; }"
+                      " server { listen 127.0.0.1:8080; location / { proxy_pass http://$up; } } }");
+    CHECK(line_of(t, "server 127.0.0.1:3 backup")->what == verdict::approximated);
+    const auto config = turnout::config::parse(t.toml, "/x/t.toml");
+    const auto& pools = config.upstreams.at(0).pools;
+    CHECK(std::count_if(pools.begin(), pools.end(), [](const auto& p) { return p.backup; }) == 1);
 }

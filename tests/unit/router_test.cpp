@@ -127,3 +127,57 @@ TEST_CASE("target_path of the asterisk form is /")
 {
     CHECK(target_path("*") == "/");
 }
+
+namespace {
+
+route exact_route(std::string host, std::string path, std::size_t upstream)
+{
+    route r{std::move(host), std::move(path), upstream};
+    r.exact = true;
+    return r;
+}
+
+route on_listeners(std::string path, std::size_t upstream, std::vector<std::size_t> listeners)
+{
+    route r{"", std::move(path), upstream};
+    r.listeners = std::move(listeners);
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("an exact path matches that path only, before any prefix, as nginx's location =")
+{
+    const router r{{{"", "/", 0}, {"", "/mcp/tools/long", 1}, exact_route("", "/mcp", 2)}};
+    CHECK(r.match("h", "/mcp") == 2u);
+    CHECK(r.match("h", "/mcp/") == 0u);
+    CHECK(r.match("h", "/mcpx") == 0u);
+    CHECK(r.match("h", "/mcp/tools/long") == 1u);
+    // A host route is chosen before an exact host-less one (nginx chooses the server first).
+    const router hosts{{exact_route("", "/mcp", 2), {"a.com", "/", 3}}};
+    CHECK(hosts.match("a.com", "/mcp") == 3u);
+    CHECK(hosts.match("b.com", "/mcp") == 2u);
+}
+
+TEST_CASE("a route limited to listeners matches requests that arrived on one of them only")
+{
+    const router r{{on_listeners("/", 0, {0}), on_listeners("/", 1, {1, 2}), on_listeners("/admin", 2, {2})}};
+    using turnout::routing::request_facts;
+    CHECK(r.match(request_facts{.host = "h", .path = "/x", .listener = 0}) == 0u);
+    CHECK(r.match(request_facts{.host = "h", .path = "/x", .listener = 1}) == 1u);
+    CHECK(r.match(request_facts{.host = "h", .path = "/admin", .listener = 1}) == 1u);
+    CHECK(r.match(request_facts{.host = "h", .path = "/admin", .listener = 2}) == 2u);
+    CHECK_FALSE(r.match(request_facts{.host = "h", .path = "/x", .listener = 3}));
+}
+
+TEST_CASE("a route with a fixed answer is found, and matches no upstream")
+{
+    turnout::config::fixed_answer gone{.status = 410, .location = "", .body = ""};
+    route answering{"", "/gone", 0};
+    answering.answer = &gone;
+    const router r{{{"", "/", 1}, answering}};
+    CHECK_FALSE(r.match("h", "/gone/x"));
+    REQUIRE(r.find({.host = "h", .path = "/gone"}));
+    CHECK(r.find({.host = "h", .path = "/gone"})->answer == &gone);
+    CHECK(r.match("h", "/other") == 1u);
+}

@@ -1,5 +1,7 @@
 #include "turnout/routing/stage.hpp"
 
+#include "turnout/routing/fixed_answer.hpp"
+
 #include "turnout/config/config.hpp"
 #include "turnout/net/endpoint.hpp"
 #include "turnout/runtime/shared_state.hpp"
@@ -311,4 +313,120 @@ TEST_CASE("routing stage: MCP facts route requests without a session; a session'
     CHECK(upstream_of("", {"tools/list", ""}) == "mcp");
     CHECK(upstream_of("", {}) == "mcp");
     CHECK(upstream_of("Mcp-Session-Id: s1\r\n", {"tools/call", "x"}) == "mcp");
+}
+
+namespace {
+
+// Two listeners, each with its own routes (nginx's server blocks), an exact path, and fixed
+// answers.
+const char* const nginx_like = R"([[listen]]
+address = "127.0.0.1:0"
+name = "public"
+
+[[listen]]
+address = "127.0.0.1:0"
+name = "internal"
+
+[[upstream]]
+name = "mcp"
+  [[upstream.pool]]
+  name = "main"
+  weight = 100
+  backends = ["127.0.0.1:3001"]
+
+[[upstream]]
+name = "ops"
+  [[upstream.pool]]
+  name = "main"
+  weight = 100
+  backends = ["127.0.0.1:3002"]
+
+[[route]]
+path_prefix = "/"
+listen = "public"
+upstream = "mcp"
+
+[[route]]
+path = "/status"
+listen = ["public"]
+answer = { status = 200, body = "up on $host\n" }
+
+[[route]]
+path_prefix = "/old"
+listen = "public"
+answer = { status = 301, location = "https://$host$request_uri" }
+
+[[route]]
+path_prefix = "/"
+listen = "internal"
+upstream = "ops"
+)";
+
+const routing::destination& routed(fixture& f, std::string_view target, std::size_t listener,
+                                   routing::destination& dest)
+{
+    session_binding session;
+    REQUIRE_FALSE(f.stage.route(*f.snapshot, f.request(post(target)), dest, session, {}, {}, listener));
+    return dest;
+}
+
+} // namespace
+
+TEST_CASE("routing stage: routes limited to a listener take only the requests that arrived on it")
+{
+    fixture f(nginx_like);
+    destination a, b, c;
+    CHECK(routed(f, "/mcp", 0, a).upstream == f.snapshot->find("mcp"));
+    CHECK(routed(f, "/mcp", 1, b).upstream == f.snapshot->find("ops"));
+    CHECK(routed(f, "/status", 1, c).upstream == f.snapshot->find("ops")); // public's exact path is not here
+}
+
+TEST_CASE("routing stage: an exact path takes that path only, before any prefix")
+{
+    fixture f(nginx_like);
+    destination exact, longer, prefix;
+    REQUIRE(routed(f, "/status", 0, exact).answer);
+    CHECK(exact.answer->status == 200);
+    CHECK_FALSE(exact.upstream);
+    CHECK(routed(f, "/status/x", 0, longer).upstream == f.snapshot->find("mcp"));
+    CHECK(routed(f, "/statu", 0, prefix).upstream == f.snapshot->find("mcp"));
+}
+
+TEST_CASE("fixed answers: a redirect's location and a body expand $scheme, $host and $request_uri")
+{
+    fixture f(nginx_like);
+    destination old;
+    REQUIRE(routed(f, "/old/page?x=1", 0, old).answer);
+    const auto& get = f.request("GET /old/page?x=1 HTTP/1.1\r\nHost: Example.COM:8080\r\n\r\n");
+    CHECK(routing::render_answer(*old.answer, get, false) ==
+          "HTTP/1.1 301 Moved Permanently\r\nLocation: https://example.com/old/page?x=1\r\nContent-Length: 0\r\n"
+          "Connection: close\r\n\r\n");
+
+    destination status;
+    routed(f, "/status", 0, status);
+    CHECK(routing::render_answer(*status.answer, get, true) ==
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\n\r\n"
+          "up on example.com\n");
+    // HEAD: the same head, no body.
+    const auto& head = f.request("HEAD /status HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(routing::render_answer(*status.answer, head, false) ==
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\n");
+    CHECK(routing::expand_answer_variables("$scheme://$host$request_uri $other $1 $", get, true) ==
+          "https://example.com/old/page?x=1 $other $1 $");
+}
+
+TEST_CASE("fixed answers: a relative redirect is made absolute; an error without a body gets turnout's JSON")
+{
+    const auto& get_text = "GET /a HTTP/1.1\r\nHost: h.test:81\r\n\r\n";
+    fixture f;
+    const auto& get = f.request(get_text);
+    config::fixed_answer moved{.status = 308, .location = "/b", .body = ""};
+    CHECK(routing::render_answer(moved, get, false).find("\r\nLocation: http://h.test:81/b\r\n") !=
+          std::string::npos);
+    config::fixed_answer gone{.status = 410, .location = "", .body = ""};
+    CHECK(routing::render_answer(gone, get, false) ==
+          "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: 16\r\nConnection: close\r\n\r\n"
+          "{\"error\":\"Gone\"}");
+    config::fixed_answer empty{.status = 204, .location = "", .body = ""};
+    CHECK(routing::render_answer(empty, get, false) == "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
 }

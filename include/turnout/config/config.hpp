@@ -85,6 +85,8 @@ struct certificate_config {
 
 struct listen_config {
     host_port address;
+    /// Optional: what a [[route]]'s listen names, to take requests of this listener only.
+    std::string name;
     std::string tls_cert; // absolute path or empty; TLS when both are set (the default certificate)
     std::string tls_key;
     /// [[listen.certificate]]: more certificates, chosen by SNI against their own names
@@ -130,6 +132,10 @@ struct pool_config {
     std::uint32_t weight = 0;
     std::string version;
     std::vector<host_port> backends;
+    /// nginx's backup servers: new sessions come here only when no other pool with weight > 0
+    /// has an available backend (its own weight orders it among backup pools; it is never
+    /// drawn by weight while a primary can take the session).
+    bool backup = false;
     bool tls = false;            // TLS to the backends, verified
     std::string tls_ca_file;     // absolute path; empty = the system's trust store
     std::string tls_server_name; // SNI and the name verified; empty = the backend's IP literal
@@ -150,12 +156,31 @@ struct upstream_config {
     client_key_config client_key;
 };
 
+/// [[route]] answer: what turnout answers itself instead of forwarding (nginx's return).
+/// location and body may name $scheme, $host and $request_uri (expanded per request).
+struct fixed_answer {
+    unsigned status = 200;
+    std::string location; // the redirect target: required for 301, 302, 303, 307, 308 and only there
+    std::string body;     // text/plain; empty: turnout's JSON error body for 4xx/5xx, nothing otherwise
+};
+
+/// A status that redirects (nginx's return CODE URL).
+constexpr bool is_redirect_status(unsigned status) noexcept
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
 struct route_config {
-    std::string path_prefix = "/";
+    std::string path_prefix = "/"; // the path itself when exact
+    bool exact = false;            // path = "...": this path only (more specific than any prefix)
     std::string host; // empty = any host
-    std::string upstream;
+    std::string upstream; // empty when answer is set
     std::string mcp_method; // exact, or a glob with '*'; empty = any
     std::string mcp_name;   // tool/prompt name or resource URI; needs mcp_method; empty = any
+    /// Names of [[listen]] tables whose requests this route takes; empty = every listener.
+    std::vector<std::string> listen;
+    std::vector<std::size_t> listeners; // their indexes in configuration::listeners
+    std::optional<fixed_answer> answer;  // set: answered by turnout, no upstream
 };
 
 enum class store_kind { file, etcd };

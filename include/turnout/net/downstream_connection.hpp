@@ -115,6 +115,8 @@ private:
     void fail_exchange(http::proxy_error e, std::string_view detail);
     /// answer: a complete response to send instead of e's standard one.
     void respond_error(http::proxy_error e, unsigned retry_after_s = 0, std::string answer = {});
+    /// Answers with a complete response of turnout's own (a fixed answer, an error), then closes.
+    void respond(unsigned status, std::string response);
     void linger_close();
     void close();
 

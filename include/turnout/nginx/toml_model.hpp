@@ -23,6 +23,7 @@ struct toml_model {
     };
     struct listener {
         std::string address;
+        std::string name; // set when a route is limited to it
         std::string comment;
         std::string cert, key; // default certificate (TLS when set)
         std::vector<certificate> more; // [[listen.certificate]], chosen by SNI
@@ -33,6 +34,7 @@ struct toml_model {
         std::vector<std::string> backends;
         bool tls = false;
         std::string comment;
+        bool backup = false;
     };
     struct upstream {
         std::string name;
@@ -41,11 +43,18 @@ struct toml_model {
         std::optional<unsigned> passive_failures;
         std::optional<std::string> passive_backoff; // a turnout duration
     };
+    struct answer {
+        unsigned status = 0;
+        std::string location, body;
+    };
     struct route {
         std::string host;
         std::string path_prefix;
-        std::string upstream;
+        std::string upstream; // empty when answer is set
         std::string comment;
+        bool exact = false;
+        std::vector<std::string> listen; // listener names; empty = every listener
+        std::optional<answer> fixed;
     };
 
     std::string source;                // the nginx file, named in the header comment
@@ -60,6 +69,8 @@ struct toml_model {
     const setting* find(const std::string& key) const;
     upstream* find_upstream(const std::string& name);
     listener& listener_for(const std::string& address);
+    /// The name of the listener on address, given one (derived from the address) if it had none.
+    std::string name_listener(const std::string& address);
 
     /// The TOML text.
     std::string text() const;

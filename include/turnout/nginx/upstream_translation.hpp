@@ -32,7 +32,8 @@ public:
     void finish();
 
 private:
-    void upstream_member(const directive& s, const upstream_def& def, bool uneven_weights);
+    /// in_split: the upstream is a share of a split_clients (its pools join one upstream).
+    void upstream_member(const directive& s, const upstream_def& def, bool uneven_weights, bool in_split);
     void add_pools(toml_model::upstream& u, const upstream_def& def, const std::string& pool, std::uint32_t weight);
 
     translation_state& st_;

@@ -2,8 +2,12 @@
 // Request → upstream: the route table the routing stage consults. The most specific route
 // wins: one naming an MCP method and name, then one naming a method, then the others (exact
 // patterns before globs, the longer pattern first); within each, as nginx's server/location
-// choice, routes naming the request's host before host-less ones, and the longest matching
-// path prefix. A route matches on the facts of a request (request_facts).
+// choice, routes naming the request's host before host-less ones, then an exact path before
+// any prefix (nginx's `location =`), then the longest matching path prefix. A route limited
+// to some listeners (nginx's server blocks, each with its own listen) matches requests that
+// arrived on one of them only. A route matches on the facts of a request (request_facts).
+
+#include "turnout/config/config.hpp"
 
 #include <cstddef>
 #include <optional>
@@ -19,6 +23,7 @@ struct request_facts {
     std::string_view path; // the request target's path
     std::string_view mcp_method; // JSON-RPC method (Mcp-Method or the body); empty: unknown
     std::string_view mcp_name;   // tool/prompt name or resource URI (Mcp-Name or the body)
+    std::size_t listener = 0;    // which [[listen]] accepted the request
 };
 
 struct route {
@@ -27,6 +32,10 @@ struct route {
     std::size_t upstream = 0; // index into the snapshot's upstreams
     std::string mcp_method;   // exact, or '*' as a glob; empty = any
     std::string mcp_name;     // exact, or '*' as a glob; empty = any
+    bool exact = false;       // path_prefix is the whole path
+    std::vector<std::size_t> listeners; // sorted; empty = every listener
+    /// Answered by turnout itself (upstream unused); points into the snapshot's configuration.
+    const config::fixed_answer* answer = nullptr;
 
     bool matches(const request_facts& r) const noexcept;
     /// 2 for method and name, 1 for a method, 0 for neither.
@@ -38,7 +47,9 @@ public:
     router() = default;
     explicit router(std::vector<route> routes);
 
-    /// The upstream of the first route that matches r.
+    /// The first (most specific) route that matches r, or null.
+    const route* find(const request_facts& r) const noexcept;
+    /// The upstream of the first route that matches r (nullopt also for a fixed answer).
     std::optional<std::size_t> match(const request_facts& r) const noexcept;
     std::optional<std::size_t> match(std::string_view host, std::string_view path) const noexcept
     {

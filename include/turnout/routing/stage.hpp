@@ -7,6 +7,7 @@
 // answer must be rewritten (token mode). Rules beyond host and path (MCP method and tool)
 // belong here too.
 
+#include "turnout/config/config.hpp"
 #include "turnout/http/message_parser.hpp"
 #include "turnout/http/proxy_error.hpp"
 #include "turnout/routing/mcp_facts.hpp"
@@ -33,6 +34,8 @@ struct destination {
     bool pinned = false; // a session's owner: whatever weights, drains or health say
     /// client_key's hash, for a request without a session of an upstream that has one.
     std::optional<std::uint64_t> client_hash;
+    /// The route answers itself (nginx's return): upstream stays null, nothing is forwarded.
+    const config::fixed_answer* answer = nullptr;
 
     /// The pool's name, or "-" where the backend sits in no pool of the upstream.
     std::string_view pool_name() const noexcept;
@@ -50,9 +53,12 @@ public:
     /// of a known session, its owner; for one without, the client_key hash the pool is chosen
     /// by. Fills dest and session. client_address: the peer's address (client_key = "ip").
     /// A request that names a session routes on host and path alone, whatever its MCP facts:
-    /// its owner serves it, so no rule on a method may send it elsewhere.
+    /// its owner serves it, so no rule on a method may send it elsewhere. listener: which
+    /// [[listen]] accepted it (routes may be limited to some). A route with a fixed answer
+    /// sets dest.answer and nothing else.
     refusal route(const runtime::snapshot& s, const http::message_head& head, destination& dest,
-                  session_binding& session, std::string_view client_address = {}, mcp_facts mcp = {});
+                  session_binding& session, std::string_view client_address = {}, mcp_facts mcp = {},
+                  std::size_t listener = 0);
 
     /// A backend for the next attempt: the owner for a pinned exchange (once: a session's
     /// state lives in one process, no other can take it), otherwise the balancer's choice

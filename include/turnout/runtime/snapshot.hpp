@@ -43,6 +43,7 @@ struct pool {
     std::string name;
     std::uint32_t weight = 0;
     std::string version;
+    bool backup = false; // takes new sessions only when no other weighted pool can
     bool draining = false;
     bool drain_expired = false; // the drain's grace is over: its sessions answer 404
     std::optional<std::int64_t> drain_deadline_ms;
