@@ -57,7 +57,8 @@ itest('a new address joins unhealthy and takes sessions only once its probes pas
   const st = await waitStatus(tn, (x) => listed(x, b.addr), 10000, 'b found');
   assert.deepEqual(discoveryOf(st, name).addresses, [a.addr, b.addr]);
   // b fails its probes (initialize answers 500): it must never have been healthy.
-  await waitStatus(tn, (x) => backendIn(x, b.addr).health.fails_in_row >= 2, 10000, 'b probed and failing');
+  await waitStatus(tn, (x) => backendIn(x, b.addr).health.probed && !backendIn(x, b.addr).health.last_ok, 10000,
+    'b probed and failing');
   assert.equal(backendIn(await status(tn), b.addr).healthy, false);
   assert.deepEqual(tally(await openSessions(tn.port, 10)), { [a.name]: 10 }, 'no session on an unverified backend');
 
@@ -154,7 +155,7 @@ itest('a failing resolver keeps the last good set and says so; it recovers', asy
 
   dns.failWith('servfail');
   let st = await waitStatus(tn, (x) => discoveryOf(x, name).error !== null, 10000, 'the failure in status');
-  assert.match(discoveryOf(st, name).error, /A mcp\.test: .*(Server failed|SERVFAIL)/i);
+  assert.match(discoveryOf(st, name).error, /A mcp\.test: DNS server returned general failure/);
   assert.equal(discoveryOf(st, name).ok, false);
   assert.deepEqual(discoveryOf(st, name).addresses, [a.addr], 'the last good set is kept');
   assert.equal(listed(st, a.addr), true);
