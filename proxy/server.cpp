@@ -96,6 +96,7 @@ server::server(std::string config_path, launch_info launch)
     rollouts_ = std::make_unique<ctrl::rollout_driver>(
         control_, *publisher_, *shared_,
         [this](std::string_view upstream, std::string_view pool) { drains_->reset(upstream, pool); });
+    discovery_ = std::make_unique<ctrl::dns_discovery>(control_, *publisher_, *shared_, *workers_);
 }
 
 server::~server()
@@ -183,6 +184,7 @@ int server::run()
     publisher_->follow_store();
     drains_->start();
     rollouts_->start();
+    discovery_->start(); // after the health checker: addresses found join with their probes
     upgrader_.link_predecessor();
     workers_->start();
     // Once serving: `turnout -s` must not reach a process that cannot take its signal yet.
@@ -284,6 +286,7 @@ boost::json::object server::status() const
                                     workers_ ? workers_->connection_count() : 0, shared_->sessions.size()});
     const auto store = publisher_->store_status();
     doc["store"] = {{"kind", store.kind}, {"connected", store.connected}};
+    doc["discovery"] = discovery_->status();
     return doc;
 }
 
@@ -293,10 +296,11 @@ std::string server::metrics() const
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
     const auto [client_buffers, backend_buffers] =
         workers_ ? workers_->buffers_held() : std::pair<std::size_t, std::size_t>{};
+    const auto discovery = discovery_->figures();
     return metrics::render(*shared_->snapshots.load(),
                            {uptime.count(), draining_.load(), workers_ ? workers_->connection_count() : 0,
                             client_buffers, backend_buffers, shared_->sessions.size(), &shared_->edge.counted,
-                            publisher_->store_status().connected},
+                            publisher_->store_status().connected, &discovery},
                            {&publisher_->state(), &rollouts_->verdicts(), ctrl::pool_tool_names});
 }
 
@@ -458,7 +462,10 @@ admin::result server::set_backends(std::string_view upstream, std::string_view p
 
 admin::result server::reload()
 {
-    return reloader_->reload();
+    auto result = reloader_->reload();
+    if (result.status == 200)
+        discovery_->update(); // names added or removed, another resolver
+    return result;
 }
 
 admin::result server::upgrade(const std::optional<std::string>& binary)
@@ -484,6 +491,7 @@ void server::retire(pid_t successor)
     service_.hand_over();
     draining_ = true;
     rollouts_->stop(); // the successor runs the rollouts from the state file now
+    discovery_->stop(); // and asks DNS itself
     publisher_->stop_store(); // and follows the fleet's changes
     spdlog::info(
         "upgrade: pid {} serves now; this process stops accepting and drains {} connection(s) for up to {}",
@@ -567,6 +575,8 @@ void server::finish_shutdown()
         drains_->stop();
     if (rollouts_)
         rollouts_->stop();
+    if (discovery_)
+        discovery_->stop();
     if (publisher_)
         publisher_->stop_store();
     admin_grace_timer_.cancel();

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(request_head response_head event_stream session_id jsonrpc admin_body edge_origin config nginx)
+all_targets=(request_head response_head event_stream session_id jsonrpc admin_body edge_origin config nginx dns_answer)
 which=${1:-all}
 seconds=${2:-60}
 if [[ "$which" == all ]]; then

@@ -11,6 +11,7 @@ packages=(
   nodejs npm curl openssl
   nginx-light haproxy wrk
   etcd-server etcd-client
+  libc-ares-dev
 )
 
 # nodejs/npm may come from elsewhere on some images: only ask apt for them when absent.

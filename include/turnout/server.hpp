@@ -9,6 +9,7 @@
 #include "turnout/admin/control.hpp"
 #include "turnout/admin/status_server.hpp"
 #include "turnout/config/config.hpp"
+#include "turnout/control/dns_discovery.hpp"
 #include "turnout/control/drain_deadlines.hpp"
 #include "turnout/control/operations.hpp"
 #include "turnout/control/pid_file.hpp"
@@ -110,6 +111,7 @@ private:
     std::unique_ptr<net::worker_pool> workers_;
     std::unique_ptr<::turnout::control::drain_deadlines> drains_;
     std::unique_ptr<::turnout::control::rollout_driver> rollouts_;
+    std::unique_ptr<::turnout::control::dns_discovery> discovery_; // dns:/srv: backends
     std::unique_ptr<admin::status_server> status_;
     std::unique_ptr<admin::admin_server> admin_;
     std::unique_ptr<health::health_checker> health_;

@@ -102,13 +102,36 @@ constexpr std::int64_t max_rate_requests = 1'000'000'000;
 // A body held whole in memory before routing: bounded well below max_body_bytes' range.
 constexpr std::int64_t max_inspect_bytes = 16 * 1024 * 1024;
 
+// DNS discovery's settings: how often names are asked again, and whom.
+void read_dns(const table_reader& r, proxy_config& proxy)
+{
+    // Below 100 ms a TTL of 0 would make turnout a load generator for its DNS server.
+    constexpr duration floor{100};
+    proxy.dns_min_interval = r.get_duration("dns_min_interval", floor).value_or(proxy.dns_min_interval);
+    const auto max = r.get_duration("dns_max_interval", floor);
+    // A short minimum given alone lowers nothing else; a long one raises the default ceiling.
+    proxy.dns_max_interval = max.value_or(std::max(proxy.dns_max_interval, proxy.dns_min_interval));
+    if (proxy.dns_max_interval < proxy.dns_min_interval)
+        r.fail_at("dns_max_interval", "dns_max_interval (" + format_duration(proxy.dns_max_interval) +
+                                          ") must not be shorter than dns_min_interval (" +
+                                          format_duration(proxy.dns_min_interval) + ")");
+    if (const auto v = r.get_string("resolver")) {
+        const auto address = parse_host_port(*v);
+        if (!address || address->port == 0 || !is_ip_literal(address->host))
+            r.fail_at("resolver", "expected the DNS server as IP:PORT such as \"127.0.0.1:53\" or \"[::1]:53\", got \"" +
+                                      *v + "\"");
+        proxy.resolver = *address;
+    }
+}
+
 void read_proxy(const context& ctx, const toml::table& table, proxy_config& proxy)
 {
     const table_reader r{ctx, table, "[proxy]",
                          {"workers", "admin_socket", "status_address", "state_file", "drain_timeout", "access_log",
                           "log_level", "header_timeout", "idle_timeout", "connect_timeout", "response_timeout",
                           "stream_idle_timeout", "max_header_bytes", "max_uri_bytes", "max_body_bytes",
-                          "max_inspect_bytes", "access_log_format", "pid_file"}};
+                          "max_inspect_bytes", "access_log_format", "pid_file", "dns_min_interval", "dns_max_interval",
+                          "resolver"}};
 
     if (const auto v = r.get_integer("workers", 0, max_workers))
         proxy.workers = static_cast<unsigned>(*v);
@@ -159,6 +182,7 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
         proxy.max_body_bytes = static_cast<std::size_t>(*v);
     if (const auto v = r.get_integer("max_inspect_bytes", 0, max_inspect_bytes))
         proxy.max_inspect_bytes = static_cast<std::size_t>(*v);
+    read_dns(r, proxy);
 }
 
 // A header field name (RFC 9110 token).

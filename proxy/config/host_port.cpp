@@ -43,7 +43,7 @@ bool is_ipv6(std::string_view s)
 
 // A DNS name: dot-separated labels of letters, digits, '-' and '_' (underscores show up in
 // container and service names even though RFC 1123 forbids them).
-bool is_host_name(std::string_view s)
+bool host_name(std::string_view s)
 {
     if (s.empty() || s.size() > 253)
         return false;
@@ -68,7 +68,7 @@ bool is_host(std::string_view host)
     // Something that looks like an IPv4 address must be one: "300.1.1.1" is a typo, not a name.
     if (host.find_first_not_of("0123456789.") == std::string_view::npos)
         return is_ipv4(host);
-    return is_host_name(host);
+    return host_name(host);
 }
 
 std::optional<std::uint16_t> parse_port(std::string_view s)
@@ -83,6 +83,16 @@ std::optional<std::uint16_t> parse_port(std::string_view s)
 }
 
 } // namespace
+
+bool is_host_name(std::string_view text)
+{
+    return host_name(text);
+}
+
+bool is_ip_literal(std::string_view text)
+{
+    return is_ipv4(text) || is_ipv6(text);
+}
 
 std::optional<host_port> parse_host_port(std::string_view text)
 {

@@ -37,7 +37,18 @@ pool_config read_pool(const context& ctx, const toml::table& table)
 
     // Empty is fine: a green pool may get its backends at run time through the admin socket.
     std::set<std::pair<std::string, std::uint16_t>> seen;
+    std::set<std::string> seen_names;
     for (const auto& [text, node] : r.get_strings("backends")) {
+        if (is_discovery_name(text)) {
+            std::string why;
+            auto name = parse_discovery_name(text, why);
+            if (!name)
+                r.fail_at(*node, "backends", why);
+            if (!seen_names.insert(name->text).second)
+                r.fail_at(*node, "backends", "duplicate backend \"" + text + "\" in pool '" + pool.name + "'");
+            pool.discovered.push_back(std::move(*name));
+            continue;
+        }
         host_port backend = read_address(r, "backends", text, *node);
         if (backend.port == 0)
             r.fail_at(*node, "backends", "port must be between 1 and 65535 in \"" + text + "\"");

@@ -66,7 +66,8 @@ std::shared_ptr<runtime::snapshot> publisher::build(std::shared_ptr<const config
 {
     const auto format = log::parse_access_format(config->proxy.access_log_format).value_or(log::access_format::turnout);
     auto access_log = log::make_access_log(config->proxy.access_log, format == log::access_format::turnout);
-    auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_.backends, net::resolve);
+    auto next = runtime::build_snapshot(std::move(config), state_, unix_ms(), shared_.backends, net::resolve,
+                                             discovered_);
     next->access_log = std::move(access_log);
     next->access_format = format;
     next->listen_tls = tls_.listeners;

@@ -43,6 +43,23 @@ void process_families(exposition& out, const process_figures& p)
                static_cast<std::int64_t>(p.backend_buffers));
     out.family("turnout_session_table_sessions", family_type::gauge, "Sessions in the session table.");
     out.sample("turnout_session_table_sessions", static_cast<std::int64_t>(p.table_sessions));
+    if (p.discovery && !p.discovery->empty()) {
+        out.family("turnout_dns_resolution_ok", family_type::gauge,
+                   "1 when the last resolution of a dns:/srv: backend name answered; 0 while it fails "
+                   "(the last good set of addresses stays in force).");
+        for (const auto& d : *p.discovery)
+            out.sample("turnout_dns_resolution_ok", labels{}.add("name", d.name), std::int64_t{d.ok});
+        out.family("turnout_dns_addresses", family_type::gauge, "Addresses a dns:/srv: backend name resolves to.");
+        for (const auto& d : *p.discovery)
+            out.sample("turnout_dns_addresses", labels{}.add("name", d.name), static_cast<std::int64_t>(d.addresses));
+        out.family("turnout_dns_resolutions_total", family_type::counter, "Resolutions of a dns:/srv: backend name.");
+        for (const auto& d : *p.discovery)
+            out.sample("turnout_dns_resolutions_total", labels{}.add("name", d.name), d.queries);
+        out.family("turnout_dns_failures_total", family_type::counter,
+                   "Resolutions of a dns:/srv: backend name that failed.");
+        for (const auto& d : *p.discovery)
+            out.sample("turnout_dns_failures_total", labels{}.add("name", d.name), d.failures);
+    }
     if (const auto* e = p.edge) {
         out.family("turnout_edge_refused_total", family_type::counter,
                    "Requests refused before routing: Host not allowed (421), Origin not allowed (403), "

@@ -42,6 +42,26 @@ std::shared_ptr<const session::token_codec> load_tokens(const config::configurat
     }
 }
 
+bool lists(const pool& p, std::string_view address)
+{
+    return std::any_of(p.backends.begin(), p.backends.end(), [&](const auto& b) { return b->address() == address; });
+}
+
+// A name's addresses join the pool after its written ones (an address listed twice is one
+// backend); those leaving it stay, drained, until their deadline.
+void add_discovered(pool& p, const discovered_set& set, std::int64_t now_ms, upstream::backend_registry& registry)
+{
+    for (const auto& found : set.current)
+        if (!lists(p, found.address))
+            p.backends.push_back(registry.obtain(found.address, found.endpoint));
+    for (const auto& gone : set.leaving) {
+        if (lists(p, gone.where.address))
+            continue; // still listed by another name or the configuration: not leaving this pool
+        p.backends.push_back(registry.obtain(gone.where.address, gone.where.endpoint));
+        p.drained_backends.push_back({gone.where.address, gone.deadline_ms, gone.deadline_ms <= now_ms});
+    }
+}
+
 } // namespace
 
 const drained_backend* pool::drain_of(const upstream::backend& b) const noexcept
@@ -85,7 +105,8 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
 
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
                                          const runtime_state& state, std::int64_t now_ms,
-                                         upstream::backend_registry& registry, const resolver& resolve)
+                                         upstream::backend_registry& registry, const resolver& resolve,
+                                         const discovered_sets* found)
 {
     auto next = std::make_shared<snapshot>();
     for (const auto& uc : config->upstreams) {
@@ -114,6 +135,12 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
             } else if (configured != uc.pools.end()) {
                 for (const auto& address : configured->backends)
                     p.backends.push_back(obtain_backend(*config, address, registry, resolve));
+                for (const auto& name : configured->discovered) {
+                    if (!found)
+                        break;
+                    if (const auto set = found->find(name.text); set != found->end())
+                        add_discovered(p, set->second, now_ms, registry);
+                }
             }
             for (const auto& d : pr.drained_backends)
                 if (std::any_of(p.backends.begin(), p.backends.end(),

@@ -2,6 +2,7 @@
 // The validated configuration: everything in SPEC.md's TOML, with defaults applied and every
 // relative path made absolute against the config file's folder.
 
+#include "turnout/config/discovery_name.hpp"
 #include "turnout/config/duration.hpp"
 #include "turnout/config/rollout_config.hpp"
 #include "turnout/config/host_port.hpp"
@@ -57,6 +58,11 @@ struct proxy_config {
     /// A request body read, before routing, for its JSON-RPC method and name when it has no
     /// Mcp-Method header and some route needs them; larger bodies route on headers and path.
     std::size_t max_inspect_bytes = 65536;
+    /// DNS discovery (dns:/srv: backends): re-resolved at the records' TTL, bounded by these.
+    duration dns_min_interval = 1s;
+    duration dns_max_interval = 30s;
+    /// The DNS server asked ("ADDR:PORT", an IP literal); nullopt = /etc/resolv.conf's.
+    std::optional<host_port> resolver;
 };
 
 /// Who a request is from, for stickiness and edge limits: "none" | "ip" | "header:NAME".
@@ -136,6 +142,8 @@ struct pool_config {
     /// has an available backend (its own weight orders it among backup pools; it is never
     /// drawn by weight while a primary can take the session).
     bool backup = false;
+    /// Backends found through DNS (dns:NAME:PORT, srv:_service._proto.NAME), besides those.
+    std::vector<discovery_name> discovered;
     bool tls = false;            // TLS to the backends, verified
     std::string tls_ca_file;     // absolute path; empty = the system's trust store
     std::string tls_server_name; // SNI and the name verified; empty = the backend's IP literal

@@ -19,6 +19,12 @@ struct host_port {
     friend bool operator==(const host_port&, const host_port&) = default;
 };
 
+/// A DNS name: dot-separated labels of letters, digits, '-' and '_', at most 253 characters.
+bool is_host_name(std::string_view text);
+
+/// An IPv4 or IPv6 literal (without brackets).
+bool is_ip_literal(std::string_view text);
+
 /// Splits "127.0.0.1:8080", "[::1]:8080" or "localhost:8080". nullopt when malformed.
 std::optional<host_port> parse_host_port(std::string_view text);
 

@@ -9,6 +9,7 @@
 #include "turnout/control/state_store.hpp"
 #include "turnout/health/health_checker.hpp"
 #include "turnout/net/tls_context.hpp"
+#include "turnout/runtime/discovered.hpp"
 #include "turnout/runtime/runtime_state.hpp"
 #include "turnout/runtime/shared_state.hpp"
 
@@ -30,6 +31,8 @@ public:
     const runtime::runtime_state& state() const noexcept { return state_; }
     /// The prober to tell of each publication (null until it exists).
     void set_health(health::health_checker* h) noexcept { health_ = h; }
+    /// What DNS discovery found, read by every build from then on (null: nothing yet).
+    void set_discovered(const runtime::discovered_sets* found) noexcept { discovered_ = found; }
 
     /// The stored state reconciled with the configuration, or the configuration's own.
     void load_state();
@@ -70,6 +73,7 @@ private:
     /// the runtime state wins over the configuration's weights; before, the file rules.
     bool operator_state_ = false;
     health::health_checker* health_ = nullptr;
+    const runtime::discovered_sets* discovered_ = nullptr;
 };
 
 } // namespace turnout::control

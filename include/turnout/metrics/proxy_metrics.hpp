@@ -17,6 +17,15 @@
 
 namespace turnout::metrics {
 
+/// One DNS discovery name (dns:/srv:) as the control plane last saw it.
+struct discovery_figures {
+    std::string name; // as written
+    bool ok = true;   // the last resolution answered (else the last good set is kept)
+    std::size_t addresses = 0;
+    std::uint64_t queries = 0;
+    std::uint64_t failures = 0;
+};
+
 /// What only the process knows, read by the caller at the moment of the scrape.
 struct process_figures {
     std::int64_t uptime_s = 0;
@@ -27,6 +36,7 @@ struct process_figures {
     std::size_t table_sessions = 0;
     const edge::counters* edge = nullptr; // requests refused at the edge; null: not rendered
     bool store_connected = true; // the runtime store ([runtime] store) answers
+    const std::vector<discovery_figures>* discovery = nullptr; // null or empty: not rendered
 };
 
 /// What the control plane knows: rollouts and their verdicts, and which tools each pool

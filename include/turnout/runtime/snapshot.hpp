@@ -6,6 +6,7 @@
 
 #include "turnout/config/config.hpp"
 #include "turnout/log/access_line.hpp"
+#include "turnout/runtime/discovered.hpp"
 #include "turnout/runtime/runtime_state.hpp"
 #include "turnout/routing/router.hpp"
 #include "turnout/session/token_codec.hpp"
@@ -94,10 +95,13 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
                                          upstream::backend_registry& registry, const resolver& resolve);
 
 /// The same, with the runtime state (weights, drains, backend sets) applied over the
-/// configuration; now_ms (Unix time) decides which drains have expired.
+/// configuration; now_ms (Unix time) decides which drains have expired. found: what DNS
+/// discovery resolved for the pools' dns:/srv: names (null or absent name: none yet); an
+/// address that left its name is listed drained until its deadline.
 std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configuration> config,
                                          const runtime_state& state, std::int64_t now_ms,
-                                         upstream::backend_registry& registry, const resolver& resolve);
+                                         upstream::backend_registry& registry, const resolver& resolve,
+                                         const discovered_sets* found = nullptr);
 
 /// Marks every registered backend in or out of service according to s, and draining or
 /// retired by the drains of its pools (control thread, before publishing s). A backend drained

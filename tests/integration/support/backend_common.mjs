@@ -21,9 +21,15 @@ export function jsonRpcError(res, status, code, message) {
   res.end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
 }
 
-/** Listens on 127.0.0.1 port 0, prints `listening on HOST:PORT`, exits 0 on SIGTERM/SIGINT. */
+/**
+ * Listens on 127.0.0.1 port 0 (or `--listen HOST:PORT`: DNS discovery tests give several
+ * backends one port on different loopback addresses), prints `listening on HOST:PORT`, exits
+ * 0 on SIGTERM/SIGINT.
+ */
 export function serveOnLoopback(httpServer) {
-  httpServer.listen(0, '127.0.0.1', () => {
+  const i = process.argv.indexOf('--listen');
+  const [host, port] = i > 0 ? process.argv[i + 1].split(':') : ['127.0.0.1', '0'];
+  httpServer.listen(Number(port), host, () => {
     const { address, port } = httpServer.address();
     process.stdout.write(`listening on ${address}:${port}\n`);
   });

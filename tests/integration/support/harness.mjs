@@ -415,12 +415,13 @@ export async function startNodeBackend(scope, label, script, args = []) {
   scope?.track(child, label);
   const [m] = await child.waitForMatches(/listening on ([^\s:]+):(\d+)/, { stream: 'stdout', timeout: 15000 });
   const port = Number(m[2]);
-  return { port, addr: `127.0.0.1:${port}`, child };
+  return { port, addr: `${m[1]}:${port}`, child };
 }
 
 /** Starts support/sdk_server.mjs (the official SDK's McpServer over Streamable HTTP). */
-export async function startSdkServer(scope, { name = 'sdk', toolErrorRatio, delayMs } = {}) {
+export async function startSdkServer(scope, { name = 'sdk', toolErrorRatio, delayMs, listen } = {}) {
   const args = ['--name', name];
+  if (listen) args.push('--listen', listen);
   if (toolErrorRatio !== undefined) args.push('--tool-error-ratio', String(toolErrorRatio));
   if (delayMs !== undefined) args.push('--delay-ms', String(delayMs));
   const b = await startNodeBackend(scope, `sdk server ${name}`, SDK_SERVER_SCRIPT, args);

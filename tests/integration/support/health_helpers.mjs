@@ -17,8 +17,9 @@ export const HEALTH_SERVER_SCRIPT = path.join(here, 'health_server.mjs');
  *   tools: 'base' | 'alt' (echo has another input schema) | 'added' (base + search) | 'removed'
  *          (no whoami)   json: JSON answers, not SSE
  */
-export async function startHealthServer(scope, { name = 'health-sdk', tools = 'base', json = false } = {}) {
+export async function startHealthServer(scope, { name = 'health-sdk', tools = 'base', json = false, listen } = {}) {
   const args = ['--name', name, '--tools', tools];
+  if (listen) args.push('--listen', listen);
   if (json) args.push('--json');
   const { port, addr, child } = await startNodeBackend(scope, `health server ${name}`, HEALTH_SERVER_SCRIPT, args);
   return {
