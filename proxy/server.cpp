@@ -190,6 +190,7 @@ int server::run()
     // Once serving: `turnout -s` must not reach a process that cannot take its signal yet.
     pid_file_ = std::make_unique<ctrl::pid_file>(publisher_->config().proxy.pid_file);
     spdlog::info("turnout {} running with {} worker(s) as pid {}", version(), workers_->size(), ::getpid());
+    service_.set_note([this] { return store_note(); });
     // A successor names itself the service's main process (MAINPID=) with its READY=1.
     service_.ready([this] { return service::count_live(*workers_, *shared_); }, upgrader_.taking_over());
     if (upgrader_.taking_over())
@@ -287,7 +288,22 @@ boost::json::object server::status() const
     const auto store = publisher_->store_status();
     doc["store"] = {{"kind", store.kind}, {"connected", store.connected}};
     doc["discovery"] = discovery_->status();
+    if (const auto* fleet = publisher_->fleet())
+        doc["fleet"] = {{"instance", fleet->instance()}, {"leader", fleet->leader()}, {"leading", fleet->leading()}};
     return doc;
+}
+
+std::string server::store_note() const
+{
+    const auto* fleet = publisher_->fleet();
+    if (!fleet)
+        return {}; // a local state file has no state worth a word
+    const auto store = publisher_->store_status();
+    std::string note = "store " + std::string(store.kind) +
+                       (store.connected ? " connected" : " disconnected (serving cached state)");
+    if (fleet->leading())
+        note += ", leading the rollouts";
+    return note;
 }
 
 std::string server::metrics() const

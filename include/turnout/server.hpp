@@ -81,6 +81,8 @@ private:
     template <class Decide> admin::result manual_change(std::string_view upstream, std::string_view what, Decide decide);
 
     void restore_sessions(const session::saved_table& saved);
+    /// The runtime store's state for the STATUS= line (empty with a state file).
+    std::string store_note() const;
     void save_sessions();
     void bind_listeners();
     void start_status_server();

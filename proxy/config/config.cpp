@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <sstream>
 #include <system_error>
 #include <tuple>
 #include <utility>
@@ -259,60 +260,43 @@ void read_edge(const context& ctx, const table_reader& r, listen_config& listen)
         static_cast<std::uint32_t>(r.get_integer("max_streams_per_client", 0, max_rate_requests).value_or(0));
 }
 
-// "http://HOST:PORT" with an optional trailing "/": etcd's v3 JSON gateway at its root.
-host_port read_etcd_endpoint(const table_reader& r, const std::string& text, const toml::node& node)
+// "http://HOST:PORT" or "https://HOST:PORT", with an optional trailing "/": etcd's v3 JSON
+// gateway at its root.
+host_port read_etcd_endpoint(const table_reader& r, const std::string& text, const toml::node& node, bool& tls)
 {
-    constexpr std::string_view scheme = "http://";
-    if (text.starts_with("https://"))
-        r.fail_at(node, "etcd_endpoints",
-                  "https endpoints are not supported yet (turnout speaks plain HTTP to etcd in this version): \"" +
-                      text + "\"");
-    if (!text.starts_with(scheme))
-        r.fail_at(node, "etcd_endpoints", "expected \"http://HOST:PORT\", got \"" + text + "\"");
-    std::string rest = text.substr(scheme.size());
+    const bool secure = text.starts_with("https://");
+    if (!secure && !text.starts_with("http://"))
+        r.fail_at(node, "etcd_endpoints", "expected \"http://HOST:PORT\" or \"https://HOST:PORT\", got \"" + text + "\"");
+    std::string rest = text.substr(secure ? 8 : 7);
     if (rest.ends_with('/'))
         rest.pop_back();
     auto address = parse_host_port(rest);
     if (!address)
-        r.fail_at(node, "etcd_endpoints", "expected \"http://HOST:PORT\", got \"" + text + "\"");
+        r.fail_at(node, "etcd_endpoints", "expected \"http://HOST:PORT\" or \"https://HOST:PORT\", got \"" + text + "\"");
+    tls = secure;
     return std::move(*address);
 }
 
-void read_runtime(const context& ctx, const toml::table& table, runtime_config& runtime)
+void read_etcd_endpoints(const table_reader& r, runtime_config& runtime)
 {
-    const table_reader r{ctx, table, "[runtime]",
-                         {"store", "etcd_endpoints", "etcd_prefix", "etcd_ca_file", "etcd_cert_file", "etcd_key_file"}};
-    if (const auto v = r.get_string("store")) {
-        if (*v == "file")
-            runtime.store = store_kind::file;
-        else if (*v == "etcd")
-            runtime.store = store_kind::etcd;
-        else
-            r.fail_at("store", "expected \"file\" or \"etcd\", got \"" + *v + "\"");
-    }
-    const bool etcd = runtime.store == store_kind::etcd;
-    for (const auto key : {"etcd_endpoints", "etcd_prefix", "etcd_ca_file", "etcd_cert_file", "etcd_key_file"})
-        if (!etcd && r.find(key))
-            r.fail_at(key, "is set but store is \"file\"; set store = \"etcd\" to use etcd");
-    if (!etcd)
-        return;
-
     const toml::node* endpoints = r.find("etcd_endpoints");
-    for (const auto& [text, node] : r.get_strings("etcd_endpoints"))
-        runtime.etcd_endpoints.push_back(read_etcd_endpoint(r, text, *node));
+    std::optional<bool> scheme_tls;
+    for (const auto& [text, node] : r.get_strings("etcd_endpoints")) {
+        bool tls = false;
+        runtime.etcd_endpoints.push_back(read_etcd_endpoint(r, text, *node, tls));
+        if (scheme_tls && *scheme_tls != tls)
+            r.fail_at(*node, "etcd_endpoints", "mixes http:// and https:// endpoints; use one scheme for all");
+        scheme_tls = tls;
+    }
     if (endpoints && runtime.etcd_endpoints.empty())
         r.fail_at("etcd_endpoints", "must name at least one endpoint");
     if (!endpoints)
         runtime.etcd_endpoints.push_back(*parse_host_port("127.0.0.1:2379"));
+    runtime.etcd_tls = scheme_tls.value_or(false);
+}
 
-    if (const auto v = r.get_string("etcd_prefix")) {
-        if (v->empty())
-            r.fail_at("etcd_prefix", "must not be empty: the prefix keeps turnout's keys apart from others'");
-        if (std::any_of(v->begin(), v->end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
-            r.fail_at("etcd_prefix", "must not contain control characters");
-        runtime.etcd_prefix = *v;
-    }
-
+void read_etcd_tls(const table_reader& r, runtime_config& runtime)
+{
     runtime.etcd_ca_file = r.get_path("etcd_ca_file").value_or("");
     runtime.etcd_cert_file = r.get_path("etcd_cert_file").value_or("");
     runtime.etcd_key_file = r.get_path("etcd_key_file").value_or("");
@@ -322,10 +306,79 @@ void read_runtime(const context& ctx, const toml::table& table, runtime_config& 
                   std::string{"is set but "} + (has_cert ? "etcd_key_file" : "etcd_cert_file") +
                       " is not; a client certificate needs both");
     }
-    for (const auto key : {"etcd_ca_file", "etcd_cert_file", "etcd_key_file"})
-        if (r.find(key))
-            r.fail_at(key, "TLS toward etcd is not supported yet (turnout speaks plain HTTP to etcd in this "
-                           "version); remove it and use an http:// endpoint on a trusted network");
+    if (!runtime.etcd_tls)
+        for (const auto key : {"etcd_ca_file", "etcd_cert_file", "etcd_key_file"})
+            if (r.find(key))
+                r.fail_at(key, "is set but the etcd endpoints are http://; TLS toward etcd needs https:// endpoints");
+}
+
+void read_etcd_credentials(const table_reader& r, runtime_config& runtime)
+{
+    runtime.etcd_username = r.get_string("etcd_username").value_or("");
+    runtime.etcd_password_file = r.get_path("etcd_password_file").value_or("");
+    if (runtime.etcd_username.empty() != runtime.etcd_password_file.empty()) {
+        const bool has_user = !runtime.etcd_username.empty();
+        r.fail_at(has_user ? "etcd_username" : "etcd_password_file",
+                  std::string{"is set but "} + (has_user ? "etcd_password_file" : "etcd_username") +
+                      " is not; etcd's authentication needs both");
+    }
+    if (runtime.etcd_password_file.empty())
+        return;
+    std::ifstream in(runtime.etcd_password_file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (!in)
+        r.fail_at("etcd_password_file", "cannot read " + runtime.etcd_password_file);
+    runtime.etcd_password = text.str();
+    while (!runtime.etcd_password.empty() && (runtime.etcd_password.back() == '\n' || runtime.etcd_password.back() == '\r'))
+        runtime.etcd_password.pop_back();
+    if (runtime.etcd_password.empty())
+        r.fail_at("etcd_password_file", runtime.etcd_password_file + " is empty");
+}
+
+void read_runtime(const context& ctx, const toml::table& table, runtime_config& runtime)
+{
+    constexpr std::array etcd_keys{"etcd_endpoints", "etcd_prefix",   "etcd_ca_file",       "etcd_cert_file",
+                                   "etcd_key_file",  "etcd_username", "etcd_password_file", "etcd_lease_ttl",
+                                   "instance_name"};
+    const table_reader r{ctx, table, "[runtime]",
+                         {"store", "etcd_endpoints", "etcd_prefix", "etcd_ca_file", "etcd_cert_file", "etcd_key_file",
+                          "etcd_username", "etcd_password_file", "etcd_lease_ttl", "instance_name"}};
+    if (const auto v = r.get_string("store")) {
+        if (*v == "file")
+            runtime.store = store_kind::file;
+        else if (*v == "etcd")
+            runtime.store = store_kind::etcd;
+        else
+            r.fail_at("store", "expected \"file\" or \"etcd\", got \"" + *v + "\"");
+    }
+    const bool etcd = runtime.store == store_kind::etcd;
+    for (const auto key : etcd_keys)
+        if (!etcd && r.find(key))
+            r.fail_at(key, "is set but store is \"file\"; set store = \"etcd\" to use etcd");
+    if (!etcd)
+        return;
+
+    read_etcd_endpoints(r, runtime);
+    if (const auto v = r.get_string("etcd_prefix")) {
+        if (v->empty())
+            r.fail_at("etcd_prefix", "must not be empty: the prefix keeps turnout's keys apart from others'");
+        if (std::any_of(v->begin(), v->end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+            r.fail_at("etcd_prefix", "must not contain control characters");
+        runtime.etcd_prefix = *v;
+    }
+    read_etcd_tls(r, runtime);
+    read_etcd_credentials(r, runtime);
+    if (const auto v = r.get_string("instance_name")) {
+        if (v->empty() || std::any_of(v->begin(), v->end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; }))
+            r.fail_at("instance_name", "must be a non-empty name without spaces or control characters");
+        runtime.instance_name = *v;
+    }
+    if (const auto ttl = r.get_duration("etcd_lease_ttl")) {
+        if (*ttl < std::chrono::seconds(1) || ttl->count() % 1000 != 0)
+            r.fail_at("etcd_lease_ttl", "must be a whole number of seconds, at least \"1s\" (etcd's leases count in seconds)");
+        runtime.etcd_lease_ttl = *ttl;
+    }
 }
 
 listen_config read_listen(const context& ctx, const toml::table& table)

@@ -101,7 +101,7 @@ std::int64_t header_revision(const json::object& o)
 key_value read_kv(const json::value& v)
 {
     const auto& o = object_of(v, "a kv");
-    return {bytes_at(o, "key"), bytes_at(o, "value"), integer_at(o, "mod_revision")};
+    return {bytes_at(o, "key"), bytes_at(o, "value"), integer_at(o, "mod_revision"), integer_at(o, "lease")};
 }
 
 // The first kv of a range answer ({"kvs":[...]} ; absent when nothing matched).
@@ -284,6 +284,107 @@ std::vector<json::value> json_sequence::feed(std::string_view bytes)
         }
     }
     return values;
+}
+
+
+std::string watch_range_request(std::string_view key, std::string_view range_end, std::int64_t start_revision)
+{
+    json::object create{{"key", base64_encode(key)}, {"range_end", base64_encode(range_end)}};
+    if (start_revision > 0)
+        create["start_revision"] = std::to_string(start_revision);
+    return json::serialize(json::object{{"create_request", std::move(create)}});
+}
+
+std::string range_prefix_request(std::string_view prefix)
+{
+    return json::serialize(json::object{{"key", base64_encode(prefix)}, {"range_end", base64_encode(prefix_end(prefix))}});
+}
+
+std::vector<key_value> parse_range_all(std::string_view body)
+{
+    const auto o = parse_object(body, "the range answer");
+    std::vector<key_value> out;
+    const auto* kvs = o.if_contains("kvs");
+    if (!kvs)
+        return out;
+    if (!kvs->is_array())
+        throw protocol_error("'kvs' is not an array");
+    for (const auto& kv : kvs->get_array())
+        out.push_back(read_kv(kv));
+    return out;
+}
+
+namespace {
+
+json::object put_op(std::string_view key, std::string_view value, std::int64_t lease)
+{
+    json::object put{{"key", base64_encode(key)}, {"value", base64_encode(value)}};
+    if (lease != 0)
+        put["lease"] = std::to_string(lease);
+    return put;
+}
+
+} // namespace
+
+std::string put_request(std::string_view key, std::string_view value, std::int64_t lease)
+{
+    return json::serialize(put_op(key, value, lease));
+}
+
+std::string create_with_lease_request(std::string_view key, std::string_view value, std::int64_t lease)
+{
+    const auto k = base64_encode(key);
+    json::object compare{{"key", k}, {"target", "CREATE"}, {"result", "EQUAL"}, {"create_revision", "0"}};
+    json::object put{{"request_put", put_op(key, value, lease)}};
+    json::object range{{"request_range", json::object{{"key", k}}}};
+    return json::serialize(json::object{{"compare", json::array{std::move(compare)}},
+                                        {"success", json::array{std::move(put)}},
+                                        {"failure", json::array{std::move(range)}}});
+}
+
+std::string lease_grant_request(std::int64_t ttl_s)
+{
+    return json::serialize(json::object{{"TTL", std::to_string(ttl_s)}});
+}
+
+lease_grant parse_lease_grant(std::string_view body)
+{
+    const auto o = parse_object(body, "the lease grant answer");
+    lease_grant g{integer_at(o, "ID"), integer_at(o, "TTL")};
+    if (g.id == 0)
+        throw protocol_error("the lease grant answer has no lease ID");
+    return g;
+}
+
+std::string lease_id_request(std::int64_t id)
+{
+    return json::serialize(json::object{{"ID", std::to_string(id)}});
+}
+
+std::int64_t parse_keepalive_ttl(std::string_view body)
+{
+    // A stream of one message: {"result": {...,"TTL": "N"}} (TTL left out: 0, the lease is gone).
+    const auto o = parse_object(body, "the keep-alive answer");
+    const auto* result = o.if_contains("result");
+    if (!result)
+        throw protocol_error("a keep-alive answer without 'result'");
+    const auto& r = object_of(*result, "a keep-alive result");
+    throw_if_error(r);
+    return integer_at(r, "TTL");
+}
+
+std::string authenticate_request(std::string_view user, std::string_view password)
+{
+    return json::serialize(json::object{{"name", user}, {"password", password}});
+}
+
+std::string parse_token(std::string_view body)
+{
+    const auto o = parse_object(body, "the authenticate answer");
+    const auto* t = o.if_contains("token");
+    if (!t || !t->is_string() || t->get_string().empty())
+        throw protocol_error("the authenticate answer has no token");
+    return std::string(t->get_string());
 }
 
 } // namespace turnout::control::etcd

@@ -26,11 +26,17 @@ std::optional<runtime::runtime_state> decode(const etcd::key_value& kv)
     }
 }
 
+etcd::client_options client_options_of(const config::runtime_config& r)
+{
+    return {r.etcd_endpoints, r.etcd_tls,      r.etcd_ca_file,  r.etcd_cert_file,
+            r.etcd_key_file,  r.etcd_username, r.etcd_password};
+}
+
 } // namespace
 
 etcd_store::etcd_store(boost::asio::io_context& io, const config::runtime_config& runtime, std::string cache_path)
-    : client_(io, runtime.etcd_endpoints), cache_(make_file_store(std::move(cache_path))), prefix_(runtime.etcd_prefix),
-      key_(runtime.etcd_prefix + "state"), retry_timer_(io)
+    : client_(io, client_options_of(runtime)), member_(io, client_, runtime), cache_(make_file_store(std::move(cache_path))),
+      prefix_(runtime.etcd_prefix), key_(runtime.etcd_prefix + "state"), retry_timer_(io)
 {
 }
 
@@ -88,6 +94,7 @@ void etcd_store::follow(changed_handler changed)
 {
     changed_ = std::move(changed);
     do_sync();
+    member_.start();
 }
 
 void etcd_store::stop()
@@ -95,6 +102,7 @@ void etcd_store::stop()
     stopped_ = true;
     retry_timer_.cancel();
     client_.cancel_watch();
+    member_.stop();
 }
 
 // (Re)connect: read the key as it is now, then watch from the revision after that read. The
@@ -130,7 +138,7 @@ void etcd_store::on_range(std::string error, std::string body)
 void etcd_store::do_watch(std::int64_t from_revision)
 {
     client_.watch(
-        etcd::watch_request(prefix_, from_revision), [this](const boost::json::value& v) { on_watch_message(v); },
+        etcd::watch_range_request(member_.leader_key(), etcd::prefix_end(key_), from_revision), [this](const boost::json::value& v) { on_watch_message(v); },
         [this](std::string error) { on_lost(error); });
 }
 
@@ -150,8 +158,10 @@ void etcd_store::on_watch_message(const boost::json::value& v)
         spdlog::info("etcd: connected; following {} (state at revision {})", prefix_, applied_);
     }
     for (const auto& e : m.events) {
+        if (e.kv.key == member_.leader_key())
+            member_.on_leader_event(e.deleted, e.kv);
         if (e.kv.key != key_)
-            continue; // other keys under the prefix are not the runtime state
+            continue; // other keys are not the runtime state
         if (e.deleted) {
             spdlog::warn("etcd: {} was deleted at revision {}; keeping the state in force", key_, e.kv.mod_revision);
             applied_ = 0;

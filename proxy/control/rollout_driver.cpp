@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace turnout::control {
 namespace {
 
@@ -44,6 +46,7 @@ rollout_driver::rollout_driver(boost::asio::io_context& io, publisher& p, runtim
 
 void rollout_driver::start()
 {
+    fleet_ = publisher_.fleet();
     for (const auto& u : publisher_.state().upstreams)
         if (u.rollout) {
             auto& t = trackers_[u.name];
@@ -84,6 +87,9 @@ runtime::pool_figures rollout_driver::lifetime_figures(std::string_view upstream
 void rollout_driver::poll()
 {
     const auto now = clock::now();
+    if (fleet_)
+        publish_figures(now);
+    const bool leading = !fleet_ || fleet_->leading();
     const auto live = shared_.snapshots.load();
     // A copy of the names: a commit below replaces the state being walked.
     std::vector<std::string> names;
@@ -104,16 +110,18 @@ void rollout_driver::poll()
         // so a step another instance took is not taken again on this one's figures.
         if (t.seen && *t.seen != mark_of(*u->rollout))
             t.sampling = false;
-        announce(*u, t);
+        announce(*u, t, leading);
         const auto* live_u = live->find(name);
-        if (u->rollout->phase != runtime::rollout_phase::running || !live_u) {
+        // Not leading a fleet: another instance drives; once this one leads, it judges from
+        // a fresh interval.
+        if (u->rollout->phase != runtime::rollout_phase::running || !live_u || !leading) {
             t.sampling = false; // resumed later, it samples afresh
             t.seen = mark_of(*u->rollout);
             continue;
         }
         drive(*u, *live_u, t, now);
         if (const auto* after = publisher_.state().find(name); after && after->rollout) {
-            announce(*after, t);
+            announce(*after, t, leading);
             t.seen = mark_of(*after->rollout);
         }
     }
@@ -127,12 +135,11 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
     const auto* baseline = live.find(r.baseline);
     if (!canary || !baseline)
         return;
-    const auto canary_now = sample_pool(*canary);
-    const auto baseline_now = sample_pool(*baseline);
+    const auto canary_here = sample_pool(*canary);
     if (!t.sampling) {
         t.sampling = true;
-        t.canary = t.crash_base = canary_now;
-        t.baseline = baseline_now;
+        t.crash_base = canary_here;
+        std::tie(t.canary, t.baseline) = sample(u.name, r, canary_here, sample_pool(*baseline));
         t.interval_start = now;
         return;
     }
@@ -144,7 +151,7 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
     const auto before = t;
     // A commit replaces the state u lives in: its name is kept apart for what follows one.
     const std::string name = u.name;
-    if (const auto crash = crash_between(*canary, t.crash_base, canary_now, upstream::monotonic_ms(now))) {
+    if (const auto crash = crash_between(*canary, t.crash_base, canary_here, upstream::monotonic_ms(now))) {
         auto next = publisher_.state();
         on_failure(*next.find(u.name), "canary crashed: " + *crash, unix_now);
         t.sampling = false;
@@ -152,18 +159,19 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
             t = before;
         return;
     }
-    t.crash_base = canary_now;
+    t.crash_base = canary_here;
 
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - t.interval_start).count();
     if (elapsed < r.rules.interval_ms)
         return;
+    auto [canary_now, baseline_now] = sample(name, r, canary_here, sample_pool(*baseline));
     runtime::verdict_record v;
     v.canary = figures_between(t.canary, canary_now);
     v.baseline = r.frozen_baseline.value_or(figures_between(t.baseline, baseline_now));
     v.result = judge(v.canary, v.baseline, r.rules);
     v.at_ms = unix_now;
-    t.canary = canary_now;
-    t.baseline = baseline_now;
+    t.canary = std::move(canary_now);
+    t.baseline = std::move(baseline_now);
     t.interval_start = now;
 
     auto next = publisher_.state();
@@ -176,14 +184,51 @@ void rollout_driver::drive(const runtime::upstream_runtime& u, const runtime::up
         t = before;
 }
 
-void rollout_driver::announce(const runtime::upstream_runtime& u, tracker& t)
+std::pair<fleet_sample, fleet_sample> rollout_driver::sample(std::string_view upstream, const runtime::rollout_runtime& r,
+                                                             const pool_sample& canary, const pool_sample& baseline) const
+{
+    std::map<std::string, published_pools> others;
+    if (fleet_)
+        for (const auto& [instance, text] : fleet_->figures())
+            if (auto pools = figures_from_json(text))
+                others.emplace(instance, std::move(*pools));
+    const std::string_view own = fleet_ ? std::string_view(fleet_->instance()) : std::string_view{};
+    return {sample_fleet(own, canary, others, upstream, r.pool), sample_fleet(own, baseline, others, upstream, r.baseline)};
+}
+
+void rollout_driver::publish_figures(clock::time_point now)
+{
+    if (now < next_publish_)
+        return;
+    const auto live = shared_.snapshots.load();
+    published_pools pools;
+    std::int64_t shortest_ms = 0;
+    for (const auto& u : publisher_.state().upstreams) {
+        if (!u.rollout || u.rollout->phase != runtime::rollout_phase::running)
+            continue;
+        const auto* live_u = live->find(u.name);
+        for (const auto& name : {u.rollout->pool, u.rollout->baseline})
+            if (const auto* p = live_u ? live_u->find(name) : nullptr)
+                pools[{u.name, name}] = sample_pool(*p);
+        if (shortest_ms == 0 || u.rollout->rules.interval_ms < shortest_ms)
+            shortest_ms = u.rollout->rules.interval_ms;
+    }
+    if (pools.empty())
+        return;
+    fleet_->publish(figures_to_json(pools));
+    if (fleet_->leading())
+        fleet_->refresh_figures();
+    next_publish_ = now + std::clamp(std::chrono::milliseconds(shortest_ms / 2), poll_interval, std::chrono::milliseconds(5000));
+}
+
+void rollout_driver::announce(const runtime::upstream_runtime& u, tracker& t, bool notify)
 {
     const auto& r = *u.rollout;
     const auto fresh = std::min<std::uint64_t>(r.events_total - std::min(t.events_seen, r.events_total), r.history.size());
     for (auto i = r.history.size() - fresh; i < r.history.size(); ++i) {
         const auto& e = r.history[i];
         spdlog::info("rollout {}/{}: {}: {}", u.name, r.pool, e.event, e.detail);
-        if (!r.rules.webhook.empty())
+        if (notify && !r.rules.webhook.empty())
             webhooks_.post(r.rules.webhook, event_json(u, e));
     }
     t.events_seen = r.events_total;

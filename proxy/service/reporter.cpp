@@ -45,6 +45,9 @@ reporter::reporter(boost::asio::io_context& control, notifier n)
 std::string reporter::status_line()
 {
     auto line = counts_ ? describe(counts_(), draining_) : std::string(draining_ ? "draining" : "starting");
+    if (note_)
+        if (const auto note = note_(); !note.empty())
+            line += "; " + note;
     if (!reload_error_.empty())
         line += "; last reload failed: " + reload_error_;
     return line;

@@ -194,7 +194,7 @@ itest('an instance started while etcd is down serves from its cached state', { s
   assert.equal((await putWeights(again, { blue: 100, green: 0 })).status, 200);
 });
 
-itest('a rollout in a fleet (no leader yet): every driver commits through the same compare-and-swap, each step is taken once', { skip, timeout: 90000 }, async (t, s) => {
+itest('a rollout in a fleet: the leader drives it, every instance follows it, each step is taken once', { skip, timeout: 90000 }, async (t, s) => {
   const etcd = new Etcd(s);
   await etcd.start();
   const rollout = { steps: ['10:600ms', '50:600ms', '100'], interval: '200ms', min_requests: 2, failure_limit: 2 };

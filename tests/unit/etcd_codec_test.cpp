@@ -141,3 +141,54 @@ TEST_CASE("etcd watch stream: JSON objects cut anywhere by the network come out 
     json_sequence bad;
     CHECK_THROWS_AS(bad.feed("{\"a\":1}\n}"), protocol_error);
 }
+
+TEST_CASE("etcd leases and elections: grant, keep-alive, a put with a lease, create-if-absent")
+{
+    CHECK(json::parse(lease_grant_request(3)) == json::parse(R"({"TTL":"3"})"));
+    const auto g = parse_lease_grant(R"({"header":{"revision":"5"},"ID":"7587867021553493767","TTL":"3"})");
+    CHECK(g.id == 7587867021553493767);
+    CHECK(g.ttl_s == 3);
+    CHECK_THROWS_AS(parse_lease_grant(R"({"header":{}})"), protocol_error);
+    CHECK(json::parse(lease_id_request(42)) == json::parse(R"({"ID":"42"})"));
+
+    CHECK(parse_keepalive_ttl(R"({"result":{"header":{"revision":"5"},"ID":"42","TTL":"3"}})") == 3);
+    // A lease that ended: TTL left out (its default, 0).
+    CHECK(parse_keepalive_ttl(R"({"result":{"header":{"revision":"5"},"ID":"42"}})") == 0);
+    CHECK_THROWS_AS(parse_keepalive_ttl(R"({"error":{"grpc_code":14,"message":"unavailable"}})"), protocol_error);
+
+    CHECK(json::parse(put_request("/t/figures/a", "{}", 42)) ==
+          json::parse(R"({"key":"L3QvZmlndXJlcy9h","value":"e30=","lease":"42"})"));
+    CHECK_FALSE(json::parse(put_request("k", "v", 0)).as_object().contains("lease"));
+
+    const auto txn = json::parse(create_with_lease_request("/t/leader", "edge-a", 42)).as_object();
+    CHECK(txn.at("compare") ==
+          json::parse(R"([{"key":"L3QvbGVhZGVy","target":"CREATE","result":"EQUAL","create_revision":"0"}])"));
+    CHECK(txn.at("success") ==
+          json::parse(R"([{"request_put":{"key":"L3QvbGVhZGVy","value":"ZWRnZS1h","lease":"42"}}])"));
+    // Lost: the leader key as it is, with its lease.
+    const auto lost = parse_txn(
+        R"({"header":{"revision":"9"},"responses":[{"response_range":{"kvs":[{"key":"L3QvbGVhZGVy","value":"ZWRnZS1i","mod_revision":"8","lease":"77"}]}}]})");
+    CHECK_FALSE(lost.succeeded);
+    REQUIRE(lost.current);
+    CHECK(lost.current->value == "edge-b");
+    CHECK(lost.current->lease == 77);
+}
+
+TEST_CASE("etcd ranges of a prefix, a watch of a key range, authentication")
+{
+    CHECK(json::parse(range_prefix_request("/t/f/")) == json::parse(R"({"key":"L3QvZi8=","range_end":"L3QvZjA="})"));
+    const auto all = parse_range_all(
+        R"({"header":{"revision":"9"},"kvs":[{"key":"YQ==","value":"MQ==","mod_revision":"3"},{"key":"Yg==","value":"Mg==","mod_revision":"4"}],"count":"2"})");
+    REQUIRE(all.size() == 2);
+    CHECK(all[1].key == "b");
+    CHECK(all[1].value == "2");
+    CHECK(parse_range_all(R"({"header":{"revision":"9"}})").empty());
+
+    CHECK(json::parse(watch_range_request("/t/leader", "/t/statf", 3)) ==
+          json::parse(R"({"create_request":{"key":"L3QvbGVhZGVy","range_end":"L3Qvc3RhdGY=","start_revision":"3"}})"));
+
+    CHECK(json::parse(authenticate_request("root", "pw")) == json::parse(R"({"name":"root","password":"pw"})"));
+    CHECK(parse_token(R"({"header":{},"token":"abc.123"})") == "abc.123");
+    CHECK_THROWS_AS(parse_token(R"({"header":{}})"), protocol_error);
+    CHECK_THROWS_AS(parse_token(R"({"error":"authentication failed, invalid user ID or password","code":3})"), protocol_error);
+}

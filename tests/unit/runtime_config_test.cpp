@@ -3,7 +3,12 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
+
+#include <unistd.h>
 
 using namespace turnout::config;
 
@@ -77,12 +82,12 @@ TEST_CASE("[runtime] bad values are reported at the value with file, line and co
         const auto e = error_of("[runtime]\nstore = \"etcd\"\netcd_endpoints = [\"http://127.0.0.1:2379\", \"127.0.0.1:2379\"]\n");
         CHECK(e.line() == 5);
         CHECK(e.column() == 44);
-        CHECK(e.message() == "runtime.etcd_endpoints: expected \"http://HOST:PORT\", got \"127.0.0.1:2379\"");
+        CHECK(e.message() == "runtime.etcd_endpoints: expected \"http://HOST:PORT\" or \"https://HOST:PORT\", got \"127.0.0.1:2379\"");
     }
     SUBCASE("an endpoint without a port")
     {
         CHECK(error_of("[runtime]\nstore = \"etcd\"\netcd_endpoints = [\"http://etcd\"]\n").message() ==
-              "runtime.etcd_endpoints: expected \"http://HOST:PORT\", got \"http://etcd\"");
+              "runtime.etcd_endpoints: expected \"http://HOST:PORT\" or \"https://HOST:PORT\", got \"http://etcd\"");
     }
     SUBCASE("no endpoint at all")
     {
@@ -114,29 +119,91 @@ TEST_CASE("[runtime] bad values are reported at the value with file, line and co
     }
 }
 
-TEST_CASE("[runtime] TLS toward etcd: checked, then refused as not supported yet")
+TEST_CASE("[runtime] TLS toward etcd: https endpoints with a CA and a client certificate")
 {
-    SUBCASE("an https endpoint")
+    const auto c = parsed(R"([runtime]
+store = "etcd"
+etcd_endpoints = ["https://127.0.0.1:2379", "https://etcd.internal:2379/"]
+etcd_ca_file = "ca.pem"
+etcd_cert_file = "/etc/turnout/client.pem"
+etcd_key_file = "client.key"
+)");
+    CHECK(c.runtime.etcd_tls);
+    CHECK(c.runtime.etcd_endpoints[1].host == "etcd.internal");
+    CHECK(c.runtime.etcd_ca_file == "/etc/turnout/ca.pem");
+    CHECK(c.runtime.etcd_key_file == "/etc/turnout/client.key");
+    CHECK_FALSE(parsed("[runtime]\nstore = \"etcd\"\n").runtime.etcd_tls);
+
+    SUBCASE("http and https mixed")
     {
-        CHECK(error_of("[runtime]\nstore = \"etcd\"\netcd_endpoints = [\"https://127.0.0.1:2379\"]\n")
-                  .message()
-                  .starts_with("runtime.etcd_endpoints: https endpoints are not supported yet"));
+        const auto e = error_of("[runtime]\nstore = \"etcd\"\netcd_endpoints = [\"https://a:2379\", \"http://b:2379\"]\n");
+        CHECK(e.line() == 5);
+        CHECK(e.column() == 37);
+        CHECK(e.message() == "runtime.etcd_endpoints: mixes http:// and https:// endpoints; use one scheme for all");
     }
     SUBCASE("a client certificate needs its key")
     {
-        const auto e = error_of("[runtime]\nstore = \"etcd\"\netcd_cert_file = \"client.pem\"\n");
-        CHECK(e.line() == 5);
+        const auto e = error_of("[runtime]\nstore = \"etcd\"\netcd_endpoints = [\"https://a:1\"]\netcd_cert_file = \"client.pem\"\n");
+        CHECK(e.line() == 6);
         CHECK(e.message() == "runtime.etcd_cert_file: is set but etcd_key_file is not; a client certificate needs both");
     }
-    SUBCASE("a CA file")
+    SUBCASE("TLS files with http endpoints")
     {
         const auto e = error_of("[runtime]\nstore = \"etcd\"\netcd_ca_file = \"ca.pem\"\n");
         CHECK(e.line() == 5);
-        CHECK(e.message().starts_with("runtime.etcd_ca_file: TLS toward etcd is not supported yet"));
+        CHECK(e.message() ==
+              "runtime.etcd_ca_file: is set but the etcd endpoints are http://; TLS toward etcd needs https:// endpoints");
     }
     SUBCASE("an empty path")
     {
         CHECK(error_of("[runtime]\nstore = \"etcd\"\netcd_ca_file = \"\"\n").message().starts_with(
             "runtime.etcd_ca_file: must not be empty"));
     }
+}
+
+TEST_CASE("[runtime] etcd credentials, instance name and lease TTL")
+{
+    const auto dir = std::filesystem::temp_directory_path() / ("turnout-runtime-config-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const auto password = (dir / "etcd.password").string();
+    std::ofstream(password) << "s3cret\n";
+    const auto c = parsed("[runtime]\nstore = \"etcd\"\netcd_username = \"turnout\"\netcd_password_file = \"" + password +
+                          "\"\ninstance_name = \"edge-a\"\netcd_lease_ttl = \"3s\"\n");
+    CHECK(c.runtime.etcd_username == "turnout");
+    CHECK(c.runtime.etcd_password == "s3cret");
+    CHECK(c.runtime.instance_name == "edge-a");
+    CHECK(c.runtime.etcd_lease_ttl == std::chrono::seconds(3));
+    const auto d = parsed("[runtime]\nstore = \"etcd\"\n");
+    CHECK(d.runtime.instance_name.empty());
+    CHECK(d.runtime.etcd_lease_ttl == std::chrono::seconds(10));
+
+    SUBCASE("a user without a password file")
+    {
+        const auto e = error_of("[runtime]\nstore = \"etcd\"\netcd_username = \"turnout\"\n");
+        CHECK(e.line() == 5);
+        CHECK(e.message() == "runtime.etcd_username: is set but etcd_password_file is not; etcd's authentication needs both");
+    }
+    SUBCASE("a password file that cannot be read")
+    {
+        const auto e = error_of("[runtime]\nstore = \"etcd\"\netcd_username = \"u\"\netcd_password_file = \"/nonexistent/pw\"\n");
+        CHECK(e.line() == 6);
+        CHECK(e.message() == "runtime.etcd_password_file: cannot read /nonexistent/pw");
+    }
+    SUBCASE("a lease TTL below a second or not whole seconds")
+    {
+        CHECK(error_of("[runtime]\nstore = \"etcd\"\netcd_lease_ttl = \"500ms\"\n").message().starts_with(
+            "runtime.etcd_lease_ttl: must be a whole number of seconds"));
+        CHECK(error_of("[runtime]\nstore = \"etcd\"\netcd_lease_ttl = \"1500ms\"\n").line() == 5);
+    }
+    SUBCASE("an instance name with a space")
+    {
+        CHECK(error_of("[runtime]\nstore = \"etcd\"\ninstance_name = \"a b\"\n").message() ==
+              "runtime.instance_name: must be a non-empty name without spaces or control characters");
+    }
+    SUBCASE("fleet keys with the file store")
+    {
+        CHECK(error_of("[runtime]\ninstance_name = \"a\"\n").message() ==
+              "runtime.instance_name: is set but store is \"file\"; set store = \"etcd\" to use etcd");
+    }
+    std::filesystem::remove_all(dir);
 }

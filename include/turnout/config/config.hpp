@@ -198,15 +198,26 @@ enum class store_kind { file, etcd };
 /// last state seen, so an instance starts and serves while etcd is unreachable.
 struct runtime_config {
     store_kind store = store_kind::file;
-    std::vector<host_port> etcd_endpoints; // "http://HOST:PORT" each; tried in order
+    std::vector<host_port> etcd_endpoints; // "http://HOST:PORT" or "https://HOST:PORT" each; tried in order
+    bool etcd_tls = false;                 // the endpoints are https:// (all of them: no mixing)
     std::string etcd_prefix = "/turnout/";
-    // TLS toward etcd (absolute paths): parsed and checked, not yet used — an https endpoint
-    // or any of these is refused with a config error until the client speaks TLS.
+    // TLS toward etcd (absolute paths): the CA that signed etcd's certificate (empty: the
+    // system's), and a client certificate with its key for etcd's --client-cert-auth.
     std::string etcd_ca_file;
     std::string etcd_cert_file;
     std::string etcd_key_file;
+    // etcd's own authentication: a user, and the password read from etcd_password_file when
+    // the configuration is read (trailing newline dropped).
+    std::string etcd_username;
+    std::string etcd_password_file;
+    std::string etcd_password;
+    /// This instance's name in the fleet (the rollout leader key, its published figures);
+    /// empty: "HOSTNAME:PID".
+    std::string instance_name;
+    /// The TTL of this instance's lease: how long a dead leader keeps the rollouts, and how
+    /// long a dead instance's figures stay counted.
+    duration etcd_lease_ttl = std::chrono::seconds(10);
 };
-
 struct configuration {
     std::string path; // the file it was read from (absolute)
     proxy_config proxy;

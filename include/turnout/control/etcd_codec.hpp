@@ -35,6 +35,7 @@ struct key_value {
     std::string key;
     std::string value;
     std::int64_t mod_revision = 0; // 0: the key does not exist
+    std::int64_t lease = 0;        // the lease the key is attached to (0: none)
 };
 
 /// POST /v3/kv/range for one key.
@@ -57,6 +58,36 @@ txn_result parse_txn(std::string_view body);
 
 /// POST /v3/watch: every change of the keys under prefix from start_revision on.
 std::string watch_request(std::string_view prefix, std::int64_t start_revision);
+/// POST /v3/watch: every change of the keys in [key, range_end) from start_revision on.
+std::string watch_range_request(std::string_view key, std::string_view range_end, std::int64_t start_revision);
+
+/// POST /v3/kv/range for every key under prefix.
+std::string range_prefix_request(std::string_view prefix);
+/// Every kv of a range answer, in key order.
+std::vector<key_value> parse_range_all(std::string_view body);
+
+/// POST /v3/kv/put: value at key, attached to lease (0: none).
+std::string put_request(std::string_view key, std::string_view value, std::int64_t lease);
+/// POST /v3/kv/txn: put value at key with lease only if the key does not exist, else read the
+/// key as it is (parse_txn reads the answer): an election.
+std::string create_with_lease_request(std::string_view key, std::string_view value, std::int64_t lease);
+
+/// POST /v3/lease/grant.
+std::string lease_grant_request(std::int64_t ttl_s);
+struct lease_grant {
+    std::int64_t id = 0;
+    std::int64_t ttl_s = 0; // as etcd granted it (it may raise a TTL below its minimum)
+};
+lease_grant parse_lease_grant(std::string_view body);
+/// POST /v3/lease/keepalive (one message of the stream) and POST /v3/lease/revoke.
+std::string lease_id_request(std::int64_t id);
+/// The TTL the lease has again after a keep-alive; 0 when it had expired (it is gone).
+std::int64_t parse_keepalive_ttl(std::string_view body);
+
+/// POST /v3/auth/authenticate with etcd's user and password.
+std::string authenticate_request(std::string_view user, std::string_view password);
+/// The token to send as the Authorization header.
+std::string parse_token(std::string_view body);
 
 struct watch_event {
     bool deleted = false;

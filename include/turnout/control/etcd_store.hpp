@@ -5,10 +5,13 @@
 // unreachable); a watch on the prefix brings every other instance's change here, in revision
 // order. The local state file caches the last state seen: a start while etcd is down serves
 // from it. On any lost connection, the follow loop re-reads the key (that covers a compacted
-// revision too) and watches again from there.
+// revision too) and watches again from there. The watch covers PREFIX "leader" to PREFIX
+// "state" — the leader key goes to the fleet member — but not PREFIX "figures/", which every
+// instance writes every interval: only the leader reads those, when it needs them.
 
 #include "turnout/config/config.hpp"
 #include "turnout/control/etcd_client.hpp"
+#include "turnout/control/fleet_member.hpp"
 #include "turnout/control/state_store.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -29,6 +32,7 @@ public:
     store_health health() const override { return {"etcd", connected_}; }
     void follow(changed_handler changed) override;
     void stop() override;
+    fleet_member* fleet() noexcept override { return &member_; }
 
     /// The key holding the state.
     const std::string& key() const noexcept { return key_; }
@@ -44,6 +48,7 @@ private:
     void cache(const runtime::runtime_state& state);
 
     etcd::client client_;
+    fleet_member member_;
     std::unique_ptr<state_store> cache_;
     std::string prefix_;
     std::string key_;

@@ -48,6 +48,8 @@ public:
     /// At shutdown or after a hand-over.
     void stop_store() { store_->stop(); }
     store_health store_status() const { return store_->health(); }
+    /// This instance in a fleet; null with a file store.
+    fleet_member* fleet() const noexcept { return store_->fleet(); }
     /// A reload: the next configuration, with the TLS contexts built from it. The runtime
     /// state follows it (reconciled once an operator changed something). Throws, changing
     /// nothing, when the snapshot cannot be built.

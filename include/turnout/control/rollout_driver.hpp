@@ -5,7 +5,14 @@
 // publisher — the same path as an operator's change, so the state file has it first. New
 // events of any rollout (also those an operator caused) go to the log and the webhook.
 // The analysis reads counters the workers keep anyway: a rollout costs the data path nothing.
+// In a fleet (a shared etcd store) only the instance that leads drives the rollouts, on the
+// whole fleet's figures: every instance publishes its counts of the pools being judged twice
+// per interval, the leader reads them back; the others follow the state and only log the
+// events (the leader sends the webhooks). A new leader resumes the step where the state says
+// it stands, with the hold time that was left, judging from a fresh interval.
 
+#include "turnout/control/fleet_figures.hpp"
+#include "turnout/control/fleet_member.hpp"
 #include "turnout/control/publisher.hpp"
 #include "turnout/control/rollout_analysis.hpp"
 #include "turnout/control/webhook.hpp"
@@ -56,7 +63,8 @@ private:
         std::string pool;
         std::int64_t started_ms = -1;
         bool sampling = false;
-        pool_sample canary, baseline, crash_base;
+        fleet_sample canary, baseline; // this instance's counts alone, outside a fleet
+        pool_sample crash_base;          // this instance's: a crash is what it saw itself
         clock::time_point interval_start;
         std::uint64_t events_seen = 0;
         std::optional<rollout_mark> seen; // the rollout as this driver last left it
@@ -65,7 +73,14 @@ private:
     void do_poll();
     void poll();
     void drive(const runtime::upstream_runtime& u, const runtime::upstream_state& live, tracker& t, clock::time_point now);
-    void announce(const runtime::upstream_runtime& u, tracker& t);
+    /// notify: send the events to the webhook too (outside a fleet, or leading it).
+    void announce(const runtime::upstream_runtime& u, tracker& t, bool notify);
+    /// The canary's and the baseline's counts, over the fleet when in one.
+    std::pair<fleet_sample, fleet_sample> sample(std::string_view upstream, const runtime::rollout_runtime& r,
+                                                 const pool_sample& canary, const pool_sample& baseline) const;
+    /// In a fleet: this instance's counts of the pools being judged go to etcd (and the leader
+    /// reads everyone's) twice per shortest running interval.
+    void publish_figures(clock::time_point now);
     /// false when the publisher refused it (logged).
     bool commit(runtime::runtime_state next, std::string_view upstream, bool drained);
 
@@ -77,6 +92,8 @@ private:
     std::map<std::string, tracker, std::less<>> trackers_;
     std::map<std::string, verdict_counts, std::less<>> verdicts_;
     std::string last_refusal_; // the last refusal logged, so an outage is said once
+    fleet_member* fleet_ = nullptr;
+    clock::time_point next_publish_{};
     bool stopped_ = false;
 };
 

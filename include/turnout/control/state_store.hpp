@@ -14,6 +14,8 @@
 
 namespace turnout::control {
 
+class fleet_member;
+
 /// A change the store would not take: 409 (the state changed since the change was computed
 /// from it; retry) or 503 (the store cannot be reached). Nothing was stored.
 class store_refused : public std::runtime_error {
@@ -51,6 +53,9 @@ public:
     virtual void follow(changed_handler) {}
     /// At shutdown or after a hand-over: no more changes are followed.
     virtual void stop() {}
+    /// This instance in a fleet (lease, rollout leadership, published figures); null for a
+    /// store nobody else shares.
+    virtual fleet_member* fleet() noexcept { return nullptr; }
 };
 
 /// runtime/state_file at path; an empty path keeps the state in memory only (no file).

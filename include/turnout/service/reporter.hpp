@@ -41,6 +41,8 @@ std::string describe(const live_counts& counts, bool draining);
 class reporter {
 public:
     using counts_source = std::function<live_counts()>;
+    /// A clause the STATUS= line ends with (empty: none), such as the runtime store's state.
+    using note_source = std::function<std::string()>;
     /// How often live counts are looked at; STATUS= is sent only when the text changed.
     static constexpr auto status_interval = std::chrono::seconds(2);
 
@@ -50,6 +52,8 @@ public:
     /// take_over: this process replaces a running one (binary upgrade) and names itself the
     /// service's main process in the same datagram (MAINPID=, needs NotifyAccess=all).
     void ready(counts_source counts, bool take_over = false);
+    /// Before ready(): what each STATUS= line adds after the counts.
+    void set_note(note_source note) { note_ = std::move(note); }
     /// This process handed the service to its successor (binary upgrade): from now on it tells
     /// the manager nothing — its drain is not the service stopping (STOPPING=1 would stop it).
     void hand_over();
@@ -69,6 +73,7 @@ private:
 
     notifier notifier_;
     counts_source counts_;
+    note_source note_;
     boost::asio::steady_timer status_timer_;
     boost::asio::steady_timer watchdog_timer_;
     std::string last_status_;

@@ -12,17 +12,24 @@ import { Child, closedPort, run } from './harness.mjs';
 export const ETCD_BIN = process.env.TURNOUT_ETCD_BIN || '/usr/bin/etcd';
 export const ETCDCTL_BIN = process.env.TURNOUT_ETCDCTL_BIN || '/usr/bin/etcdctl';
 
-/** A single-member etcd; start() again after stop() reuses its ports and data. */
+/**
+ * A single-member etcd; start() again after stop() reuses its ports and data.
+ * tls: {ca, server: {cert, key}, client: {cert, key}} — https on the client port, clients
+ * must show a certificate signed by ca (--client-cert-auth); etcdctl then uses tls.client.
+ * user: "name:password" etcdctl authenticates as (once the test enabled etcd's auth).
+ */
 export class Etcd {
-  constructor(scope) {
+  constructor(scope, { tls } = {}) {
     this.scope = scope;
+    this.tls = tls;
+    this.user = null;
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'turnout-etcd-'));
     scope.defer(() => rmSync(this.dir, { recursive: true, force: true }));
     this.child = null;
   }
 
   get endpoint() {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.clientPort}`;
   }
 
   async start() {
@@ -36,6 +43,8 @@ export class Etcd {
       '--listen-client-urls', this.endpoint, '--advertise-client-urls', this.endpoint,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
       '--initial-cluster', `turnout-test=${peer}`,
+      ...(this.tls ? ['--cert-file', this.tls.server.cert, '--key-file', this.tls.server.key,
+        '--trusted-ca-file', this.tls.ca.cert, '--client-cert-auth'] : []),
     ]);
     this.scope.track(this.child);
     await this.child.waitForMatches(/ready to serve client requests/, { timeout: 20000 });
@@ -47,7 +56,9 @@ export class Etcd {
 
   /** etcdctl against this member; resolves with stdout. */
   async ctl(...args) {
-    const r = await run(ETCDCTL_BIN, ['--endpoints', this.endpoint, ...args], { env: { ETCDCTL_API: '3' } });
+    const tls = this.tls ? ['--cacert', this.tls.ca.cert, '--cert', this.tls.client.cert, '--key', this.tls.client.key] : [];
+    const user = this.user ? ['--user', this.user] : [];
+    const r = await run(ETCDCTL_BIN, ['--endpoints', this.endpoint, ...tls, ...user, ...args], { env: { ETCDCTL_API: '3' } });
     if (r.code !== 0) throw new Error(`etcdctl ${args.join(' ')}: ${r.code} ${r.stderr}`);
     return r.stdout;
   }

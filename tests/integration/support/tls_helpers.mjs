@@ -24,13 +24,16 @@ export function makeCa(dir, name) {
   return { cert, key };
 }
 
-/** A leaf certificate signed by ca, with subject CN cn and subjectAltName san ("DNS:a,IP:b"). */
-export function makeLeaf(dir, ca, name, cn, san) {
+/**
+ * A leaf certificate signed by ca, with subject CN cn and subjectAltName san ("DNS:a,IP:b");
+ * usage: its extendedKeyUsage ("serverAuth", "clientAuth" or both, comma-separated).
+ */
+export function makeLeaf(dir, ca, name, cn, san, usage = 'serverAuth') {
   const key = path.join(dir, `${name}.key`);
   const csr = path.join(dir, `${name}.csr`);
   const cert = path.join(dir, `${name}.pem`);
   const ext = path.join(dir, `${name}.ext`);
-  writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`);
   openssl(dir, ['req', ...EC, '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`]);
   openssl(dir, ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', cert,
     '-days', '2', '-extfile', ext]);
