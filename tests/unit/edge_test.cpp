@@ -321,13 +321,26 @@ TEST_CASE("rate table: torn, oversized, miscounted, other-format or impossible t
     auto even_key = good;
     even_key[16] = static_cast<char>(even_key[16] & ~1);
     CHECK(refused(even_key));
-    // The largest table a limiter can hold passes.
+    // The largest table a limiter can hold passes. Restored in another order than the buckets
+    // took their slots, a few whose probe window is full find no place: they start over full,
+    // as an evicted bucket would (failing open, never closed).
+    const auto slots = edge::rate_limiter::shard_count * edge::rate_limiter::slots_per_shard;
     edge::shared full{8};
-    for (std::uint64_t k = 0; k < 4 * edge::rate_limiter::shard_count * edge::rate_limiter::slots_per_shard; ++k)
+    for (std::uint64_t k = 0; k < 4 * slots; ++k)
         full.rates.take(edge::hash_client_key(std::to_string(k), 8), 1, 1000, 1, 0);
+    REQUIRE(full.rates.tracked() == slots);
     const auto table = edge::decode_rate_table(edge::encode_rate_table(full), why);
     REQUIRE(table);
     edge::shared again{9};
-    CHECK(edge::adopt_rate_table(again, *table, 0) == full.rates.tracked());
-    CHECK(again.rates.tracked() == full.rates.tracked());
+    const auto restored = edge::adopt_rate_table(again, *table, 0);
+    CHECK(restored == again.rates.tracked());
+    CHECK(restored >= slots - slots / 200);
+    // A table with room in every window comes back whole.
+    edge::shared half{10};
+    for (std::uint64_t k = 0; k < slots / 4; ++k)
+        half.rates.take(edge::hash_client_key(std::to_string(k), 10), 1, 1000, 1, 0);
+    const auto half_table = edge::decode_rate_table(edge::encode_rate_table(half), why);
+    REQUIRE(half_table);
+    edge::shared half_again{11};
+    CHECK(edge::adopt_rate_table(half_again, *half_table, 0) == half.rates.tracked());
 }
