@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds turnout's libFuzzer targets (tests/fuzz/, clang + ASan + UBSan) into build-fuzz/ and
 # runs them on their seed corpus. Usage: scripts/fuzz.sh [TARGET|all] [SECONDS]
-#   TARGET   request_head | response_head | event_stream | session_id | jsonrpc | admin_body | config | nginx | all (default)
+#   TARGET   request_head | response_head | chunked_peek | event_stream | session_id | jsonrpc | admin_body | config | nginx | all (default)
 #   SECONDS  how long each target runs (default 60)
 # Each target runs on a scratch copy of tests/fuzz/corpus/TARGET (new inputs stay out of the
 # repository); a crash leaves its input in build-fuzz/findings/TARGET/ and the script exits
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_targets=(request_head response_head event_stream session_id jsonrpc admin_body edge_origin config nginx dns_answer)
+all_targets=(request_head response_head chunked_peek event_stream session_id jsonrpc admin_body edge_origin config nginx dns_answer)
 which=${1:-all}
 seconds=${2:-60}
 if [[ "$which" == all ]]; then

@@ -1,5 +1,6 @@
 #include "turnout/control/upgrader.hpp"
 
+#include "turnout/edge/rate_table.hpp"
 #include "turnout/net/endpoint.hpp"
 #include "turnout/session/session_store.hpp"
 
@@ -126,6 +127,12 @@ std::string upgrader::run_hand_over(pid_t successor, upgrade::channel& ch,
     if (auto e = ch.send(upgrade::listeners_done{static_cast<std::uint32_t>(sockets.size())}, until);
         !e.empty())
         return e;
+    // The limits' buckets as they are now: tokens taken here after this are this process's own
+    // (it serves only its open connections' last exchanges from here on).
+    if (successor_version_ >= 4) {
+        if (auto e = ch.send(upgrade::rate_limits{edge::encode_rate_table(shared_->edge)}, until); !e.empty())
+            return e;
+    }
 
     // From here every session learned or forgotten reaches the successor: first the table as
     // it is, then each change after it, in order.
@@ -276,6 +283,12 @@ session::saved_table upgrader::take_over()
             // A change made as the predecessor started forwarding, before it made the table
             // snapshot that follows: the snapshot has it already.
             continue;
+        } else if (const auto* r = std::get_if<upgrade::rate_limits>(&m)) {
+            // A table this process cannot read costs the limits' state, not the upgrade.
+            std::string why;
+            inherited_rates_ = edge::decode_rate_table(r->table, why);
+            if (!inherited_rates_)
+                spdlog::warn("upgrade: {}; rate limits start over with full buckets", why);
         } else if (const auto* s = std::get_if<upgrade::sessions>(&m)) {
             auto table = session::decode_table(s->table, "the handed-over session table");
             spdlog::info(
@@ -287,6 +300,17 @@ session::saved_table upgrader::take_over()
             fail("unexpected '" + std::string(upgrade::name_of(m)) + "' from the running process");
         }
     }
+}
+
+void upgrader::attach(runtime::shared_state& shared)
+{
+    shared_ = &shared;
+    if (!inherited_rates_)
+        return;
+    const auto now = upstream::monotonic_ms(std::chrono::steady_clock::now());
+    const auto restored = edge::adopt_rate_table(shared.edge, *inherited_rates_, now);
+    spdlog::info("upgrade: took over {} of {} rate limit bucket(s)", restored, inherited_rates_->buckets.size());
+    inherited_rates_.reset();
 }
 
 std::vector<int> upgrader::adopt(upgrade::listener_kind kind, const std::string& address)

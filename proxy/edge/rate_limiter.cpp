@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <iterator>
 
 namespace turnout::edge {
 
@@ -60,6 +61,36 @@ rate_limiter::verdict rate_limiter::take(std::uint64_t key, std::uint32_t reques
     }
     const double wait_ms = (1 - found->tokens) / rate;
     return {false, static_cast<std::uint32_t>(std::max(1.0, std::ceil(wait_ms / 1000)))};
+}
+
+std::vector<rate_limiter::bucket> rate_limiter::save() const
+{
+    std::vector<bucket> saved;
+    for (std::size_t i = 0; i < shard_count; ++i) {
+        const std::lock_guard guard(shards_[i].lock);
+        if (shards_[i].buckets)
+            std::copy_if(shards_[i].buckets->begin(), shards_[i].buckets->end(), std::back_inserter(saved),
+                         [](const bucket& b) { return b.key != 0; });
+    }
+    return saved;
+}
+
+bool rate_limiter::restore(const bucket& b)
+{
+    if ((b.key & 1) == 0 || !std::isfinite(b.tokens) || b.tokens < 0)
+        return false; // take() marks every key it stores with its low bit
+    auto& s = shards_[(b.key >> 58) % shard_count];
+    const std::lock_guard guard(s.lock);
+    if (!s.buckets)
+        s.buckets = std::make_unique<std::array<bucket, slots_per_shard>>();
+    for (std::size_t i = 0; i < probe_window; ++i) {
+        auto& slot = (*s.buckets)[(b.key + i) % slots_per_shard];
+        if (slot.key == 0 || slot.key == b.key) {
+            slot = b;
+            return true;
+        }
+    }
+    return false;
 }
 
 std::size_t rate_limiter::tracked() const

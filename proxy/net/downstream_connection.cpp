@@ -380,6 +380,8 @@ void downstream_connection::on_request_head()
 // 100-continue is answered first, or the client would wait for it before sending the body.
 void downstream_connection::continue_inspection()
 {
+    if (request_.chunked())
+        return continue_chunked_inspection();
     const auto length = static_cast<std::size_t>(*request_.content_length());
     if (in_.size() < length) {
         exchange_.body_held |= make_room_for_body(in_, length, worker_.client_buffers());
@@ -397,6 +399,30 @@ void downstream_connection::continue_inspection()
     if (!inspected.mismatch.empty())
         return respond_error(proxy_error::header_mismatch, 0, inspected.mismatch);
     route_request(inspected.facts);
+}
+
+// A chunked body is held as it came, framing and all, until its last chunk (or until it proves
+// too long to inspect); its payload is read in place, and the parser forwards the same bytes.
+void downstream_connection::continue_chunked_inspection()
+{
+    std::optional<mcp::request_inspector> longer;
+    const auto inspected = routing::inspect_chunked_body(request_.head(), std::string_view(in_.data(), in_.size()),
+                                                         snapshot_->proxy().max_inspect_bytes, exchange_.rpc, longer);
+    if (!inspected.route) {
+        if (in_.capacity() < inspected.hold || in_.space() == 0) {
+            const auto most = routing::chunked_hold_limit(snapshot_->proxy().max_inspect_bytes);
+            const auto room = std::min(std::max(inspected.hold, 2 * in_.capacity()), most);
+            exchange_.body_held |= make_room_for_body(in_, room, worker_.client_buffers());
+        }
+        if (!exchange_.expect_continue && expects_continue()) {
+            exchange_.expect_continue = true;
+            return do_send_continue(&downstream_connection::do_read_client);
+        }
+        return do_read_client();
+    }
+    if (!inspected.result.mismatch.empty())
+        return respond_error(proxy_error::header_mismatch, 0, inspected.result.mismatch);
+    route_request(inspected.result.facts);
 }
 
 void downstream_connection::route_request(routing::mcp_facts mcp)

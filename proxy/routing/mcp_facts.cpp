@@ -1,5 +1,6 @@
 #include "turnout/routing/mcp_facts.hpp"
 
+#include "turnout/http/chunked_peek.hpp"
 #include "turnout/http/error_response.hpp"
 #include "turnout/http/headers.hpp"
 
@@ -80,9 +81,11 @@ std::optional<std::size_t> body_to_inspect(const router& r, const http::message_
                                            std::optional<std::uint64_t> content_length, bool chunked,
                                            std::size_t max_inspect_bytes) noexcept
 {
-    if (!r.has_mcp_rules() || chunked || !content_length || *content_length == 0 ||
-        *content_length > max_inspect_bytes || head.method() != "POST" ||
-        head.count(http::field_name::mcp_session_id) > 0)
+    if (!r.has_mcp_rules() || head.method() != "POST" || head.count(http::field_name::mcp_session_id) > 0)
+        return std::nullopt;
+    if (chunked)
+        return max_inspect_bytes == 0 ? std::nullopt : std::optional(chunked_hold_limit(max_inspect_bytes));
+    if (!content_length || *content_length == 0 || *content_length > max_inspect_bytes)
         return std::nullopt;
     return static_cast<std::size_t>(*content_length);
 }
@@ -116,6 +119,36 @@ body_facts inspect_body(const http::message_head& head, std::string_view body, m
     if (has_method_header && !has_name_header && names_a_target(f.method) && !subject.empty())
         return {headers, mismatch_answer("Mcp-Name is missing for " + quoted(f.method) + " of " + quoted(subject), f.id)};
     return {{f.method, subject}, {}};
+}
+
+std::size_t chunked_hold_limit(std::size_t max_inspect_bytes) noexcept
+{
+    // Twice the payload and a little more: room for a client that writes small chunks (each
+    // costs its size line and a CRLF), and for extensions and trailers within reason. A body
+    // framed more wastefully than that still goes through, routed on host and path.
+    constexpr std::size_t framing_room = 4096;
+    return 2 * max_inspect_bytes + framing_room;
+}
+
+chunked_inspection inspect_chunked_body(const http::message_head& head, std::string_view framed,
+                                        std::size_t max_inspect_bytes, mcp::rpc_watch& watch,
+                                        std::optional<mcp::request_inspector>& longer)
+{
+    const auto limit = chunked_hold_limit(max_inspect_bytes);
+    std::vector<std::string_view> pieces;
+    const auto peek = http::peek_chunked(framed.substr(0, limit), max_inspect_bytes, pieces);
+    using state = http::chunked_peek::state;
+    if (peek.status == state::incomplete && peek.needed <= limit)
+        return {.route = false, .hold = peek.needed};
+    if (peek.status != state::complete)
+        return {.route = true, .hold = 0, .result = {}}; // too long, framed too long, or malformed
+    auto& inspector =
+        peek.payload <= mcp::rpc_watch::inspect_limit ? watch.request_side() : longer.emplace(peek.payload);
+    // inspect_body reads one piece; a payload in several is fed piece by piece first.
+    for (std::size_t i = 0; i + 1 < pieces.size() && !inspector.settled(); ++i)
+        inspector.feed(pieces[i]);
+    const auto last = pieces.empty() || inspector.settled() ? std::string_view{} : pieces.back();
+    return {.route = true, .hold = 0, .result = inspect_body(head, last, inspector)};
 }
 
 } // namespace turnout::routing

@@ -135,6 +135,9 @@ std::optional<message> parse(message_type type, std::string_view payload)
         m = std::move(t);
         break;
     }
+    case message_type::rate_limits:
+        m = rate_limits{r.rest()};
+        break;
     default:
         return std::nullopt;
     }
@@ -158,6 +161,7 @@ struct payload_writer {
     }
     void operator()(const listeners_done& d) const { put(out, d.count); }
     void operator()(const sessions& s) const { out += s.table; }
+    void operator()(const rate_limits& r) const { out += r.table; }
     void operator()(const ready& r) const { put(out, r.pid); }
     void operator()(const learned& l) const
     {
@@ -231,8 +235,8 @@ std::string encode(const message& m)
 
 std::string_view name_of(const message& m)
 {
-    static constexpr std::string_view names[] = {"hello", "listener", "listeners_done", "sessions",
-                                                 "ready", "learned",  "forgot",         "touched"};
+    static constexpr std::string_view names[] = {"hello",  "listener", "listeners_done", "sessions",   "ready",
+                                                 "learned", "forgot",  "touched",        "rate_limits"};
     return names[m.index()];
 }
 

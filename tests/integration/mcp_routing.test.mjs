@@ -6,6 +6,7 @@
 // stickiness through a weight change.
 
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { before } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -111,6 +112,63 @@ itest('a body over max_inspect_bytes is routed by headers and path, and forwarde
   assert.ok(byHeaders.body.equals(Buffer.from(body)));
   // Small bodies are still read.
   assert.equal((await post(tn, rpc('tools/call', { name: 'search_web' }))).get('x-backend'), 'mcp-search');
+});
+
+/** A chunked POST /echo on a raw connection, its body cut into the given pieces (one chunk each). */
+async function postChunked(s, tn, pieces, headers = '') {
+  const conn = await s.conn(tn.port);
+  await conn.write(`POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n${headers}` +
+    'Transfer-Encoding: chunked\r\n\r\n');
+  for (const piece of pieces) await conn.write(`${Buffer.byteLength(piece).toString(16)}\r\n${piece}\r\n`);
+  await conn.write('0\r\n\r\n');
+  return conn.readResponse({ method: 'POST' });
+}
+
+/** body cut into n pieces of about the same length (cuts may fall inside a JSON string). */
+const cut = (body, n) => Array.from({ length: n }, (_, i) => body.slice(Math.floor((i * body.length) / n), Math.floor(((i + 1) * body.length) / n)));
+
+itest('chunked requests without the headers are routed by their JSON-RPC body, which arrives intact', async (t, s) => {
+  const tn = await routedTurnout(s);
+  for (const c of CALLS) {
+    const body = rpc(c.method, c.params);
+    const res = await postChunked(s, tn, cut(body, 3));
+    assert.equal(res.status, 200, res.text());
+    assert.equal(res.get('x-backend'), c.backend, `${c.method} ${c.name ?? ''}`);
+    assert.equal(res.body.toString(), body);
+  }
+  // Node's own client sends a body written in several calls as chunks.
+  const body = rpc('tools/call', { name: 'search_news', arguments: { q: 'y'.repeat(3000) } });
+  const res = await new Promise((resolve, reject) => {
+    const req = http.request({ port: tn.port, host: '127.0.0.1', method: 'POST', path: '/echo', headers: { 'Content-Type': 'application/json' } }, (r) => {
+      const parts = [];
+      r.on('data', (d) => parts.push(d));
+      r.on('end', () => resolve({ status: r.statusCode, backend: r.headers['x-backend'], body: Buffer.concat(parts).toString() }));
+    });
+    req.on('error', reject);
+    for (const piece of cut(body, 5)) req.write(piece);
+    req.end();
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.backend, 'mcp-search');
+  assert.equal(res.body, body);
+  // A chunked body whose Mcp-Method disagrees is refused like any other.
+  const mismatch = await postChunked(s, tn, cut(rpc('tools/call', { name: 'add' }, 5), 2), 'Mcp-Method: tools/list\r\n');
+  assert.equal(mismatch.status, 400);
+  assert.match(mismatch.text(), /Header mismatch/);
+});
+
+itest('a chunked body over max_inspect_bytes is routed by path and forwarded byte for byte', async (t, s) => {
+  const tn = await routedTurnout(s, { max_inspect_bytes: 512 });
+  const body = rpc('tools/call', { name: 'search_web', arguments: { pad: 'x'.repeat(4000) } });
+  const byPath = await postChunked(s, tn, cut(body, 4));
+  assert.equal(byPath.status, 200);
+  assert.equal(byPath.get('x-backend'), 'mcp-main', 'too large to read: the path route');
+  assert.equal(byPath.body.toString(), body);
+  // Small chunked bodies are still read.
+  const small = rpc('tools/call', { name: 'search_web' });
+  const res = await postChunked(s, tn, cut(small, 2));
+  assert.equal(res.get('x-backend'), 'mcp-search');
+  assert.equal(res.body.toString(), small);
 });
 
 itest('headers and body that disagree answer 400 with JSON-RPC -32001 "Header mismatch" and the request id', async (t, s) => {

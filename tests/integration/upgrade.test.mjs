@@ -8,7 +8,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { before } from 'node:test';
 import path from 'node:path';
 import {
-  RawConn, TURNOUT_BIN, fileScope, itest, sleep, tempDir, waitUntil, withTimeout,
+  RawConn, TURNOUT_BIN, fileScope, httpRequest, itest, sleep, tempDir, waitUntil, withTimeout,
 } from './support/harness.mjs';
 import { initialize, initializeBody, pingBody, sessionRequest, sseClient, whoami } from './support/session_helpers.mjs';
 import { startSessionServer } from './support/session_helpers.mjs';
@@ -260,7 +260,7 @@ itest('sessions initialized during the hand-over work over connections to both p
   const oldExit = exitOf(tn);
   for (let round = 0; round < 4; round++) {
     const newPid = await handOverWithNewSessions(s, tn, round === 0 ? oldExit : null);
-    if (round === 0) assert.match(tn.logs(), /hand-over protocol version 3/);
+    if (round === 0) assert.match(tn.logs(), /hand-over protocol version 4/);
     // The new process holds every session made so far.
     assert.ok(upstreamIn(await status(tn)).sessions >= 30 * (round + 1), `round ${round} (pid ${newPid})`);
   }
@@ -333,6 +333,32 @@ itest('SIGUSR2 upgrades the same way; a second upgrade goes to the new process',
   assert.ok(upstreamIn(st3).sessions >= 1, JSON.stringify(st3));
 });
 
+itest('rate limits go along: a client that spent its burst before an upgrade is still refused after it', { timeout: 40000 }, async (t, s) => {
+  const tn = await s.turnout({ ...config(), listen: { rate_limit: { requests: 1, per: '1h', burst: 2, key: 'header:X-Client' } } });
+  const oldExit = exitOf(tn);
+  const get = (client) => httpRequest(tn.port, { path: '/health', headers: { 'X-Client': client } });
+  for (let i = 0; i < 2; i++) assert.notEqual((await get('spent')).status, 429);
+  assert.equal((await get('spent')).status, 429);
+  assert.notEqual((await get('half')).status, 429); // one token left of two
+
+  const up = await ctl(tn, ['upgrade']);
+  assert.equal(up.code, 0, up.stderr);
+  const successor = Number(/pid (\d+)/.exec(up.stdout)[1]);
+  stopLater(s, successor);
+  // Once the old process is gone, every connection is the new one's.
+  const exit = await withTimeout(oldExit, 15000, 'the old process to exit');
+  assert.equal(exit.code, 0, JSON.stringify(exit));
+  assert.equal((await status(tn)).pid, successor);
+  assert.match(tn.logs(), /upgrade: took over 2 of 2 rate limit bucket\(s\)/);
+
+  const refused = await get('spent');
+  assert.equal(refused.status, 429, 'the spent bucket came along, not a full one');
+  assert.ok(Number(refused.get('retry-after')) > 3000, refused.get('retry-after'));
+  assert.notEqual((await get('half')).status, 429);
+  assert.equal((await get('half')).status, 429, 'the half-spent bucket came along too');
+  assert.notEqual((await get('fresh')).status, 429, 'a client the old process never saw starts full');
+});
+
 itest('sessions still in use on the old process do not expire in the new one; idle ones do', { timeout: 60000 }, async (t, s) => {
   // session_idle_timeout 2 s: without word from the old process, the new one would forget every
   // session below after 3 s at most, and route their next requests by hash (1 in 3 right).
@@ -361,7 +387,7 @@ itest('sessions still in use on the old process do not expire in the new one; id
   assert.equal(up.code, 0, up.stderr);
   const newPid = Number(/^upgraded: pid (\d+)/.exec(up.stdout)[1]);
   stopLater(s, newPid);
-  assert.match(tn.logs(), /received \d+ listening socket\(s\) and \d+ session\(s\) .*\(hand-over protocol version 3\)/);
+  assert.match(tn.logs(), /received \d+ listening socket\(s\) and \d+ session\(s\) .*\(hand-over protocol version 4\)/);
 
   // The streams stay open on the old process all along, and a request of viaOld arrives on an
   // old connection every 0.7 s (each old connection takes one more), until the new process

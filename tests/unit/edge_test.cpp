@@ -5,9 +5,12 @@
 #include "turnout/edge/gate.hpp"
 #include "turnout/edge/origin.hpp"
 #include "turnout/edge/origin_policy.hpp"
+#include "turnout/edge/rate_table.hpp"
 
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -242,4 +245,102 @@ TEST_CASE("opens_stream: GET accepting text/event-stream only")
     CHECK_FALSE(edge::opens_stream(h.request(get("h"))));
     CHECK_FALSE(edge::opens_stream(
         h.request("POST /mcp HTTP/1.1\r\nHost: h\r\nAccept: text/event-stream\r\nContent-Length: 0\r\n\r\n")));
+}
+
+TEST_CASE("rate table: a client limited before an upgrade is still limited after it (seed and buckets carried)")
+{
+    heads h;
+    edge::shared before{1234};
+    config::listen_config l;
+    l.rate_limit = config::rate_limit_config{.requests = 1, .per = std::chrono::seconds(3600), .burst = 2};
+    edge::stream_slot slot;
+    const auto request = get("h");
+    constexpr std::int64_t t0 = 9'000'000;
+    CHECK_FALSE(edge::admit(before, l, 0, h.request(request), false, "10.0.0.1", t0, slot));
+    CHECK_FALSE(edge::admit(before, l, 0, h.request(request), false, "10.0.0.1", t0, slot));
+    REQUIRE(edge::admit(before, l, 0, h.request(request), false, "10.0.0.1", t0, slot));
+    CHECK_FALSE(edge::admit(before, l, 0, h.request(request), false, "10.0.0.2", t0, slot)); // one token left
+
+    std::string why;
+    const auto table = edge::decode_rate_table(edge::encode_rate_table(before), why);
+    REQUIRE_MESSAGE(table, why);
+    CHECK(table->seed == 1234);
+    CHECK(table->buckets.size() == 2);
+    edge::shared after{999}; // another process: another seed, until it adopts the old one
+    CHECK(edge::adopt_rate_table(after, *table, t0 + 10) == 2);
+    CHECK(after.seed == 1234);
+    const auto refused = edge::admit(after, l, 0, h.request(request), false, "10.0.0.1", t0 + 10, slot);
+    REQUIRE(refused);
+    CHECK(refused->error == proxy_error::rate_limited);
+    CHECK_FALSE(edge::admit(after, l, 0, h.request(request), false, "10.0.0.2", t0 + 10, slot));
+    CHECK(edge::admit(after, l, 0, h.request(request), false, "10.0.0.2", t0 + 10, slot));
+    CHECK_FALSE(edge::admit(after, l, 0, h.request(request), false, "10.0.0.3", t0 + 10, slot)); // new: full
+
+    // A bucket stamped in the future (another clock) counts from now, not from then.
+    edge::rate_table ahead{.seed = 5, .buckets = {{.key = 43, .tokens = 0, .last_ms = t0 + 3'600'000}}};
+    edge::shared later{5};
+    CHECK(edge::adopt_rate_table(later, ahead, t0) == 1);
+    CHECK(later.rates.take(43, 1, 1000, 1, t0 + 1000).allowed);
+}
+
+TEST_CASE("rate table: torn, oversized, miscounted, other-format or impossible tables are refused whole")
+{
+    edge::shared e{7};
+    e.rates.take(41, 1, 1000, 5, 0);
+    e.rates.take(99, 1, 1000, 5, 0);
+    const auto good = edge::encode_rate_table(e);
+    REQUIRE(good.size() == 16 + 2 * 24);
+    std::string why;
+    CHECK(edge::decode_rate_table(good, why));
+
+    const auto refused = [&](std::string bytes) {
+        why.clear();
+        const bool ok = edge::decode_rate_table(bytes, why).has_value();
+        return !ok && !why.empty();
+    };
+    CHECK(refused(""));
+    CHECK(refused(good.substr(0, 15)));
+    CHECK(refused(good.substr(0, good.size() - 1)));
+    CHECK(refused(good + "x"));
+    auto other_format = good;
+    other_format[0] = 2;
+    CHECK(refused(other_format));
+    CHECK(why.find("format 2") != std::string::npos);
+    auto huge_count = good;
+    const std::uint32_t count = 0xFFFFFFFF;
+    std::memcpy(huge_count.data() + 12, &count, 4);
+    CHECK(refused(huge_count));
+    auto nan = good;
+    const double not_a_number = std::numeric_limits<double>::quiet_NaN();
+    std::memcpy(nan.data() + 16 + 8, &not_a_number, 8);
+    CHECK(refused(nan));
+    auto negative = good;
+    const double minus = -1;
+    std::memcpy(negative.data() + 16 + 8, &minus, 8);
+    CHECK(refused(negative));
+    auto even_key = good;
+    even_key[16] = static_cast<char>(even_key[16] & ~1);
+    CHECK(refused(even_key));
+    // The largest table a limiter can hold passes. Restored in another order than the buckets
+    // took their slots, a few whose probe window is full find no place: they start over full,
+    // as an evicted bucket would (failing open, never closed).
+    const auto slots = edge::rate_limiter::shard_count * edge::rate_limiter::slots_per_shard;
+    edge::shared full{8};
+    for (std::uint64_t k = 0; k < 4 * slots; ++k)
+        full.rates.take(edge::hash_client_key(std::to_string(k), 8), 1, 1000, 1, 0);
+    REQUIRE(full.rates.tracked() == slots);
+    const auto table = edge::decode_rate_table(edge::encode_rate_table(full), why);
+    REQUIRE(table);
+    edge::shared again{9};
+    const auto restored = edge::adopt_rate_table(again, *table, 0);
+    CHECK(restored == again.rates.tracked());
+    CHECK(restored >= slots - slots / 200);
+    // A table with room in every window comes back whole.
+    edge::shared half{10};
+    for (std::uint64_t k = 0; k < slots / 4; ++k)
+        half.rates.take(edge::hash_client_key(std::to_string(k), 10), 1, 1000, 1, 0);
+    const auto half_table = edge::decode_rate_table(edge::encode_rate_table(half), why);
+    REQUIRE(half_table);
+    edge::shared half_again{11};
+    CHECK(edge::adopt_rate_table(half_again, *half_table, 0) == half.rates.tracked());
 }

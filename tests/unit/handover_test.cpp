@@ -39,6 +39,8 @@ std::vector<message> samples()
         forgot{{1, 2}},
         touched{{{3, 4}, {0xffffffffffffffffULL, 5}}},
         touched{},
+        rate_limits{std::string("\x01\0\0\0", 4)},
+        rate_limits{},
     };
 }
 
@@ -304,6 +306,7 @@ TEST_CASE("handover: the successor says hello with the version its predecessor a
     CHECK(successor_version("1:77", 77) == 1);
     CHECK(successor_version("2:77", 77) == 2);
     CHECK(successor_version("3:77", 77) == 3); // learned/forgot both ways
+    CHECK(successor_version("4:77", 77) == 4); // rate_limits
     CHECK(successor_version(announced_version(77).c_str(), 77) == protocol_version);
     CHECK(successor_version("99:77", 77) == protocol_version);
     CHECK(successor_version("0:77", 77) == 0);

@@ -1,6 +1,7 @@
 // Routes on MCP method and name: glob patterns, most specific wins, facts from the headers or
 // the JSON-RPC body, header/body agreement (400 -32001), batches and notifications.
 
+#include "turnout/mcp/rpc_watch.hpp"
 #include "turnout/routing/mcp_facts.hpp"
 #include "turnout/routing/router.hpp"
 
@@ -111,7 +112,11 @@ TEST_CASE("body_to_inspect: POST with a Content-Length up to the limit, no sessi
     CHECK_FALSE(routing::body_to_inspect(without, head, 100, false, 65536));
     CHECK_FALSE(routing::body_to_inspect(with, head, 65537, false, 65536));
     CHECK_FALSE(routing::body_to_inspect(with, head, 0, false, 65536));
-    CHECK_FALSE(routing::body_to_inspect(with, head, std::nullopt, true, 65536));
+    // A chunked body is held up to its framing's limit, whatever its length proves to be.
+    CHECK(routing::body_to_inspect(with, head, std::nullopt, true, 65536) == routing::chunked_hold_limit(65536));
+    CHECK(routing::chunked_hold_limit(65536) > 65536);
+    CHECK_FALSE(routing::body_to_inspect(without, head, std::nullopt, true, 65536));
+    CHECK_FALSE(routing::body_to_inspect(with, head, std::nullopt, true, 0));
     CHECK_FALSE(routing::body_to_inspect(with, h.request(post("Mcp-Session-Id: abc\r\n")), 100, false, 65536));
     CHECK_FALSE(routing::body_to_inspect(with, h.request("GET /mcp HTTP/1.1\r\nHost: h\r\n\r\n"), 100, false, 65536));
 }
@@ -227,4 +232,70 @@ TEST_CASE("Mcp-Name in SEP-2243's base64 form is compared decoded")
                                R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}})", i);
         CHECK_FALSE(r.mismatch.empty());
     }
+}
+
+TEST_CASE("a chunked body is read in place: routed by its payload once whole, by path when too long")
+{
+    heads h;
+    const auto& head = h.request("POST /mcp HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const std::string json = R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"search_web"}})";
+    // Split inside the method's string: the inspector reads the pieces as one payload.
+    const std::string framed = "10\r\n" + json.substr(0, 16) + "\r\n" + "7;x=y\r\n" + json.substr(16, 7) +
+                               "\r\n" + [&] {
+                                   std::string rest = json.substr(23);
+                                   char size[16];
+                                   std::snprintf(size, sizeof size, "%zx", rest.size());
+                                   return std::string(size) + "\r\n" + rest + "\r\n";
+                               }() + "0\r\n\r\n";
+    for (std::size_t cut = 0; cut < framed.size(); ++cut) {
+        mcp::rpc_watch watch;
+        std::optional<mcp::request_inspector> longer;
+        const auto r = routing::inspect_chunked_body(head, std::string_view(framed).substr(0, cut), 65536, watch, longer);
+        CHECK_FALSE(r.route);
+        CHECK(r.hold > cut);
+        CHECK(r.hold <= framed.size());
+    }
+    mcp::rpc_watch watch;
+    std::optional<mcp::request_inspector> longer;
+    const auto r = routing::inspect_chunked_body(head, framed + "GET / HTTP/1.1\r\n", 65536, watch, longer);
+    REQUIRE(r.route);
+    CHECK(r.result.mismatch.empty());
+    CHECK(r.result.facts.method == "tools/call");
+    CHECK(r.result.facts.name == "search_web");
+    CHECK(watch.request().method == "tools/call"); // the watch's own inspector: not read again
+    CHECK_FALSE(longer);
+
+    // Over max_inspect_bytes: routed on host and path as soon as a chunk says so.
+    mcp::rpc_watch over;
+    const auto too_long = routing::inspect_chunked_body(head, "400\r\n{", 512, over, longer);
+    CHECK(too_long.route);
+    CHECK(too_long.result.facts.method.empty());
+    // Framed past the hold limit (here a long chunk extension): routed on path too.
+    const auto padded = "1;pad=" + std::string(routing::chunked_hold_limit(100), 'a') + "\r\n{\r\n0\r\n\r\n";
+    mcp::rpc_watch small;
+    const auto overhead = routing::inspect_chunked_body(head, padded, 100, small, longer);
+    CHECK(overhead.route);
+    CHECK(overhead.result.facts.method.empty());
+    // Malformed framing: routed on path; the parser will refuse it with its own error.
+    mcp::rpc_watch bad;
+    const auto malformed = routing::inspect_chunked_body(head, "zz\r\n", 65536, bad, longer);
+    CHECK(malformed.route);
+    CHECK(malformed.result.facts.method.empty());
+}
+
+TEST_CASE("a chunked body whose Mcp-Method disagrees with its payload is a mismatch")
+{
+    heads h;
+    const auto& head =
+        h.request("POST /mcp HTTP/1.1\r\nHost: h\r\nMcp-Method: tools/list\r\nTransfer-Encoding: chunked\r\n\r\n");
+    const std::string json = R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x"}})";
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", json.size());
+    mcp::rpc_watch watch;
+    std::optional<mcp::request_inspector> longer;
+    const auto r = routing::inspect_chunked_body(head, std::string(size) + "\r\n" + json + "\r\n0\r\n\r\n", 65536,
+                                                 watch, longer);
+    REQUIRE(r.route);
+    CHECK(r.result.mismatch.find("Header mismatch") != std::string::npos);
+    CHECK(r.result.mismatch.find("\"id\":9") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 // or forgets (session_relay). The protocol is in upgrade/handover.hpp.
 
 #include "turnout/admin/control.hpp"
+#include "turnout/edge/rate_table.hpp"
 #include "turnout/net/worker_pool.hpp"
 #include "turnout/runtime/shared_state.hpp"
 #include "turnout/session/session_store.hpp"
@@ -53,8 +54,9 @@ public:
     /// Says hello and receives the listeners and the session table (before the process
     /// builds its state). Throws std::runtime_error when that fails.
     session::saved_table take_over();
-    /// The state the process built (after take_over(), which decides its hash seed).
-    void attach(runtime::shared_state& shared) noexcept { shared_ = &shared; }
+    /// The state the process built (after take_over(), which decides its hash seeds), before
+    /// the workers start: takes the handed-over rate limit buckets into it.
+    void attach(runtime::shared_state& shared);
     /// Handed-over fds for address of kind, in the order sent (taken out of the inherited).
     std::vector<int> adopt(upgrade::listener_kind kind, const std::string& address);
     /// Closes the handed-over sockets whose address the configuration no longer has.
@@ -97,6 +99,7 @@ private:
 
     // Successor: the listeners handed over, until adopted; the channel to the predecessor.
     std::vector<listening_socket> inherited_;
+    std::optional<edge::rate_table> inherited_rates_; // version 4, until attach()
     std::unique_ptr<upgrade::channel> predecessor_;
     std::uint32_t predecessor_version_ = 0; // the hand-over protocol version this process said hello with
     upgrade::session_forwarder* to_predecessor_ = nullptr; // version 3: sessions learned here

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace turnout::edge {
 
@@ -45,12 +46,20 @@ public:
     /// Buckets in use (for tests and bounds checks).
     std::size_t tracked() const;
 
-private:
     struct bucket {
         std::uint64_t key = 0; // 0: free
         double tokens = 0;
         std::int64_t last_ms = 0;
     };
+
+    /// Every bucket in use, for a binary upgrade to hand over (edge/rate_table.hpp): a client
+    /// must not get a full bucket back by timing an upgrade.
+    std::vector<bucket> save() const;
+    /// Puts a handed-over bucket where take() will look for its key: its own slot, or a free one
+    /// of its probe window. False (and dropped) when there is none, or the bucket is not one.
+    bool restore(const bucket& b);
+
+private:
     struct shard;
 
     std::unique_ptr<shard[]> shards_;

@@ -20,14 +20,15 @@ struct counters {
 
 /// What all workers share: the buckets, the stream counts, the counters, and the seed under
 /// which client keys are hashed (random per process: the tables hold no key in clear, and
-/// nobody outside can aim keys at one shard).
+/// nobody outside can aim keys at one shard). A binary upgrade hands the seed on with the
+/// buckets (edge/rate_table.hpp): the only time it changes, before any worker runs.
 struct shared {
     explicit shared(std::uint64_t key_seed) : seed(key_seed) {}
 
     rate_limiter rates;
     stream_limiter streams;
     counters counted;
-    const std::uint64_t seed;
+    std::uint64_t seed;
 };
 
 } // namespace turnout::edge

@@ -79,6 +79,7 @@ private:
     void process_request_bytes();
     void on_request_head();
     void continue_inspection();
+    void continue_chunked_inspection();
     void route_request(routing::mcp_facts mcp);
     /// The request's head asks for `100 Continue` (HTTP/1.1, Expect: 100-continue).
     bool expects_continue() const;

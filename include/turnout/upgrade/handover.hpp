@@ -11,6 +11,7 @@
 //   hello{version, pid}       ──►
 //                             ◄──  listener{kind, address, endpoint} + fd   (one per acceptor)
 //                             ◄──  listeners_done{count}
+//                             ◄──  rate_limits{table}   (version 4)
 //                             ◄──  sessions{table}
 //   learned / forgot          ──►  (version 3: from the moment the successor serves, even
 //                                   before its ready, until the predecessor exits)
@@ -44,7 +45,8 @@ namespace turnout::upgrade {
 
 /// The highest version this build speaks; bumped whenever a message is added or changed.
 ///   1: hello .. forgot.   2: touched.   3: learned / forgot from the successor too.
-constexpr std::uint32_t protocol_version = 3;
+///   4: rate_limits.
+constexpr std::uint32_t protocol_version = 4;
 /// The lowest version this build still speaks (with either role).
 constexpr std::uint32_t min_protocol_version = 1;
 
@@ -78,6 +80,7 @@ enum class message_type : std::uint8_t {
     learned = 6,
     forgot = 7,
     touched = 8,
+    rate_limits = 9,
 };
 
 enum class listener_kind : std::uint8_t { proxy = 0, status = 1 };
@@ -127,10 +130,17 @@ struct touched {
     std::vector<session::session_key> keys;
 };
 
+/// The rate limiter's key seed and buckets (version 4) in edge/rate_table.hpp's encoding,
+/// sent before the session table. Its bytes are the edge's to judge: a table the successor
+/// cannot read costs the limits' state, never the upgrade.
+struct rate_limits {
+    std::string table;
+};
+
 /// Keys per touched message: 64 KiB of payload, so a batch never waits behind a huge frame.
 constexpr std::size_t max_touched_keys = 4096;
 
-using message = std::variant<hello, listener, listeners_done, sessions, ready, learned, forgot, touched>;
+using message = std::variant<hello, listener, listeners_done, sessions, ready, learned, forgot, touched, rate_limits>;
 
 /// The frame of m, ready to write.
 std::string encode(const message& m);
