@@ -17,7 +17,8 @@
 // prints one line, `OPEN requested=N open=K failed=F first_error=...`, and holds the open ones
 // until SIGTERM or SIGINT (or --max-hold-s, so that it never outlives a parent that forgot
 // it); then it prints `HELD open=K closed_early=M` (M: connections that the
-// other side closed while they were held) and exits 0. Exit 2 on bad arguments.
+// other side closed while they were held) and `with_data=D` (streams that received bytes after
+// their head: a silent stream receives none), and exits 0. Exit 2 on bad arguments.
 
 import net from 'node:net';
 import tls from 'node:tls';
@@ -108,7 +109,9 @@ function openOne(opts, request) {
       clearTimeout(timer);
       socket.removeListener('data', onData);
       if (!ok) socket.destroy();
-      resolve(ok ? { socket } : { why });
+      // Bytes after the head in the same read are data the stream already carried.
+      const end = data.indexOf('\r\n\r\n');
+      resolve(ok ? { socket, extra: opts.mode === 'stream' && data.length > end + 4 } : { why });
     };
     const timer = setTimeout(() => finish(false, `no answer within ${opts.timeoutMs} ms`), opts.timeoutMs);
     const onData = (chunk) => {
@@ -129,6 +132,7 @@ const held = [];
 let failed = 0;
 let firstError = '';
 let closedEarly = 0;
+let withData = 0;
 let stopping = false;
 
 let next = 0;
@@ -140,7 +144,9 @@ async function opener() {
       held.push(r.socket);
       r.socket.on('error', () => {});
       r.socket.on('close', () => { if (!stopping) closedEarly += 1; });
-      r.socket.resume(); // a stream's later events (if any) are read and dropped
+      let counted = r.extra;
+      if (counted) withData += 1;
+      r.socket.on('data', () => { if (!counted) { counted = true; withData += 1; } });
     } else {
       failed += 1;
       if (!firstError) firstError = r.why;
@@ -154,7 +160,7 @@ process.stdout.write(`OPEN requested=${opts.count} open=${held.length} failed=${
 function stop() {
   if (stopping) return;
   stopping = true;
-  process.stdout.write(`HELD open=${held.length - closedEarly} closed_early=${closedEarly}\n`);
+  process.stdout.write(`HELD open=${held.length - closedEarly} closed_early=${closedEarly} with_data=${withData}\n`);
   for (const s of held) s.destroy();
   process.exit(0);
 }
