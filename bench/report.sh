@@ -17,7 +17,7 @@ derive_figures() {
       ADDED_P99[$t]=$((${MED_P99[lat,$t]%.*} - ${MED_P99[lat,backend]%.*}))
     fi
     for s in streams tls-streams idle; do
-      [[ -z ${HOLD_FAILED[$s,$t]:-x} && -n ${HOLD_WITH[$s,$t]:-} ]] || continue
+      [[ -z ${HOLD_FAILED[$s,$t]-x} && -n ${HOLD_WITH[$s,$t]:-} ]] || continue  # "" = counted
       PER_HOLD[$s,$t]=$(awk -v a="${HOLD_WITH[$s,$t]}" -v b="${HOLD_BEFORE[$s,$t]}" \
         -v n="$([[ $s == idle ]] && echo "$IDLE_CONNECTIONS" || echo "$STREAMS")" 'BEGIN { printf "%.2f\n", (a - b) / n }')
     done

@@ -9,7 +9,7 @@
 #
 # Writes the summary (markdown) to stdout and to bench/results/latest.md, and every wrk output
 # to bench/results/latest-wrk.log.
-set -euo pipefail
+set -Eeuo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD

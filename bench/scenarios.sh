@@ -112,9 +112,14 @@ busy_memory() {
 # streams, got no byte after its head) until the RSS was read.
 hold_scenario() { # S MODE TLS COUNT
   local s=$1 mode=$2 tls=$3 count=$4 t holder i limit line held closed data
-  HOLD_DESC[$s]="$count $( [[ $mode == stream ]] && echo "silent SSE streams (GET /mcp, Accept: text/event-stream)" || echo "idle keep-alive connections (one POST answered each)")$( ((tls)) && echo ", TLS")"
+  if [[ $mode == stream ]]; then
+    HOLD_DESC[$s]="$count silent SSE streams (GET /mcp, Accept: text/event-stream)"
+  else
+    HOLD_DESC[$s]="$count idle keep-alive connections (one POST answered each)"
+  fi
+  ((tls == 0)) || HOLD_DESC[$s]+=", TLS from the client to the proxy"
   log "$s: ${HOLD_DESC[$s]} per proxy, $OPEN_CONCURRENCY being opened at a time"
-  configure_targets 1 "$tls"
+  configure_targets 1 "$tls" "$([[ $mode == stream ]] && echo 1 || echo 0)"
   limit=$((60 + count / 20)) # seconds to open them all: far more than loopback needs
   for t in "${PROXIES[@]}"; do
     start_target "$t"

@@ -17,6 +17,7 @@
 declare -A URL PID CPU_PIDS RSS_PIDS FAILED PORT CONFIG
 SETUP_WORKERS=1
 SETUP_TLS=0
+SETUP_STREAMING=0
 
 # An echo tools/call through URL must answer 200 with the echoed text.
 probe() {
@@ -45,7 +46,11 @@ forget_pid() {
 }
 
 write_nginx_config() { # FILE PORT
-  local user="" listen="listen 127.0.0.1:$2;" tls=""
+  local user="" listen="listen 127.0.0.1:$2;" tls="" buffering=""
+  # With proxy_buffering on (the default), nginx holds a response head back until a body
+  # follows (postpone_output), so a silent stream's client never sees its head: SSE behind
+  # nginx is configured with buffering off (as turnout's nginx import example does).
+  ((SETUP_STREAMING == 0)) || buffering="proxy_buffering off;"
   ((EUID == 0)) && user="user root;"
   if ((SETUP_TLS)); then
     listen="listen 127.0.0.1:$2 ssl;"
@@ -94,6 +99,7 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_read_timeout 1h;           # silent SSE streams stay open (turnout: stream_idle_timeout 0)
+            $buffering
             # The same work as turnout, which always forwards the client's Host and adds these.
             proxy_set_header Host \$http_host;
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
@@ -154,15 +160,18 @@ fd_budget() {
   echo "$want"
 }
 
-# Writes every proxy's configuration for one setup, on fresh ports.
-configure_targets() { # WORKERS TLS
+# Writes every proxy's configuration for one setup, on fresh ports. STREAMING 1: nginx as it is
+# configured for SSE (see write_nginx_config).
+configure_targets() { # WORKERS TLS [STREAMING]
   local t extra=()
   SETUP_WORKERS=$1
   SETUP_TLS=$2
+  SETUP_STREAMING=${3:-0}
   ((SETUP_TLS)) && extra=("tls_cert = \"$CERT\"" "tls_key = \"$KEY\"")
   for t in "${PROXIES[@]}"; do
     PORT[$t]=$(free_port)
     CONFIG[$t]=$TMP/$t.conf
+    [[ $t != turnout* ]] || CONFIG[$t]=$TMP/$t.toml # turnout reads *.conf as nginx configuration
     FAILED[$t]=""
     case $t in
       turnout | turnout-base)
@@ -221,7 +230,7 @@ start_target() { # NAME
     CPU_PIDS[nginx]="${PID[nginx]} $workers"
   fi
   check_forwarding "$name"
-  [[ -n ${FAILED[$name]} ]] || log "$name on ${URL[$name]} (pids ${CPU_PIDS[$name]}; $SETUP_WORKERS worker(s)$( ((SETUP_TLS)) && echo ", TLS"))"
+  [[ -n ${FAILED[$name]} ]] || log "$name on ${URL[$name]} (pids ${CPU_PIDS[$name]}; $SETUP_WORKERS worker(s))"
 }
 
 # Equal work: the backend must see the same forwarded fields from every proxy.
