@@ -6,7 +6,7 @@
 derive_figures() {
   local t s
   declare -gA PER_CPU_S ADDED_P50 ADDED_P99 PER_HOLD PER_BUSY
-  for s in tp w2; do
+  for s in tp lat w2; do
     for t in "${PROXIES[@]}"; do
       PER_CPU_S[$s,$t]=$(awk -v c="${MED_CPU[$s,$t]:-}" 'BEGIN { if (c != "" && c > 0) printf "%.0f\n", 1e6 / c }')
     done
