@@ -96,6 +96,29 @@ itest('an SSE event reaches the client while the backend still holds the stream 
   assert.equal(res.body.toString(), 'data: first\n\ndata: second\n\n');
 });
 
+// The benchmark's silent streams (bench/run.sh, scenario "streams"): the mock sends the head of
+// a GET /mcp stream and nothing more; turnout must pass that head on at once (a proxy that held
+// it back until a body came would never answer) and keep the stream open.
+itest('a silent SSE stream from the mock (--silent-streams) gets its head through turnout and stays open', async (t, s) => {
+  const silent = await s.mock({ name: 'silent-mock', silentStreams: true });
+  const tn = await s.turnout({ backends: [silent.addr] });
+  const conn = await s.conn(tn.port);
+  await conn.write('GET /mcp HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n');
+  await conn.waitForText('\r\n\r\n', 5000);
+  const head = conn.buf.toString('latin1');
+  assert.match(head, /^HTTP\/1\.1 200 /);
+  assert.match(head, /\r\ncontent-type: text\/event-stream/i);
+  // A request answered by the same mock afterwards: a first event (the mock without the option
+  // sends one right behind the head) would have arrived by now.
+  const echo = await httpRequest(tn.port, {
+    method: 'POST', path: '/mcp', headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+    body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}',
+  });
+  assert.equal(echo.status, 200);
+  assert.ok(await conn.staysOpen(200), 'the silent stream stays open');
+  assert.equal(conn.buf.toString('latin1'), head, 'nothing after the head');
+});
+
 itest('a chunked request body is streamed to the backend and echoed intact', async (t, s) => {
   const tn = await s.turnout({ backends: [mock.addr] });
   const conn = await s.conn(tn.port);

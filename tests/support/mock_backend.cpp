@@ -3,7 +3,7 @@
 // benchmarks.
 //
 //   turnout-mock-backend [--listen HOST:PORT] [--name NAME] [--threads N] [--sse-interval-ms N]
-//                        [--no-accept]
+//                        [--silent-streams] [--no-accept]
 //
 // It speaks MCP Streamable HTTP on /mcp, the legacy HTTP+SSE transport (2024-11-05) on
 // /sse + /messages, and a handful of plain HTTP helpers (/echo, /headers, /status/CODE, ...)
@@ -279,6 +279,8 @@ private:
 struct backend_state {
     std::string name;
     std::chrono::milliseconds sse_interval{1000};
+    // GET /mcp streams send their head and then nothing (the benchmark's silent streams).
+    bool silent_streams = false;
     json::value tools = json::parse(tools_list_json);
     session_registry sessions;
     legacy_stream_registry legacy_streams;
@@ -734,7 +736,7 @@ private:
                              R"(text/event-stream"},"id":null})");
         set_event_stream_headers();
         start_stream(stream_kind::mcp_ticks);
-        if (streaming_) {
+        if (streaming_ && !state_.silent_streams) {
             ticks_ = 0;
             send_tick();
         }
@@ -1160,6 +1162,7 @@ struct options {
     std::string name = "mock";
     unsigned threads = 1;
     std::chrono::milliseconds sse_interval{1000};
+    bool silent_streams = false;
     // Listen with a backlog of 0 and never accept: once one connection waits in the queue the
     // kernel drops further SYNs, so a connect to this address hangs (connect_timeout tests).
     bool no_accept = false;
@@ -1170,7 +1173,7 @@ struct options {
     std::fprintf(stderr,
                  "turnout-mock-backend: %s\n"
                  "usage: turnout-mock-backend [--listen HOST:PORT] [--name NAME] "
-                 "[--threads N] [--sse-interval-ms N] [--no-accept]\n",
+                 "[--threads N] [--sse-interval-ms N] [--silent-streams] [--no-accept]\n",
                  why);
     std::exit(2);
 }
@@ -1183,6 +1186,10 @@ options parse_options(int argc, char** argv)
         std::string value;
         if (arg == "--no-accept") {
             opts.no_accept = true;
+            continue;
+        }
+        if (arg == "--silent-streams") {
+            opts.silent_streams = true;
             continue;
         }
         // Both "--opt VALUE" and "--opt=VALUE".
@@ -1277,6 +1284,7 @@ int main(int argc, char** argv)
         backend_state state;
         state.name = opts.name;
         state.sse_interval = opts.sse_interval;
+        state.silent_streams = opts.silent_streams;
 
         // Install the signal handlers before announcing the port, so that a test which
         // stops us right after reading "listening on" gets a clean exit.

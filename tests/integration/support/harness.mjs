@@ -393,12 +393,14 @@ export async function startTurnout(scope, opts = {}) {
  * Starts turnout-mock-backend; resolves with {name, port, addr, child}.
  * `noAccept`: the mock listens with a backlog of 0 and never accepts, so once one connection
  * waits in its queue the kernel drops further SYNs and a connect there hangs.
+ * `silentStreams`: GET /mcp streams send their head and then nothing (the benchmark's streams).
  */
-export async function startMock(scope, { name = 'mock', sseIntervalMs, noAccept = false } = {}) {
+export async function startMock(scope, { name = 'mock', sseIntervalMs, noAccept = false, silentStreams = false } = {}) {
   const bin = requireBinary(MOCK_BIN, 'TURNOUT_MOCK_BIN');
   const args = ['--listen', '127.0.0.1:0', '--name', name];
   if (sseIntervalMs !== undefined) args.push('--sse-interval-ms', String(sseIntervalMs));
   if (noAccept) args.push('--no-accept');
+  if (silentStreams) args.push('--silent-streams');
   const child = new Child(`mock backend ${name}`, bin, args);
   scope?.track(child, `mock backend ${name}`);
   const [m] = await child.waitForMatches(/listening on ([^\s:]+):(\d+)/, { stream: 'stdout', timeout: 10000 });
