@@ -38,6 +38,10 @@ tls_stream::tls_stream(boost::asio::ip::tcp::socket& socket, boost::asio::ssl::c
     // retried write may pass its bytes from another address (write_step gathers them anew).
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // One recv for a whole record (or several) instead of one for its header and one for its
+    // body. Safe here: an operation waits for the socket only after OpenSSL said WANT_READ, that
+    // is after whatever it had read ahead was used up.
+    SSL_set_read_ahead(ssl_, 1);
     if (ec || SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle())) != 1) {
         SSL_free(ssl_);
         ERR_clear_error();
