@@ -23,12 +23,14 @@ void clear_errors() noexcept
 } // namespace
 
 tls_stream::tls_stream(boost::asio::ip::tcp::socket& socket, boost::asio::ssl::context& ctx)
-    : socket_(socket), ssl_(SSL_new(ctx.native_handle()))
+    : socket_(socket), session_(new session)
 {
-    if (!ssl_) {
+    SSL* const ssl = SSL_new(ctx.native_handle());
+    if (!ssl) {
         ERR_clear_error();
         throw boost::system::system_error(boost::asio::error::no_memory, "SSL_new");
     }
+    session_->ssl = ssl;
     // OpenSSL calls recv/send itself and must get EAGAIN rather than block. native_non_blocking
     // changes only the descriptor, not how Asio's own synchronous calls on the socket behave.
     boost::system::error_code ec;
@@ -36,77 +38,86 @@ tls_stream::tls_stream(boost::asio::ip::tcp::socket& socket, boost::asio::ssl::c
     // Record buffers exist only while a record is in flight (an idle connection keeps none);
     // a write may end after some records (the completion reports how many bytes), and a
     // retried write may pass its bytes from another address (write_step gathers them anew).
-    SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+    SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // One recv for a whole record (or several) instead of one for its header and one for its
     // body. Safe here: an operation waits for the socket only after OpenSSL said WANT_READ, that
     // is after whatever it had read ahead was used up.
-    SSL_set_read_ahead(ssl_, 1);
-    if (ec || SSL_set_fd(ssl_, static_cast<int>(socket_.native_handle())) != 1) {
-        SSL_free(ssl_);
+    SSL_set_read_ahead(ssl, 1);
+    const int fd = static_cast<int>(socket_.native_handle());
+    if (ec || SSL_set_fd(ssl, fd) != 1) {
         ERR_clear_error();
         throw boost::system::system_error(ec ? ec : boost::asio::error::no_memory, "SSL_set_fd");
     }
+    session_->socket = &socket_;
+    session_->fd = fd;
 }
 
 tls_stream::~tls_stream()
 {
+    // Operations still queued find the session detached and end as aborted; the SSL object
+    // goes with the last of them.
+    session_->socket = nullptr;
+}
+
+tls_stream::session::~session()
+{
     // SSL_free does not close the descriptor (no BIO_CLOSE with SSL_set_fd): the socket's owner does.
-    SSL_free(ssl_);
+    SSL_free(ssl);
 }
 
 void tls_stream::prepare_handshake(handshake_type type) noexcept
 {
     if (type == boost::asio::ssl::stream_base::client)
-        SSL_set_connect_state(ssl_);
+        SSL_set_connect_state(session_->ssl);
     else
-        SSL_set_accept_state(ssl_);
+        SSL_set_accept_state(session_->ssl);
 }
 
-tls_stream::step_result tls_stream::handshake_step()
+tls_stream::step_result tls_stream::session::handshake_step()
 {
     clear_errors();
-    return classify(SSL_do_handshake(ssl_), 0);
+    return classify(SSL_do_handshake(ssl), 0);
 }
 
-tls_stream::step_result tls_stream::read_step(boost::asio::mutable_buffer buffer)
-{
-    if (buffer.size() == 0)
-        return {};
-    clear_errors();
-    std::size_t n = 0;
-    const int ret = SSL_read_ex(ssl_, buffer.data(), buffer.size(), &n);
-    return classify(ret, n);
-}
-
-tls_stream::step_result tls_stream::write_one(boost::asio::const_buffer buffer)
+tls_stream::step_result tls_stream::session::read_step(boost::asio::mutable_buffer buffer)
 {
     if (buffer.size() == 0)
         return {};
     clear_errors();
     std::size_t n = 0;
-    const int ret = SSL_write_ex(ssl_, buffer.data(), buffer.size(), &n);
+    const int ret = SSL_read_ex(ssl, buffer.data(), buffer.size(), &n);
     return classify(ret, n);
 }
 
-tls_stream::step_result tls_stream::shutdown_step()
+tls_stream::step_result tls_stream::session::write_one(boost::asio::const_buffer buffer)
+{
+    if (buffer.size() == 0)
+        return {};
+    clear_errors();
+    std::size_t n = 0;
+    const int ret = SSL_write_ex(ssl, buffer.data(), buffer.size(), &n);
+    return classify(ret, n);
+}
+
+tls_stream::step_result tls_stream::session::shutdown_step()
 {
     clear_errors();
-    int ret = SSL_shutdown(ssl_);
+    int ret = SSL_shutdown(ssl);
     if (ret == 0) {
         // close_notify is out; the second call waits for the peer's (as Asio's engine does).
         clear_errors();
-        ret = SSL_shutdown(ssl_);
+        ret = SSL_shutdown(ssl);
     }
     return classify(ret, 0);
 }
 
-tls_stream::step_result tls_stream::classify(int ret, std::size_t bytes)
+tls_stream::step_result tls_stream::session::classify(int ret, std::size_t bytes)
 {
     if (ret > 0)
         return {want::nothing, {}, bytes};
     const int sys_errno = errno; // before anything else can change it
-    const int error = SSL_get_error(ssl_, ret);
+    const int error = SSL_get_error(ssl, ret);
     const unsigned long queued = ERR_peek_error();
     ERR_clear_error(); // nothing left for the next call on this thread to misread
     switch (error) {
@@ -129,7 +140,7 @@ tls_stream::step_result tls_stream::classify(int ret, std::size_t bytes)
     }
     if (queued == 0)
         return {want::nothing, boost::asio::ssl::error::unspecified_system_error, 0};
-    return {want::nothing, {static_cast<int>(queued), boost::asio::error::get_ssl_category()}, 0};
+    return {want::nothing, {static_cast<int>(queued), boost::asio::error::get_sslcategory()}, 0};
 }
 
 } // namespace turnout::net

@@ -69,7 +69,8 @@ struct tls_pair {
     asio::io_context io;
     std::unique_ptr<net::tls_server_context> server_ctx;
     std::unique_ptr<net::tls_client_context> client_ctx;
-    net::socket_stream server{io};
+    std::optional<net::socket_stream> server_holder{std::in_place, io};
+    net::socket_stream& server = *server_holder;
     net::socket_stream client{io};
 
     tls_pair()
@@ -362,4 +363,31 @@ TEST_CASE("tls_stream: completions never run inside the initiating call, and clo
     p.run_until([&] { return at_server.done(); });
     REQUIRE(at_server.failed);
     CHECK(*at_server.failed == asio::error::operation_aborted);
+}
+
+TEST_CASE("tls_stream: a wait that completes after the socket closed, or the stream went, ends as aborted")
+{
+    for (const bool destroy : {false, true}) {
+        CAPTURE(destroy);
+        tls_pair p;
+        p.handshake();
+        std::optional<error_code> read;
+        std::array<char, 64> buffer{};
+        p.server.async_read_some(asio::buffer(buffer), [&](error_code ec, std::size_t) { read = ec; });
+        p.io.restart();
+        p.io.poll(); // the read waits for the socket now
+        REQUIRE(!read);
+        // The client's record makes the wait complete; a handler queued before it closes the
+        // socket (or destroys the stream) first, as another handler of the connection may.
+        asio::write(p.client.tls().next_layer(), asio::buffer(std::string_view("x"))); // not TLS: any byte wakes it
+        asio::post(p.io, [&] {
+            if (destroy)
+                p.server_holder.reset();
+            else
+                p.server.next_layer().close();
+        });
+        p.run_until([&] { return read.has_value(); });
+        REQUIRE(read);
+        CHECK(*read == asio::error::operation_aborted);
+    }
 }

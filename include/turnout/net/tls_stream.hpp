@@ -13,6 +13,13 @@
 // those of Asio's ssl::stream: eof after the peer's close_notify, ssl::error::stream_truncated
 // for a TCP end without one, the system error of the socket, or OpenSSL's error in Asio's
 // ssl category. Completions never run inside the initiating call.
+//
+// A readiness wait completes through the io_context's queue, and by the time its handler runs
+// the connection may have closed the socket or destroyed the stream (another handler of the
+// same turn did). So the SSL object lives in a session that pending operations share, and an
+// operation calls OpenSSL again only while the session's stream still exists and its socket is
+// still open on the descriptor the SSL object was given; otherwise it ends with
+// operation_aborted, like Asio's own operations on a closed socket.
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/buffer.hpp>
@@ -21,6 +28,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
 
 #include <array>
 #include <cstddef>
@@ -42,7 +50,7 @@ public:
     tls_stream(const tls_stream&) = delete;
     tls_stream& operator=(const tls_stream&) = delete;
 
-    SSL* native_handle() noexcept { return ssl_; }
+    SSL* native_handle() noexcept { return session_->ssl; }
     executor_type get_executor() noexcept { return socket_.get_executor(); }
     boost::asio::ip::tcp::socket& next_layer() noexcept { return socket_; }
 
@@ -51,7 +59,7 @@ public:
     auto async_handshake(handshake_type type, Handler&& handler)
     {
         prepare_handshake(type);
-        return start<false>([](tls_stream& s) { return s.handshake_step(); }, std::forward<Handler>(handler));
+        return start<false>([](session& s) { return s.handshake_step(); }, std::forward<Handler>(handler));
     }
 
     /// Reads at most the first non-empty buffer's worth. Handler: void(error_code, std::size_t).
@@ -59,7 +67,7 @@ public:
     auto async_read_some(const MutableBuffers& buffers, Handler&& handler)
     {
         const boost::asio::mutable_buffer first = first_buffer<boost::asio::mutable_buffer>(buffers);
-        return start<true>([first](tls_stream& s) { return s.read_step(first); }, std::forward<Handler>(handler));
+        return start<true>([first](session& s) { return s.read_step(first); }, std::forward<Handler>(handler));
     }
 
     /// Writes one record or more; several small buffers are gathered into one record (at most
@@ -70,8 +78,7 @@ public:
     template <class ConstBuffers, class Handler>
     auto async_write_some(const ConstBuffers& buffers, Handler&& handler)
     {
-        return start<true>([buffers](tls_stream& s) { return s.write_step(buffers); },
-                           std::forward<Handler>(handler));
+        return start<true>([buffers](session& s) { return write_step(s, buffers); }, std::forward<Handler>(handler));
     }
 
     /// Sends close_notify and waits for the peer's. A peer that never answers keeps this
@@ -80,7 +87,7 @@ public:
     template <class Handler>
     auto async_shutdown(Handler&& handler)
     {
-        return start<false>([](tls_stream& s) { return s.shutdown_step(); }, std::forward<Handler>(handler));
+        return start<false>([](session& s) { return s.shutdown_step(); }, std::forward<Handler>(handler));
     }
 
     static constexpr std::size_t gather_limit = 16384; // one TLS record
@@ -95,13 +102,39 @@ private:
         std::size_t bytes = 0;
     };
 
+    /// The SSL object and what its pending operations need to know about the stream. Counted
+    /// without atomics: the stream and its operations live on one thread.
+    struct session {
+        SSL* ssl = nullptr;
+        boost::asio::ip::tcp::socket* socket = nullptr; // null once the stream is gone
+        int fd = -1;                                     // the descriptor ssl reads and writes
+        unsigned references = 0;
+
+        session() = default;
+        session(const session&) = delete;
+        session& operator=(const session&) = delete;
+        ~session();
+
+        /// Whether OpenSSL may touch the descriptor: the stream exists, its socket is still open
+        /// on the descriptor the SSL object was given.
+        bool attached() const noexcept { return socket && socket->is_open() && socket->native_handle() == fd; }
+
+        step_result handshake_step();
+        step_result read_step(boost::asio::mutable_buffer buffer);
+        step_result write_one(boost::asio::const_buffer buffer);
+        step_result shutdown_step();
+        /// What OpenSSL's answer ret to a call means (for the call that just returned).
+        step_result classify(int ret, std::size_t bytes);
+
+        friend void intrusive_ptr_add_ref(session* s) noexcept { ++s->references; }
+        friend void intrusive_ptr_release(session* s) noexcept
+        {
+            if (--s->references == 0)
+                delete s;
+        }
+    };
+
     void prepare_handshake(handshake_type type) noexcept;
-    step_result handshake_step();
-    step_result read_step(boost::asio::mutable_buffer buffer);
-    step_result write_one(boost::asio::const_buffer buffer);
-    step_result shutdown_step();
-    /// What OpenSSL's answer ret to a call means (for the call that just returned).
-    step_result classify(int ret, std::size_t bytes);
 
     template <class Buffer, class Buffers>
     static Buffer first_buffer(const Buffers& buffers)
@@ -113,23 +146,23 @@ private:
     }
 
     template <class ConstBuffers>
-    step_result write_step(const ConstBuffers& buffers)
+    static step_result write_step(session& s, const ConstBuffers& buffers)
     {
         const auto begin = boost::asio::buffer_sequence_begin(buffers);
         const auto end = boost::asio::buffer_sequence_end(buffers);
         const boost::asio::const_buffer first = first_buffer<boost::asio::const_buffer>(buffers);
         if (first.size() >= gather_limit || std::next(begin) == end)
-            return write_one(first);
+            return s.write_one(first);
         std::array<unsigned char, gather_limit> gathered; // on the stack: nothing kept per connection
         const auto n = boost::asio::buffer_copy(boost::asio::buffer(gathered), buffers);
-        return write_one(boost::asio::buffer(gathered.data(), n));
+        return s.write_one(boost::asio::buffer(gathered.data(), n));
     }
 
     /// One operation: calls step, waits for the readiness OpenSSL asks for, calls it again,
     /// until it is done or fails.
     template <bool WithSize, class Step>
     struct operation {
-        tls_stream& stream;
+        boost::intrusive_ptr<session> shared;
         Step step;
         enum class phase { start, waiting, deferred } at = phase::start;
         step_result result{};
@@ -143,17 +176,23 @@ private:
                 result = {want::nothing, wait_error, 0};
                 return finish(self);
             }
-            result = step(stream);
+            if (!shared->attached()) {
+                result = {want::nothing, boost::asio::error::operation_aborted, 0};
+                if (at != phase::start)
+                    return finish(self);
+            } else {
+                result = step(*shared);
+            }
             if (result.wait != want::nothing) {
                 const auto type = result.wait == want::read ? boost::asio::socket_base::wait_read
                                                             : boost::asio::socket_base::wait_write;
                 at = phase::waiting;
-                return stream.socket_.async_wait(type, std::move(self));
+                return shared->socket->async_wait(type, std::move(self));
             }
             if (at == phase::start) {
                 // Done at once: the handler must not run inside the initiating call.
                 at = phase::deferred;
-                return boost::asio::post(stream.socket_.get_executor(), std::move(self));
+                return boost::asio::post(self.get_io_executor(), std::move(self));
             }
             finish(self);
         }
@@ -173,12 +212,12 @@ private:
     {
         using signature = std::conditional_t<WithSize, void(boost::system::error_code, std::size_t),
                                              void(boost::system::error_code)>;
-        return boost::asio::async_compose<Handler, signature>(operation<WithSize, Step>{*this, std::move(step)},
+        return boost::asio::async_compose<Handler, signature>(operation<WithSize, Step>{session_, std::move(step)},
                                                               handler, socket_);
     }
 
     boost::asio::ip::tcp::socket& socket_;
-    SSL* ssl_;
+    boost::intrusive_ptr<session> session_;
 };
 
 } // namespace turnout::net
