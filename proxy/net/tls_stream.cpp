@@ -140,7 +140,7 @@ tls_stream::step_result tls_stream::session::classify(int ret, std::size_t bytes
     }
     if (queued == 0)
         return {want::nothing, boost::asio::ssl::error::unspecified_system_error, 0};
-    return {want::nothing, {static_cast<int>(queued), boost::asio::error::get_sslcategory()}, 0};
+    return {want::nothing, {static_cast<int>(queued), boost::asio::error::get_ssl_category()}, 0};
 }
 
 } // namespace turnout::net
