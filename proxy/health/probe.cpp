@@ -203,13 +203,15 @@ std::string lower_first(std::string text)
 // ---- one probe ---------------------------------------------------------------------------
 
 /// One probe: a single connection (reopened only if the backend closes it between steps)
-/// under one deadline, the stream's timer, which covers every step including the cleanup.
+/// under one deadline, which covers every step including the cleanup: when it passes, the
+/// socket closes and whatever is pending fails as a timeout.
 class probe_op : public std::enable_shared_from_this<probe_op> {
 public:
     probe_op(asio::io_context& io, const tcp::endpoint& endpoint, std::string host_header,
              const config::health_config& check, std::function<void(probe_result)> done,
              std::shared_ptr<net::tls_client_context> tls)
         : stream_(io),
+          deadline_(io),
           endpoint_(endpoint),
           host_(std::move(host_header)),
           check_(check),
@@ -220,7 +222,13 @@ public:
     void start()
     {
         started_ = clock_type::now();
-        stream_.next_layer().expires_after(check_.timeout);
+        deadline_.expires_after(check_.timeout);
+        deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+            if (ec)
+                return; // finished in time
+            self->timed_out_ = true;
+            self->close();
+        });
         step_ = check_.kind == config::health_kind::mcp ? step::initialize : step::http_get;
         do_connect();
     }
@@ -243,6 +251,8 @@ private:
     void do_connect()
     {
         buffer_.clear();
+        if (timed_out_)
+            return fail_transport("connect", asio::error::timed_out);
         stream_.next_layer().async_connect(endpoint_,
                                            [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
     }
@@ -505,7 +515,7 @@ private:
 
     void fail_transport(const std::string& what, beast::error_code ec)
     {
-        if (ec == beast::error::timeout) {
+        if (timed_out_) {
             // The cleanup DELETE may run out of time without changing the verdict.
             if (step_ == step::end_session)
                 return finish();
@@ -529,6 +539,7 @@ private:
 
     void finish()
     {
+        deadline_.cancel();
         close();
         result_.latency = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - started_);
         auto done = std::move(done_);
@@ -541,11 +552,13 @@ private:
     {
         connected_ = false;
         beast::error_code ignored;
-        stream_.next_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
-        stream_.next_layer().close();
+        stream_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.next_layer().close(ignored);
     }
 
-    net::basic_stream<beast::tcp_stream> stream_;
+    net::socket_stream stream_;
+    asio::steady_timer deadline_;
+    bool timed_out_ = false;
     tcp::endpoint endpoint_;
     std::string host_;
     config::health_config check_;

@@ -1,17 +1,17 @@
 #pragma once
-// A byte stream that is a plain TCP socket or, when TLS is enabled on it, an OpenSSL stream
-// over that same socket. One predictable branch per operation keeps the plain path as it was
-// (no virtual call, no allocation); the TLS layer is allocated once per connection, only for
-// TLS connections. It models Asio's AsyncReadStream/AsyncWriteStream, so asio::async_write
-// and Beast's HTTP algorithms work on it.
+// A byte stream that is a plain TCP socket or, when TLS is enabled on it, a tls_stream over
+// that same socket. One predictable branch per operation keeps the plain path as it was (no
+// virtual call, no allocation); the TLS layer is allocated once per connection, only for TLS
+// connections. It models Asio's AsyncReadStream/AsyncWriteStream, so asio::async_write and
+// Beast's HTTP algorithms work on it.
+
+#include "turnout/net/tls_stream.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 
 #include <memory>
-#include <string>
 #include <utility>
 
 namespace turnout::net {
@@ -20,7 +20,7 @@ template <class NextLayer>
 class basic_stream {
 public:
     using next_layer_type = NextLayer;
-    using tls_type = boost::asio::ssl::stream<NextLayer&>;
+    using tls_type = tls_stream;
     using executor_type = typename NextLayer::executor_type;
 
     template <class... Args>
@@ -36,17 +36,17 @@ public:
     /// Puts TLS with ctx over the next layer (before any byte was exchanged).
     tls_type& enable_tls(boost::asio::ssl::context& ctx)
     {
-        tls_ = std::make_unique<tls_layer>(next_, ctx);
-        return tls_->stream;
+        tls_ = std::make_unique<tls_type>(next_, ctx);
+        return *tls_;
     }
     bool is_tls() const noexcept { return tls_ != nullptr; }
-    tls_type& tls() noexcept { return tls_->stream; }
+    tls_type& tls() noexcept { return *tls_; }
 
     template <class MutableBuffers, class Handler>
     void async_read_some(const MutableBuffers& buffers, Handler&& handler)
     {
         if (tls_) [[unlikely]]
-            tls_->stream.async_read_some(buffers, std::forward<Handler>(handler));
+            tls_->async_read_some(buffers, std::forward<Handler>(handler));
         else
             next_.async_read_some(buffers, std::forward<Handler>(handler));
     }
@@ -55,17 +55,15 @@ public:
     void async_write_some(const ConstBuffers& buffers, Handler&& handler)
     {
         if (tls_) [[unlikely]]
-            tls_->stream.async_write_some(buffers, std::forward<Handler>(handler));
+            tls_->async_write_some(buffers, std::forward<Handler>(handler));
         else
             next_.async_write_some(buffers, std::forward<Handler>(handler));
     }
 
     /// Writes all of buffers. A sequence of one buffer (the usual whole message) goes out as
     /// that buffer: Asio's single-buffer path is a plain send with no sequence to prepare, and
-    /// its operation fits Asio's recycled handler memory. Over TLS, Asio encrypts one buffer
-    /// per record and system call; a head, a chunk header and a body piece would cost three of
-    /// each, so small sequences are gathered first into a buffer kept for the connection (its
-    /// capacity is reused).
+    /// its operation fits Asio's recycled handler memory. Over TLS, tls_stream gathers small
+    /// buffers into one record itself.
     template <class ConstBuffers, class Handler>
     void async_write(const ConstBuffers& buffers, Handler&& handler)
     {
@@ -75,31 +73,16 @@ public:
             const boost::asio::const_buffer one = *first;
             if (!tls_) [[likely]]
                 return boost::asio::async_write(next_, one, std::forward<Handler>(handler));
-            return boost::asio::async_write(tls_->stream, one, std::forward<Handler>(handler));
+            return boost::asio::async_write(*tls_, one, std::forward<Handler>(handler));
         }
         if (!tls_) [[likely]]
             return boost::asio::async_write(next_, buffers, std::forward<Handler>(handler));
-        const auto total = boost::asio::buffer_size(buffers);
-        if (count == 0 || total > gather_limit)
-            return boost::asio::async_write(tls_->stream, buffers, std::forward<Handler>(handler));
-        auto& gathered = tls_->gathered;
-        gathered.resize(total);
-        boost::asio::buffer_copy(boost::asio::buffer(gathered), buffers);
-        boost::asio::async_write(tls_->stream, boost::asio::buffer(gathered), std::forward<Handler>(handler));
+        boost::asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
     }
 
 private:
-    static constexpr std::size_t gather_limit = 16384; // one TLS record
-
-    // Everything TLS in one allocation, so a plain connection carries one null pointer only.
-    struct tls_layer {
-        tls_layer(NextLayer& next, boost::asio::ssl::context& ctx) : stream(next, ctx) {}
-        tls_type stream;
-        std::string gathered;
-    };
-
     NextLayer next_;
-    std::unique_ptr<tls_layer> tls_;
+    std::unique_ptr<tls_type> tls_; // a plain connection carries this null pointer only
 };
 
 /// A TCP connection, TLS or not (client connections, backend connections).
