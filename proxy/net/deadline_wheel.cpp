@@ -67,14 +67,20 @@ void deadline_wheel::run_due(clock::time_point now)
         }
         done_tick_ = target;
     }
+    if (timer_armed_ && timer_tick_ <= done_tick_)
+        timer_armed_ = false; // its moment has passed (run before the timer's own wake-up)
     // One at a time from the firing list: a handler may cancel or reschedule any entry,
     // including one still waiting here.
     while (entry* e = heads_[firing_list]) {
         unlink(*e);
         e->on_due(now);
     }
-    if (size_ > 0 && !stopped_ && !timer_armed_)
-        arm(next_occupied_tick());
+    // A handler above may have armed the timer for its own, later tick: wake for the nearest.
+    if (size_ > 0 && !stopped_) {
+        const auto next = next_occupied_tick();
+        if (!timer_armed_ || next < timer_tick_)
+            arm(next);
+    }
 }
 
 void deadline_wheel::stop()

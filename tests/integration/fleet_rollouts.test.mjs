@@ -194,7 +194,7 @@ itest('the systemd STATUS line says the store state: connected (and leading), th
   await startInstance(s, etcd.endpoint, { name: 'fleet-notify', env: { NOTIFY_SOCKET: sink.name } });
   const up = await sink.waitFor((f) => /; store etcd connected, leading the rollouts$/.test(f.STATUS ?? ''),
     { timeout: 15000, what: 'STATUS= with the store connected' });
-  assert.match(up.STATUS, /^serving: /);
+  assert.match(up.fields.STATUS, /^serving: /);
   await etcd.stop();
   await sink.waitFor((f) => /; store etcd disconnected \(serving cached state\)$/.test(f.STATUS ?? ''),
     { from: up.index + 1, timeout: 15000, what: 'STATUS= with the store disconnected' });

@@ -169,3 +169,19 @@ TEST_CASE("deadline_wheel outlived by its entries leaves them unlinked")
     CHECK_FALSE(p.scheduled());
     p.cancel(); // harmless
 }
+
+TEST_CASE("deadline_wheel wakes for the nearest entry after a handler rescheduled itself far away")
+{
+    boost::asio::io_context io;
+    deadline_wheel wheel{io, origin};
+    probe first, second;
+    wheel.schedule(first, origin + 100ms);
+    wheel.schedule(second, origin + 200ms);
+    CHECK(wheel.wakes_at() <= origin + 112ms);
+    first.then = [&](clock_type::time_point now) { wheel.schedule(first, now + 60s); };
+    wheel.run_due(origin + 112ms);
+    REQUIRE(first.fired.size() == 1);
+    // The timer must wake for `second`, not sleep until `first`'s new deadline.
+    CHECK(wheel.wakes_at() >= origin + 200ms);
+    CHECK(wheel.wakes_at() <= origin + 216ms);
+}

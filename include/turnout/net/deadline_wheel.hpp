@@ -68,6 +68,8 @@ public:
     void run_due(clock::time_point now);
 
     std::size_t size() const noexcept { return size_; }
+    /// When the timer wakes the wheel next (max: it sleeps).
+    clock::time_point wakes_at() const noexcept { return timer_armed_ ? time_of(timer_tick_) : clock::time_point::max(); }
     /// Stops the timer (the worker's loop is ending); entries stay linked.
     void stop();
 

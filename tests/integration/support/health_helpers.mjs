@@ -22,6 +22,8 @@ export async function startHealthServer(scope, { name = 'health-sdk', tools = 'b
   if (listen) args.push('--listen', listen);
   if (json) args.push('--json');
   const { port, addr, child } = await startNodeBackend(scope, `health server ${name}`, HEALTH_SERVER_SCRIPT, args);
+  // Its own address: two servers may share a port on different loopback addresses.
+  const host = addr.slice(0, addr.lastIndexOf(':')).replace(/^\[|\]$/g, '');
   return {
     name,
     port,
@@ -30,6 +32,7 @@ export async function startHealthServer(scope, { name = 'health-sdk', tools = 'b
     /** 'ok' | 'broken-init' | 'draining' | 'error500' (see health_server.mjs). */
     async setMode(mode) {
       const r = await httpRequest(port, {
+        host,
         method: 'PUT',
         path: '/admin/mode',
         headers: { 'Content-Type': 'application/json' },
@@ -39,7 +42,7 @@ export async function startHealthServer(scope, { name = 'health-sdk', tools = 'b
       if (r.status !== 200) throw new Error(`${name}: PUT /admin/mode ${mode}: ${r.status} ${r.text()}`);
     },
     async stats() {
-      return (await httpRequest(port, { path: '/admin/stats', timeout: 5000 })).json();
+      return (await httpRequest(port, { host, path: '/admin/stats', timeout: 5000 })).json();
     },
     /** SIGKILL: the process and its sessions are gone at once. */
     kill() {
