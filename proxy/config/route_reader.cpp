@@ -74,7 +74,10 @@ void read_route_listeners(const table_reader& r, const configuration& config, ro
         names = r.get_strings("listen");
     if (names.empty())
         r.fail_at("listen", "names no [[listen]]; leave the key out for every listener");
-    for (const auto& [name, at] : names) {
+    for (const auto& entry : names) {
+        // Named, not a structured binding: clang 14 (the fuzz build) cannot capture those.
+        const std::string& name = entry.first;
+        const toml::node* at = entry.second;
         const auto it = std::find_if(config.listeners.begin(), config.listeners.end(),
                                      [&](const listen_config& l) { return !l.name.empty() && l.name == name; });
         if (it == config.listeners.end())
