@@ -12,6 +12,7 @@ packages=(
   nginx-light haproxy wrk
   etcd-server etcd-client
   libc-ares-dev
+  dpkg-dev fakeroot file
 )
 
 # nodejs/npm may come from elsewhere on some images: only ask apt for them when absent.
