@@ -12,6 +12,8 @@
 # a configuration costs, e.g. routes on MCP method and tool (bench/README.md):
 #   AB_CONFIG_A=bench/configs/path_route.toml AB_CONFIG_B=bench/configs/mcp_routes.toml \
 #     AB_SCRIPT=bench/jsonrpc_post_2026.lua bench/ab.sh build/turnout build/turnout 6 8
+# AB_CONNECTIONS: wrk's connections (default 50; 1 measures the latency a proxy adds, with
+# each round's p50 printed).
 # Talks only to 127.0.0.1; needs wrk and build/turnout-mock-backend (scripts/build.sh release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +25,7 @@ A=${1:?usage: bench/ab.sh OLD_TURNOUT NEW_TURNOUT [ROUNDS] [SECONDS]}
 B=${2:?usage: bench/ab.sh OLD_TURNOUT NEW_TURNOUT [ROUNDS] [SECONDS]}
 ROUNDS=${3:-4}
 DUR=${4:-8}
-WRK=(wrk -t1 -c50 -s "$(realpath "${AB_SCRIPT:-$ROOT/bench/jsonrpc_post.lua}")")
+WRK=(wrk -t1 -c"${AB_CONNECTIONS:-50}" --latency -s "$(realpath "${AB_SCRIPT:-$ROOT/bench/jsonrpc_post.lua}")")
 NAMES=(old new)
 [[ -n ${AB_CONFIG_A:-}${AB_CONFIG_B:-} ]] && NAMES=(A B)
 
@@ -61,7 +63,10 @@ if [[ -n ${AB_ROLLOUT:-} ]]; then
   echo "new: a rollout of pool canary runs (50 %, analysis every second)"
 fi
 
-SERVED=("" "") CPU=("" "") MED_SERVED=() MED_CPU=()
+SERVED=("" "") CPU=("" "") P50=("" "") MED_SERVED=() MED_CPU=() MED_P50=()
+# wrk's latency percentile as microseconds ("50%  84.00us", "1.20ms").
+p50_us() { awk '$1 == "50%" { v = $2; u = 1; if (v ~ /ms$/) u = 1000; else if (v ~ /[^m]s$/ && v !~ /us$/) u = 1e6;
+  sub(/[a-z]+$/, "", v); printf "%.1f", v * u }' <<<"$1"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 for round in $(seq 1 "$ROUNDS"); do
@@ -76,8 +81,10 @@ for round in $(seq 1 "$ROUNDS"); do
       exit 1
     fi
     after=$(cpu_ticks "$pid")
-    awk -v n="$name" -v r="$round" -v s="$served" -v t=$((after - before)) -v hz="$hz" \
-      'BEGIN { printf "round %d %s: %d requests, %.2f CPU us/request\n", r, n, s, t * 1e6 / hz / s }'
+    p50=$(p50_us "$out")
+    awk -v n="$name" -v r="$round" -v s="$served" -v t=$((after - before)) -v hz="$hz" -v p="$p50" \
+      'BEGIN { printf "round %d %s: %d requests, %.2f CPU us/request, p50 %s us\n", r, n, s, t * 1e6 / hz / s, p }'
+    P50[i]+=" $p50"
     SERVED[i]+=" $served"
     CPU[i]+=" $(awk -v s="$served" -v t=$((after - before)) -v hz="$hz" 'BEGIN { printf "%.3f", t * 1e6 / hz / s }')"
   done
@@ -86,8 +93,9 @@ done
 for i in 0 1; do
   MED_SERVED[i]=$(median <<<"${SERVED[i]}")
   MED_CPU[i]=$(median <<<"${CPU[i]}")
-  printf 'median %s: %s requests per %ss, %s CPU us/request\n' "${NAMES[i]}" "${MED_SERVED[i]}" "$DUR" "${MED_CPU[i]}"
+  MED_P50[i]=$(median <<<"${P50[i]}")
+  printf 'median %s: %s requests per %ss, %s CPU us/request, p50 %s us\n' "${NAMES[i]}" "${MED_SERVED[i]}" "$DUR" "${MED_CPU[i]}" "${MED_P50[i]}"
 done
 awk -v a="${NAMES[0]}" -v b="${NAMES[1]}" -v sa="${MED_SERVED[0]}" -v sb="${MED_SERVED[1]}" \
-  -v ca="${MED_CPU[0]}" -v cb="${MED_CPU[1]}" 'BEGIN {
-    printf "%s against %s: throughput %+.1f %%, CPU per request %+.1f %%\n", b, a, (sb / sa - 1) * 100, (cb / ca - 1) * 100 }'
+  -v ca="${MED_CPU[0]}" -v cb="${MED_CPU[1]}" -v pa="${MED_P50[0]}" -v pb="${MED_P50[1]}" 'BEGIN {
+    printf "%s against %s: throughput %+.1f %%, CPU per request %+.1f %%, p50 %+.1f %%\n", b, a, (sb / sa - 1) * 100, (cb / ca - 1) * 100, (pb / pa - 1) * 100 }'

@@ -5,7 +5,8 @@
 #   SECONDS  how long each target runs (default 60)
 # Each target runs on a scratch copy of tests/fuzz/corpus/TARGET (new inputs stay out of the
 # repository); a crash leaves its input in build-fuzz/findings/TARGET/ and the script exits
-# non-zero. Set FUZZ_KEEP=1 to keep the scratch corpora.
+# non-zero. Set FUZZ_KEEP=1 to keep the scratch corpora, FUZZ_RUNS=N to stop a target after N
+# executions (a campaign: FUZZ_RUNS=10000000 scripts/fuzz.sh all 1800).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,7 @@ for t in "${targets[@]}"; do
   # heap on many of them (300 executions/s instead of thousands). Leaks there are the unit
   # tests' to find (ASan build, detect_leaks=1).
   [[ "$t" == session_id ]] && extra=(-detect_leaks=0)
+  [[ -n "${FUZZ_RUNS:-}" ]] && extra+=(-runs="$FUZZ_RUNS")
   rc=0
   "$dir/fuzz_$t" "$work" "${extra[@]}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$findings/" >"$log" 2>&1 || rc=$?
@@ -66,7 +68,8 @@ for t in "${targets[@]}"; do
     tail -n 60 "$log" >&2
     summary+=("$t: FAILED (exit $rc) after ${execs:-?} executions; input in $findings/, log $log")
   else
-    summary+=("$t: ${execs:-?} executions in ${seconds}s, no crash")
+    took=$(sed -n 's/.*Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n1)
+    summary+=("$t: ${execs:-?} executions in ${took:-$seconds}s, no crash")
   fi
   [[ "${FUZZ_KEEP:-0}" == 1 ]] || rm -rf "$work"
 done

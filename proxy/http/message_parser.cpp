@@ -20,6 +20,20 @@ void message_head::clear() noexcept
     major_ = minor_ = 1;
 }
 
+void message_head::release() noexcept
+{
+    clear();
+    std::string{}.swap(storage_);
+    std::vector<field_span>{}.swap(fields_);
+}
+
+std::size_t message_head::held_bytes() const noexcept
+{
+    // An empty std::string holds its few bytes in place, not on the heap.
+    const auto in_place = std::string{}.capacity();
+    return (storage_.capacity() > in_place ? storage_.capacity() : 0) + fields_.capacity() * sizeof(field_span);
+}
+
 std::optional<std::string_view> message_head::find(std::string_view name) const noexcept
 {
     for (const auto& f : fields_)
@@ -122,6 +136,20 @@ void message_parser::clear_message() noexcept
     keep_alive_ = false;
     needs_eof_ = false;
     upgrade_ = false;
+}
+
+void message_parser::release_memory() noexcept
+{
+    if (state_ != state::head || head_bytes_ != 0)
+        return;
+    head_.release();
+    std::vector<std::string_view>{}.swap(body_);
+    std::string{}.swap(error_reason_);
+}
+
+std::size_t message_parser::held_bytes() const noexcept
+{
+    return head_.held_bytes() + body_.capacity() * sizeof(std::string_view);
 }
 
 void message_parser::next_message() noexcept

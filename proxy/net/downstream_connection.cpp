@@ -265,9 +265,25 @@ void downstream_connection::do_wait_client()
         return;
     }
     worker_.client_buffers().reclaim(in_);
+    if (exchange_.request == request_phase::idle)
+        release_idle_memory();
     client_.next_layer().async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code wait_ec) {
         self->on_client_readable(wait_ec);
     });
+}
+
+// Between requests, with nothing to read: the connection may now sit idle for minutes, so what
+// it kept for the next exchange (the heads' memory, the scratch for writing them) goes, and an
+// idle connection costs its object and its socket only. A busy connection rarely gets here: its
+// parked read, or the read just tried, finds the next request first.
+void downstream_connection::release_idle_memory() noexcept
+{
+    request_.release_memory();
+    response_.release_memory();
+    std::string{}.swap(up_head_);
+    std::string{}.swap(client_head_);
+    std::vector<asio::const_buffer>{}.swap(up_bufs_);
+    std::vector<asio::const_buffer>{}.swap(down_bufs_);
 }
 
 void downstream_connection::on_client_readable(boost::system::error_code ec)

@@ -127,6 +127,41 @@ TEST_CASE("a simple GET request head is parsed into method, target, version and 
     CHECK(p.body_total() == 0);
 }
 
+TEST_CASE("release_memory() between messages gives the head's memory back; the next head parses as before")
+{
+    auto p = request_parser();
+    CHECK(p.parse(simple_get.data(), simple_get.size()) == simple_get.size());
+    CHECK(p.held_bytes() > 0);
+
+    p.release_memory(); // complete, not between messages: the head's views must stay valid
+    CHECK(p.head().target() == "/mcp?x=1");
+    CHECK(p.held_bytes() > 0);
+
+    p.next_message();
+    CHECK(p.held_bytes() > 0); // kept for the next head, as a busy connection wants
+    p.release_memory();
+    CHECK(p.held_bytes() == 0);
+
+    CHECK(p.parse(simple_get.data(), simple_get.size()) == simple_get.size());
+    CHECK(p.current() == state::complete);
+    CHECK(p.head().method() == "GET");
+    CHECK(fields_of(p) == field_list{{"Host", "example.com"},
+                                     {"Accept", "text/event-stream"},
+                                     {"Mcp-Session-Id", "abc-123"}});
+}
+
+TEST_CASE("release_memory() in the middle of a head changes nothing")
+{
+    auto p = request_parser();
+    const auto half = simple_get.size() / 2;
+    CHECK(p.parse(simple_get.data(), half) == half);
+    const auto held = p.held_bytes();
+    p.release_memory();
+    CHECK(p.held_bytes() == held);
+    CHECK(p.parse(simple_get.data() + half, simple_get.size() - half) == simple_get.size() - half);
+    CHECK(p.head().target() == "/mcp?x=1");
+}
+
 TEST_CASE("find() looks a field up by name in any case and returns the first one")
 {
     auto p = request_parser();

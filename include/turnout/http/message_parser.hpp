@@ -31,6 +31,10 @@ struct field_view {
 class message_head {
 public:
     void clear() noexcept;
+    /// clear(), and gives the storage back (the next head allocates anew).
+    void release() noexcept;
+    /// Heap bytes the head keeps for the next one (storage and field index).
+    std::size_t held_bytes() const noexcept;
 
     std::string_view method() const noexcept { return view(method_); }
     std::string_view target() const noexcept { return view(target_); }
@@ -154,6 +158,13 @@ public:
 
     /// Forgets everything: a new connection.
     void reset() noexcept;
+
+    /// Between messages (nothing of the next one parsed yet): gives back the memory kept for
+    /// the next head, for a connection that may now sit idle for long. Elsewhere a no-op,
+    /// since the current head's views point into that memory.
+    void release_memory() noexcept;
+    /// Heap bytes kept across messages (the head's and the body views' storage).
+    std::size_t held_bytes() const noexcept;
 
 private:
     static int on_message_begin(llhttp_t*);

@@ -74,6 +74,7 @@ private:
     void end_park() noexcept;
     void expire_park();
     void do_wait_client();
+    void release_idle_memory() noexcept;
     void on_client_readable(boost::system::error_code ec);
     void on_read_client(boost::system::error_code ec, std::size_t n);
     void process_request_bytes();
