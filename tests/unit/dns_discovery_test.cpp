@@ -1,5 +1,6 @@
 // DNS discovery's pure parts: dns:/srv: names and [proxy] dns settings in the configuration,
-// the DNS answer walker, and how a snapshot lists discovered and leaving addresses.
+// the DNS answer walker and SRV priorities, and how a snapshot lists discovered and leaving
+// addresses.
 #include "turnout/config/config.hpp"
 #include "turnout/control/dns_answer.hpp"
 #include "turnout/runtime/snapshot.hpp"
@@ -172,6 +173,8 @@ TEST_CASE("the DNS answer walker takes A, AAAA and SRV records with their TTLs a
     const auto services = control::parse_dns_answer(srv.bytes.data(), srv.bytes.size(), control::dns_type::srv);
     REQUIRE(services);
     REQUIRE(services->size() == 1);
+    CHECK((*services)[0].priority == 10);
+    CHECK((*services)[0].weight == 5);
     CHECK((*services)[0].port == 3000);
     CHECK((*services)[0].target == "b1.mcp.test");
     CHECK((*services)[0].ttl == 15);
@@ -225,4 +228,38 @@ TEST_CASE("a snapshot lists a name's addresses after the written ones, and leavi
     // Without the sets (not resolved yet, or nothing found) only the written backend is there.
     const auto none = runtime::build_snapshot(c, state, 1000, registry, resolve, nullptr);
     CHECK(none->upstreams[0].pools[0].backends.size() == 1);
+}
+
+namespace {
+
+control::dns_record srv(std::uint16_t priority, std::string target, std::uint16_t port = 3000)
+{
+    control::dns_record r;
+    r.type = control::dns_type::srv;
+    r.priority = priority;
+    r.weight = 10;
+    r.port = port;
+    r.target = std::move(target);
+    return r;
+}
+
+std::vector<std::string> targets(const std::vector<control::dns_record>& records)
+{
+    std::vector<std::string> out;
+    for (const auto& r : records)
+        out.push_back(r.target);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("SRV records are used by priority: lowest value first, the others as fallbacks in order")
+{
+    const auto classes =
+        control::srv_by_priority({srv(20, "c.test"), srv(10, "a.test"), srv(30, "."), srv(10, "b.test"), srv(20, "d.test")});
+    REQUIRE(classes.size() == 2); // priority 30 names only "." (not offered): no class
+    CHECK(targets(classes[0]) == std::vector<std::string>{"a.test", "b.test"});
+    CHECK(targets(classes[1]) == std::vector<std::string>{"c.test", "d.test"});
+    CHECK(control::srv_by_priority({}).empty());
+    CHECK(control::srv_by_priority({srv(0, ".")}).empty());
 }
