@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 namespace turnout::control {
 
@@ -65,7 +66,9 @@ dns_discovery::~dns_discovery()
 
 void dns_discovery::start()
 {
+    serving_ = true;
     follow_configuration();
+    forget_stale_drains(); // addresses gone while this process was down
 }
 
 void dns_discovery::update()
@@ -178,6 +181,7 @@ void dns_discovery::on_resolved(const std::string& text, dns_resolution r)
     n.ttl = r.ttl;
     if (apply(n, sets_[text], r.endpoints))
         publish();
+    forget_stale_drains();
     const config::duration ttl = std::chrono::seconds(r.ttl);
     schedule(n, std::clamp(ttl, proxy.dns_min_interval, proxy.dns_max_interval));
 }
@@ -296,8 +300,55 @@ void dns_discovery::on_leaving_deadline()
                 targets.push_back(b.get());
         if (!targets.empty())
             workers_.close_streams(targets, close_window);
+        forget_stale_drains();
     }
     do_watch_leaving();
+}
+
+void dns_discovery::forget_stale_drains()
+{
+    if (!serving_ || stopped_)
+        return;
+    auto next = publisher_.state();
+    std::vector<std::string> ended;
+    for (const auto& uc : publisher_.config().upstreams)
+        for (const auto& pc : uc.pools) {
+            auto* u = next.find(uc.name);
+            auto* p = u ? u->find(pc.name) : nullptr;
+            // Backends set at run time replace the names; the operations keep those drains.
+            if (!p || p->backends || pc.discovered.empty() || p->drained_backends.empty())
+                continue;
+            std::set<std::string, std::less<>> known;
+            bool answered = true;
+            for (const auto& address : pc.backends)
+                known.insert(address.text);
+            for (const auto& name : pc.discovered) {
+                const auto n = names_.find(name.text);
+                answered = answered && n != names_.end() && n->second->last_success_ms != 0;
+                if (const auto set = sets_.find(name.text); set != sets_.end()) {
+                    for (const auto& a : set->second.current)
+                        known.insert(a.address);
+                    for (const auto& l : set->second.leaving)
+                        known.insert(l.where.address);
+                }
+            }
+            if (!answered)
+                continue; // not known yet which addresses the pool has
+            std::erase_if(p->drained_backends, [&](const runtime::backend_drain& d) {
+                if (known.contains(d.address))
+                    return false;
+                ended.push_back(d.address + " of " + uc.name + "/" + pc.name);
+                return true;
+            });
+        }
+    if (ended.empty())
+        return;
+    for (const auto& what : ended)
+        spdlog::info("DNS discovery: {} left its names: its drain ends with it", what);
+    // Committed like an admin change; refused (another instance changed the state, the store
+    // is away), it is tried again at the next answer.
+    if (const auto r = publisher_.commit(std::move(next)); r.status != 200)
+        spdlog::warn("DNS discovery: the drains of addresses that left could not be ended now: {}", r.error);
 }
 
 void dns_discovery::publish()

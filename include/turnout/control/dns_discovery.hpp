@@ -10,6 +10,9 @@
 //
 // The sets are this process's own: they are not committed to the runtime store (with etcd,
 // each instance asks DNS itself, as each would resolve a host name in the configuration).
+// An operator's drain of a discovered address is runtime state like any drain (committed,
+// shared by a fleet); discovery only ends it once the address has left every name of its
+// pool, so that an address handed later to another process starts undrained.
 
 #include "turnout/config/config.hpp"
 #include "turnout/control/dns_resolver.hpp"
@@ -63,6 +66,9 @@ private:
     void schedule(name_state& n, config::duration delay);
     void do_watch_leaving();
     void on_leaving_deadline();
+    /// Ends the operator drains of addresses that left every name of their pool (runtime
+    /// state: committed like an admin change). Only for pools whose names all answered.
+    void forget_stale_drains();
     bool checked(const name_state& n) const;
     void publish();
 
@@ -76,6 +82,7 @@ private:
     runtime::discovered_sets sets_; // what the publisher builds from
     boost::asio::steady_timer leaving_timer_;
     bool stopped_ = false;
+    bool serving_ = false; // start() ran: the store is followed, commits are allowed
 };
 
 } // namespace turnout::control
