@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <utility>
 
 namespace turnout::control {
 
@@ -64,6 +65,57 @@ dns_discovery::~dns_discovery()
     publisher_.set_discovered(nullptr);
 }
 
+void dns_discovery::resolve_before_serving(config::duration bound)
+{
+    const auto& config = publisher_.config();
+    const bool any = std::any_of(config.upstreams.begin(), config.upstreams.end(), [](const auto& u) {
+        return std::any_of(u.pools.begin(), u.pools.end(), [](const auto& p) { return !p.discovered.empty(); });
+    });
+    if (!any || stopped_)
+        return;
+    // A resolver of its own on an io_context of its own: the control thread's runs nothing
+    // yet, and must not run anything else early (the upgrade hand-over, the store).
+    asio::io_context io;
+    try {
+        resolver_ = std::make_unique<dns_resolver>(io, config.proxy.resolver);
+    } catch (const std::exception& e) {
+        spdlog::error("DNS discovery: {}; names are resolved once serving", e.what());
+        return;
+    }
+    server_ = config.proxy.resolver;
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        follow_configuration(); // asks every name with that resolver
+        const auto deadline = started + bound;
+        while (in_flight() && io.run_one_until(deadline) != 0) {
+        }
+    } catch (...) {
+        resolver_.reset(); // never left bound to the io_context about to go
+        throw;
+    }
+    std::size_t late = 0;
+    std::size_t resolved = 0;
+    for (const auto& [text, n] : names_) {
+        resolved += n->last_success_ms != 0;
+        if (n->in_flight) {
+            ++late;
+            spdlog::warn("DNS discovery: {} did not answer within {} at start-up; serving without its addresses "
+                         "until it does (sessions pinned to them were not restored)",
+                         text, config::format_duration(bound));
+        }
+    }
+    resolver_.reset(); // its queries end without calling back; start() asks the late names again
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    // Failures were logged as they came (on_resolved), and are asked again at dns_min_interval.
+    spdlog::info("DNS discovery: {} of {} name(s) resolved before serving, {} failed, {} without an answer ({} ms)",
+                 resolved, names_.size(), names_.size() - resolved - late, late, took.count());
+}
+
+bool dns_discovery::in_flight() const
+{
+    return std::any_of(names_.begin(), names_.end(), [](const auto& entry) { return entry.second->in_flight; });
+}
+
 void dns_discovery::start()
 {
     serving_ = true;
@@ -116,15 +168,18 @@ void dns_discovery::follow_configuration()
         return;
     }
 
-    // A new resolver (the first, or another server): whatever the old one was asking is lost,
-    // so every name is asked again now.
-    const bool new_resolver = !resolver_ || server_ != config.proxy.resolver;
-    if (new_resolver) {
+    // A new resolver: whatever the old one was asking is lost, so those names are asked
+    // again now — and every name when the server is another one. After the start-up round
+    // (resolve_before_serving, whose resolver is gone) the names it answered keep their TTL.
+    std::set<std::string, std::less<>> ask_again;
+    if (!resolver_ || server_ != config.proxy.resolver) {
+        const bool other_server = resolver_ && server_ != config.proxy.resolver;
         resolver_.reset();
         resolver_ = std::make_unique<dns_resolver>(io_, config.proxy.resolver);
         server_ = config.proxy.resolver;
         for (auto& [text, n] : names_)
-            n->in_flight = false;
+            if (std::exchange(n->in_flight, false) || other_server)
+                ask_again.insert(text);
     }
     for (auto& [text, entry] : wanted) {
         auto it = names_.find(text);
@@ -132,7 +187,7 @@ void dns_discovery::follow_configuration()
         if (added)
             it = names_.emplace(text, std::make_unique<name_state>(io_, entry.first)).first;
         it->second->pools = entry.second;
-        if (added || new_resolver)
+        if (added || ask_again.contains(text))
             do_resolve(text);
     }
     if (forgotten)

@@ -5,7 +5,7 @@
 // leaves at drain_timeout; names are asked again at their TTL, bounded by dns_min_interval and
 // dns_max_interval; SRV records' ports are used, and only the targets of the lowest priority
 // value that yields an address (RFC 2782); a failing resolver keeps the last good set and says
-// so (status "discovery", metrics). Operator drains: dns_discovery_state.test.mjs.
+// so (status "discovery", metrics). Operator drains and restarts: dns_discovery_state.test.mjs.
 //
 // Several backends share one port on different loopback addresses (127.0.0.1, 127.0.0.2):
 // an A record carries no port.

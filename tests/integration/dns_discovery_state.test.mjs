@@ -2,15 +2,18 @@
 // "Runtime state"; issue 16): an operator drains one discovered address like any backend
 // (`turnoutctl drain UPSTREAM POOL ADDR`), and it stays drained while DNS still lists it; an
 // address that leaves its name ends its drain with it, so the same address handed later to
-// another process starts undrained.
+// another process starts undrained; and sessions pinned to discovered addresses survive a
+// restart, because the names are resolved before the session table is restored — a silent
+// resolver holds the start back by that bound (3 s) at most.
 //
 // Two backends share one port on 127.0.0.1 and 127.0.0.2 (an A record carries no port); the
 // DNS server runs in this process (support/dns_server.mjs).
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import dgram from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { itest, waitUntil } from './support/harness.mjs';
+import { itest, tempDir, waitUntil } from './support/harness.mjs';
 import { startDnsServer } from './support/dns_server.mjs';
 import { fastHealth, startHealthServer, sessionOn } from './support/health_helpers.mjs';
 import { sessionRequest } from './support/session_helpers.mjs';
@@ -114,3 +117,51 @@ itest('a drained discovered address past its timeout retires while DNS lists it;
   await sessionOn(tn.port, b.name);
 });
 
+itest('sessions pinned to discovered addresses survive a restart: names are resolved before the table is restored', { timeout: 60000 }, async (t, s) => {
+  const dns = await startDnsServer(s);
+  const { a, b, port } = await twoOnOnePort(s);
+  dns.set(NAME, 'A', ['127.0.0.1', '127.0.0.2'], 30);
+  const name = `dns:${NAME}:${port}`;
+  const stateFile = path.join(tempDir(s), 'turnout.state.json');
+  const opts = config(dns, [name], { state_file: stateFile });
+  const tn = await start(s, opts);
+  await waitStatus(tn, bothHealthy(a, b), 10000, 'both found and healthy');
+  const sessions = [];
+  for (const owner of [a, b, a, b]) sessions.push({ sid: (await sessionOn(tn.port, owner.name)).sid, owner: owner.name });
+
+  tn.child.signal('SIGTERM');
+  assert.equal((await tn.child.waitExit(10000)).code, 0, `turnout exited 0 after SIGTERM\n${tn.logs()}`);
+  assert.ok(existsSync(`${stateFile}.sessions`) || existsSync(path.dirname(stateFile)), 'the table was saved');
+
+  const again = await start(s, opts);
+  await waitUntil(() => /restored \d+ of \d+ saved session/.test(again.logs()), 5000, 'the restore line');
+  assert.match(again.logs(), /1 of 1 name\(s\) resolved before serving, 0 failed, 0 without an answer/);
+  // Every saved session (sessionOn opened some more on the way) found its discovered backend.
+  const [, restored, saved] = again.logs().match(/restored (\d+) of (\d+) saved session/);
+  assert.equal(restored, saved, 'every saved session restored onto its discovered backend');
+  assert.ok(Number(saved) >= sessions.length);
+  for (const x of sessions) {
+    const r = await sessionRequest(again.port, x.sid);
+    assert.equal(r.status, 200, `session ${x.sid}: ${r.status} ${r.text}`);
+    assert.equal(r.backend, x.owner, `session ${x.sid} kept its discovered backend across the restart`);
+  }
+});
+
+itest('a silent resolver holds the start back by the bound at most, and the log says so', async (t, s) => {
+  // A UDP socket that never answers: every query waits for c-ares' own timeout.
+  const silent = dgram.createSocket('udp4');
+  await new Promise((resolve, reject) => {
+    silent.once('error', reject);
+    silent.bind(0, '127.0.0.1', resolve);
+  });
+  s.defer(() => new Promise((resolve) => silent.close(resolve)));
+  const name = `dns:${NAME}:1`;
+  const tn = await start(s, { ...config({ addr: `127.0.0.1:${silent.address().port}` }, [name]), startTimeout: 15000 });
+  // c-ares gives up after 1 s + 2 s (its two tries): a failure at the bound, or no answer yet.
+  assert.match(tn.logs(),
+    /DNS discovery: dns:mcp\.test:1 (did not answer within 3s at start-up|failed \(A mcp\.test: Timeout)/);
+  const [, ms] = tn.logs().match(/0 of 1 name\(s\) resolved before serving, [01] failed, [01] without an answer \((\d+) ms\)/);
+  assert.ok(Number(ms) >= 2900 && Number(ms) < 6000, `waited ${ms} ms for the first answers (bound 3s)`);
+  const st = await status(tn);
+  assert.equal(discoveryOf(st, name).ok, false, 'serving, the name not resolved');
+});

@@ -41,7 +41,13 @@ public:
                   net::worker_pool& workers);
     ~dns_discovery();
 
-    /// Resolves every name of the configuration in force now, then each at its own pace.
+    /// At start-up, before the session table is restored: every name of the configuration
+    /// asked once, waiting at most bound in all, so that sessions pinned to discovered
+    /// addresses find their backend. A name that fails or does not answer in time is logged
+    /// and asked again once serving; nothing here throws.
+    void resolve_before_serving(config::duration bound);
+    /// Resolves every name of the configuration in force now (those resolve_before_serving
+    /// answered: at their TTL), then each at its own pace.
     void start();
     /// After a reload: names that appeared are resolved now, those gone are forgotten (their
     /// addresses leave with them), a changed resolver is used from now on.
@@ -69,6 +75,7 @@ private:
     /// Ends the operator drains of addresses that left every name of their pool (runtime
     /// state: committed like an admin change). Only for pools whose names all answered.
     void forget_stale_drains();
+    bool in_flight() const;
     bool checked(const name_state& n) const;
     void publish();
 
