@@ -31,6 +31,9 @@ namespace {
 namespace asio = boost::asio;
 constexpr auto drain_poll_interval = std::chrono::milliseconds(50);
 constexpr auto admin_grace = std::chrono::seconds(1);
+/// How long start-up waits for DNS discovery's first answers: about what one query may take
+/// with the resolver's retries (dns_resolver: 1 s, 2 tries), an SRV name's targets after it.
+constexpr auto first_resolution_bound = std::chrono::seconds(3);
 
 unsigned worker_count(const config::proxy_config& proxy)
 {
@@ -89,14 +92,17 @@ server::server(std::string config_path, launch_info launch)
     reloader_ = std::make_unique<ctrl::reloader>(std::move(config_path), *publisher_, service_);
     publisher_->load_state();
     publisher_->publish();
-    if (saved)
-        restore_sessions(*saved);
     workers_ = std::make_unique<net::worker_pool>(worker_count(loaded_->proxy), *shared_);
     drains_ = std::make_unique<ctrl::drain_deadlines>(control_, *publisher_, *shared_, *workers_);
     rollouts_ = std::make_unique<ctrl::rollout_driver>(
         control_, *publisher_, *shared_,
         [this](std::string_view upstream, std::string_view pool) { drains_->reset(upstream, pool); });
     discovery_ = std::make_unique<ctrl::dns_discovery>(control_, *publisher_, *shared_, *workers_);
+    // Discovered backends exist only once DNS answered: ask before restoring the sessions
+    // pinned to them (bounded: a silent resolver delays the start by that much at most).
+    discovery_->resolve_before_serving(first_resolution_bound);
+    if (saved)
+        restore_sessions(*saved);
 }
 
 server::~server()

@@ -2,6 +2,7 @@
 
 #include <ares.h>
 
+#include <algorithm>
 #include <array>
 
 namespace turnout::control {
@@ -110,6 +111,24 @@ std::optional<std::vector<dns_record>> parse_dns_answer(const unsigned char* mes
         at += rdlength;
     }
     return records;
+}
+
+std::vector<std::vector<dns_record>> srv_by_priority(const std::vector<dns_record>& records)
+{
+    std::vector<dns_record> usable;
+    for (const auto& r : records)
+        if (r.type == dns_type::srv && !r.target.empty() && r.target != ".")
+            usable.push_back(r);
+    // Stable: within a priority the answer's order stays (the endpoints are sorted later anyway).
+    std::stable_sort(usable.begin(), usable.end(),
+                     [](const dns_record& a, const dns_record& b) { return a.priority < b.priority; });
+    std::vector<std::vector<dns_record>> classes;
+    for (auto& r : usable) {
+        if (classes.empty() || classes.back().front().priority != r.priority)
+            classes.emplace_back();
+        classes.back().push_back(std::move(r));
+    }
+    return classes;
 }
 
 } // namespace turnout::control

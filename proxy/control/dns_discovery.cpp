@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
+#include <utility>
 
 namespace turnout::control {
 
@@ -63,9 +65,62 @@ dns_discovery::~dns_discovery()
     publisher_.set_discovered(nullptr);
 }
 
+void dns_discovery::resolve_before_serving(config::duration bound)
+{
+    const auto& config = publisher_.config();
+    const bool any = std::any_of(config.upstreams.begin(), config.upstreams.end(), [](const auto& u) {
+        return std::any_of(u.pools.begin(), u.pools.end(), [](const auto& p) { return !p.discovered.empty(); });
+    });
+    if (!any || stopped_)
+        return;
+    // A resolver of its own on an io_context of its own: the control thread's runs nothing
+    // yet, and must not run anything else early (the upgrade hand-over, the store).
+    asio::io_context io;
+    try {
+        resolver_ = std::make_unique<dns_resolver>(io, config.proxy.resolver);
+    } catch (const std::exception& e) {
+        spdlog::error("DNS discovery: {}; names are resolved once serving", e.what());
+        return;
+    }
+    server_ = config.proxy.resolver;
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        follow_configuration(); // asks every name with that resolver
+        const auto deadline = started + bound;
+        while (in_flight() && io.run_one_until(deadline) != 0) {
+        }
+    } catch (...) {
+        resolver_.reset(); // never left bound to the io_context about to go
+        throw;
+    }
+    std::size_t late = 0;
+    std::size_t resolved = 0;
+    for (const auto& [text, n] : names_) {
+        resolved += n->last_success_ms != 0;
+        if (n->in_flight) {
+            ++late;
+            spdlog::warn("DNS discovery: {} did not answer within {} at start-up; serving without its addresses "
+                         "until it does (sessions pinned to them were not restored)",
+                         text, config::format_duration(bound));
+        }
+    }
+    resolver_.reset(); // its queries end without calling back; start() asks the late names again
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    // Failures were logged as they came (on_resolved), and are asked again at dns_min_interval.
+    spdlog::info("DNS discovery: {} of {} name(s) resolved before serving, {} failed, {} without an answer ({} ms)",
+                 resolved, names_.size(), names_.size() - resolved - late, late, took.count());
+}
+
+bool dns_discovery::in_flight() const
+{
+    return std::any_of(names_.begin(), names_.end(), [](const auto& entry) { return entry.second->in_flight; });
+}
+
 void dns_discovery::start()
 {
+    serving_ = true;
     follow_configuration();
+    forget_stale_drains(); // addresses gone while this process was down
 }
 
 void dns_discovery::update()
@@ -113,15 +168,18 @@ void dns_discovery::follow_configuration()
         return;
     }
 
-    // A new resolver (the first, or another server): whatever the old one was asking is lost,
-    // so every name is asked again now.
-    const bool new_resolver = !resolver_ || server_ != config.proxy.resolver;
-    if (new_resolver) {
+    // A new resolver: whatever the old one was asking is lost, so those names are asked
+    // again now — and every name when the server is another one. After the start-up round
+    // (resolve_before_serving, whose resolver is gone) the names it answered keep their TTL.
+    std::set<std::string, std::less<>> ask_again;
+    if (!resolver_ || server_ != config.proxy.resolver) {
+        const bool other_server = resolver_ && server_ != config.proxy.resolver;
         resolver_.reset();
         resolver_ = std::make_unique<dns_resolver>(io_, config.proxy.resolver);
         server_ = config.proxy.resolver;
         for (auto& [text, n] : names_)
-            n->in_flight = false;
+            if (std::exchange(n->in_flight, false) || other_server)
+                ask_again.insert(text);
     }
     for (auto& [text, entry] : wanted) {
         auto it = names_.find(text);
@@ -129,7 +187,7 @@ void dns_discovery::follow_configuration()
         if (added)
             it = names_.emplace(text, std::make_unique<name_state>(io_, entry.first)).first;
         it->second->pools = entry.second;
-        if (added || new_resolver)
+        if (added || ask_again.contains(text))
             do_resolve(text);
     }
     if (forgotten)
@@ -178,6 +236,7 @@ void dns_discovery::on_resolved(const std::string& text, dns_resolution r)
     n.ttl = r.ttl;
     if (apply(n, sets_[text], r.endpoints))
         publish();
+    forget_stale_drains();
     const config::duration ttl = std::chrono::seconds(r.ttl);
     schedule(n, std::clamp(ttl, proxy.dns_min_interval, proxy.dns_max_interval));
 }
@@ -296,8 +355,55 @@ void dns_discovery::on_leaving_deadline()
                 targets.push_back(b.get());
         if (!targets.empty())
             workers_.close_streams(targets, close_window);
+        forget_stale_drains();
     }
     do_watch_leaving();
+}
+
+void dns_discovery::forget_stale_drains()
+{
+    if (!serving_ || stopped_)
+        return;
+    auto next = publisher_.state();
+    std::vector<std::string> ended;
+    for (const auto& uc : publisher_.config().upstreams)
+        for (const auto& pc : uc.pools) {
+            auto* u = next.find(uc.name);
+            auto* p = u ? u->find(pc.name) : nullptr;
+            // Backends set at run time replace the names; the operations keep those drains.
+            if (!p || p->backends || pc.discovered.empty() || p->drained_backends.empty())
+                continue;
+            std::set<std::string, std::less<>> known;
+            bool answered = true;
+            for (const auto& address : pc.backends)
+                known.insert(address.text);
+            for (const auto& name : pc.discovered) {
+                const auto n = names_.find(name.text);
+                answered = answered && n != names_.end() && n->second->last_success_ms != 0;
+                if (const auto set = sets_.find(name.text); set != sets_.end()) {
+                    for (const auto& a : set->second.current)
+                        known.insert(a.address);
+                    for (const auto& l : set->second.leaving)
+                        known.insert(l.where.address);
+                }
+            }
+            if (!answered)
+                continue; // not known yet which addresses the pool has
+            std::erase_if(p->drained_backends, [&](const runtime::backend_drain& d) {
+                if (known.contains(d.address))
+                    return false;
+                ended.push_back(d.address + " of " + uc.name + "/" + pc.name);
+                return true;
+            });
+        }
+    if (ended.empty())
+        return;
+    for (const auto& what : ended)
+        spdlog::info("DNS discovery: {} left its names: its drain ends with it", what);
+    // Committed like an admin change; refused (another instance changed the state, the store
+    // is away), it is tried again at the next answer.
+    if (const auto r = publisher_.commit(std::move(next)); r.status != 200)
+        spdlog::warn("DNS discovery: the drains of addresses that left could not be ended now: {}", r.error);
 }
 
 void dns_discovery::publish()

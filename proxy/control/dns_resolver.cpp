@@ -273,22 +273,47 @@ void dns_resolver::resolve_service(const std::string& name, handler done)
 {
     std::weak_ptr<impl> weak = impl_;
     impl_->query(name, dns_type::srv, [weak, name, done = std::move(done)](query_answer answer) {
-        auto me = weak.lock();
-        if (!me)
+        if (!weak.lock())
             return;
-        auto j = std::make_shared<join>();
-        j->done = done;
-        j->pending = 1;
-        if (!answer.ok())
-            j->fail(describe(name, dns_type::srv, answer.status));
-        for (const auto& r : answer.records) {
-            j->take_ttl(r.ttl);
-            // "." as the target: the service is decidedly not available (RFC 2782).
-            if (!r.target.empty() && r.target != ".")
-                me->addresses_into(j, r.target, r.port);
+        if (!answer.ok()) {
+            dns_resolution failed;
+            failed.error = describe(name, dns_type::srv, answer.status);
+            done(std::move(failed));
+            return;
         }
-        j->finish_one();
+        // The SRV records' TTL bounds the answer's, whichever priority ends up used.
+        std::optional<std::uint32_t> srv_ttl;
+        for (const auto& r : answer.records)
+            srv_ttl = std::min(srv_ttl.value_or(r.ttl), r.ttl);
+        auto classes = std::make_shared<const std::vector<std::vector<dns_record>>>(srv_by_priority(answer.records));
+        resolve_priority(weak, classes, 0, srv_ttl, done);
     });
+}
+
+void dns_resolver::resolve_priority(std::weak_ptr<impl> weak,
+                                    std::shared_ptr<const std::vector<std::vector<dns_record>>> classes,
+                                    std::size_t index, std::optional<std::uint32_t> srv_ttl, handler done)
+{
+    auto me = weak.lock();
+    if (!me)
+        return;
+    auto j = std::make_shared<join>();
+    if (srv_ttl)
+        j->take_ttl(*srv_ttl);
+    j->done = [weak, classes, index, srv_ttl, done](dns_resolution r) {
+        // RFC 2782: the lowest priority that yields an address is used, the others are
+        // fallbacks. A failed query is a failure (the last good set stays), not a fallback:
+        // a resolver that cannot answer for a moment must not move every session's new
+        // traffic to the standby targets.
+        if (r.ok() && r.endpoints.empty() && index + 1 < classes->size())
+            return resolve_priority(weak, classes, index + 1, srv_ttl, done);
+        done(std::move(r));
+    };
+    j->pending = 1; // held until every query is started
+    if (index < classes->size())
+        for (const auto& r : (*classes)[index])
+            me->addresses_into(j, r.target, r.port);
+    j->finish_one();
 }
 
 } // namespace turnout::control

@@ -177,6 +177,13 @@ std::vector<std::string> operations::listed_backends(std::string_view upstream,
                 if (p.name == pool.name)
                     for (const auto& address : p.backends)
                         listed.push_back(address.text);
+    // And what its dns:/srv: names resolve to now (leaving addresses too: they still serve
+    // their sessions), as the live snapshot lists them: discovery is this process's.
+    if (const auto* u = live_.find(upstream))
+        if (const auto* p = u->find(pool.name))
+            for (const auto& b : p->backends)
+                if (std::find(listed.begin(), listed.end(), b->address()) == listed.end())
+                    listed.push_back(b->address());
     return listed;
 }
 
@@ -219,7 +226,8 @@ decision operations::undrain_backend(std::string_view upstream, std::string_view
     auto [d, u, p] = find(current_, upstream, pool);
     if (!p)
         return d;
-    if (auto refused = check_listed(upstream, *p, address))
+    // A drain stays undrainable even when its address is gone from the pool's names.
+    if (auto refused = check_listed(upstream, *p, address); refused && !p->find_drain(address))
         return *refused;
     std::erase_if(p->drained_backends, [&](const auto& drain) { return drain.address == address; });
     d.summary = "undrained backend " + std::string(address) + " of " + std::string(upstream) + "/" + std::string(pool);

@@ -43,9 +43,13 @@ pool_runtime reconcile_pool(const pool_runtime& saved, const config::pool_config
     pool.name = config.name;
     pool.created_at_runtime = false;
     // A drained backend the pool no longer lists (the file changed) has nothing left to drain.
+    // With dns:/srv: names the pool lists what DNS says, which is not known here: those drains
+    // stay, and DNS discovery ends each once its address has left the names.
     std::vector<std::string> listed;
     if (pool.backends)
         listed = *pool.backends;
+    else if (!config.discovered.empty())
+        return pool;
     else
         for (const auto& address : config.backends)
             listed.push_back(address.text);

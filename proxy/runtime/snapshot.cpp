@@ -62,6 +62,21 @@ void add_discovered(pool& p, const discovered_set& set, std::int64_t now_ms, ups
     }
 }
 
+// An operator's drain of an address that is also leaving its DNS name: one drain, ending at
+// the earlier deadline (a drain already over must not come back to life when DNS drops the
+// address, nor an operator's longer grace outlast the name's).
+void add_drain(pool& p, const std::string& address, std::int64_t deadline_ms, std::int64_t now_ms)
+{
+    const auto it = std::find_if(p.drained_backends.begin(), p.drained_backends.end(),
+                                 [&](const auto& d) { return d.address == address; });
+    if (it == p.drained_backends.end()) {
+        p.drained_backends.push_back({address, deadline_ms, deadline_ms <= now_ms});
+        return;
+    }
+    it->deadline_ms = std::min(it->deadline_ms, deadline_ms);
+    it->expired = it->deadline_ms <= now_ms;
+}
+
 } // namespace
 
 const drained_backend* pool::drain_of(const upstream::backend& b) const noexcept
@@ -143,9 +158,8 @@ std::shared_ptr<snapshot> build_snapshot(std::shared_ptr<const config::configura
                 }
             }
             for (const auto& d : pr.drained_backends)
-                if (std::any_of(p.backends.begin(), p.backends.end(),
-                                [&](const auto& b) { return b->address() == d.address; }))
-                    p.drained_backends.push_back({d.address, d.deadline_ms, d.deadline_ms <= now_ms});
+                if (lists(p, d.address))
+                    add_drain(p, d.address, d.deadline_ms, now_ms);
             u.pools.push_back(std::move(p));
         }
         next->upstreams.push_back(std::move(u));

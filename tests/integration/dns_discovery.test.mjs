@@ -3,8 +3,9 @@
 // UDP on loopback, [proxy] resolver) whose answers the tests change: a new address joins
 // unhealthy until its probes pass; a vanished one drains (its sessions keep working) and
 // leaves at drain_timeout; names are asked again at their TTL, bounded by dns_min_interval and
-// dns_max_interval; SRV records' ports are used; a failing resolver keeps the last good set
-// and says so (status "discovery", metrics).
+// dns_max_interval; SRV records' ports are used, and only the targets of the lowest priority
+// value that yields an address (RFC 2782); a failing resolver keeps the last good set and says
+// so (status "discovery", metrics). Operator drains and restarts: dns_discovery_state.test.mjs.
 //
 // Several backends share one port on different loopback addresses (127.0.0.1, 127.0.0.2):
 // an A record carries no port.
@@ -124,6 +125,43 @@ itest('SRV records: each target on its own port', async (t, s) => {
   assert.equal(discoveryOf(st, name).ok, true);
   await sessionOn(tn.port, a.name);
   await sessionOn(tn.port, b.name);
+});
+
+itest('SRV priorities: only the lowest priority that yields an address; the next one when it yields none', async (t, s) => {
+  const dns = await startDnsServer(s);
+  const [a, b] = await Promise.all([s.sdkServer({ name: 'prio-a' }), s.sdkServer({ name: 'prio-b' })]);
+  const SRV = '_mcp._tcp.prio.test';
+  const primary = { port: a.port, target: 'p1.prio.test', priority: 10, weight: 1 };
+  const standby = { port: b.port, target: 'p2.prio.test', priority: 20, weight: 100 };
+  dns.set(SRV, 'SRV', [standby, primary], 1);
+  dns.set('p1.prio.test', 'A', ['127.0.0.1'], 1);
+  dns.set('p2.prio.test', 'A', ['127.0.0.1'], 1);
+  const name = `srv:${SRV}`;
+  const tn = await start(s, config(dns, [name], { proxy: { drain_timeout: '1h' }, health: { kind: 'none' } }));
+  let st = await waitStatus(tn, (x) => discoveryOf(x, name).ok && listed(x, a.addr), 10000, 'the priority 10 target');
+  const asked = discoveryOf(st, name).resolutions;
+  st = await waitStatus(tn, (x) => discoveryOf(x, name).resolutions >= asked + 2, 10000, 'two more resolutions');
+  assert.deepEqual(discoveryOf(st, name).addresses, [a.addr], 'the priority 20 target is a fallback only');
+  assert.equal(listed(st, b.addr), false);
+  assert.deepEqual(tally(await openSessions(tn.port, 10)), { [a.name]: 10 });
+
+  // The priority 10 target resolves to nothing: the priority 20 one takes over, a drains.
+  dns.set('p1.prio.test', 'A', [], 1);
+  st = await waitStatus(tn, (x) => discoveryOf(x, name).addresses.includes(b.addr), 10000, 'the fallback used');
+  assert.deepEqual(discoveryOf(st, name).addresses, [b.addr]);
+  assert.deepEqual(discoveryOf(st, name).leaving.map((l) => l.address), [a.addr]);
+  assert.deepEqual(tally(await openSessions(tn.port, 10)), { [b.name]: 10 });
+
+  // It resolves again: back to priority 10 alone, b drains.
+  dns.set('p1.prio.test', 'A', ['127.0.0.1'], 1);
+  st = await waitStatus(tn, (x) => discoveryOf(x, name).addresses.includes(a.addr), 10000, 'priority 10 again');
+  assert.deepEqual(discoveryOf(st, name).addresses, [a.addr]);
+  assert.deepEqual(discoveryOf(st, name).leaving.map((l) => l.address), [b.addr]);
+
+  // Its record withdrawn: priority 20 is now the lowest there is.
+  dns.set(SRV, 'SRV', [standby], 1);
+  st = await waitStatus(tn, (x) => discoveryOf(x, name).addresses.includes(b.addr), 10000, 'priority 10 withdrawn');
+  assert.deepEqual(discoveryOf(st, name).addresses, [b.addr]);
 });
 
 itest('TTLs pace the queries: no sooner than the TTL, no later than dns_max_interval', async (t, s) => {

@@ -1,7 +1,9 @@
 // DNS discovery's pure parts: dns:/srv: names and [proxy] dns settings in the configuration,
-// the DNS answer walker, and how a snapshot lists discovered and leaving addresses.
+// the DNS answer walker and SRV priorities, how a snapshot lists discovered and leaving
+// addresses, and operator drains of discovered addresses (operations, reconcile, snapshot).
 #include "turnout/config/config.hpp"
 #include "turnout/control/dns_answer.hpp"
+#include "turnout/control/operations.hpp"
 #include "turnout/runtime/snapshot.hpp"
 
 #include <doctest/doctest.h>
@@ -172,6 +174,8 @@ TEST_CASE("the DNS answer walker takes A, AAAA and SRV records with their TTLs a
     const auto services = control::parse_dns_answer(srv.bytes.data(), srv.bytes.size(), control::dns_type::srv);
     REQUIRE(services);
     REQUIRE(services->size() == 1);
+    CHECK((*services)[0].priority == 10);
+    CHECK((*services)[0].weight == 5);
     CHECK((*services)[0].port == 3000);
     CHECK((*services)[0].target == "b1.mcp.test");
     CHECK((*services)[0].ttl == 15);
@@ -225,4 +229,135 @@ TEST_CASE("a snapshot lists a name's addresses after the written ones, and leavi
     // Without the sets (not resolved yet, or nothing found) only the written backend is there.
     const auto none = runtime::build_snapshot(c, state, 1000, registry, resolve, nullptr);
     CHECK(none->upstreams[0].pools[0].backends.size() == 1);
+}
+
+namespace {
+
+control::dns_record srv(std::uint16_t priority, std::string target, std::uint16_t port = 3000)
+{
+    control::dns_record r;
+    r.type = control::dns_type::srv;
+    r.priority = priority;
+    r.weight = 10;
+    r.port = port;
+    r.target = std::move(target);
+    return r;
+}
+
+std::vector<std::string> targets(const std::vector<control::dns_record>& records)
+{
+    std::vector<std::string> out;
+    for (const auto& r : records)
+        out.push_back(r.target);
+    return out;
+}
+
+boost::asio::ip::tcp::endpoint literal(const config::host_port& a, boost::system::error_code&)
+{
+    return {boost::asio::ip::make_address(a.host), a.port};
+}
+
+boost::asio::ip::tcp::endpoint ep(const char* ip)
+{
+    return {boost::asio::ip::make_address(ip), 3000};
+}
+
+} // namespace
+
+TEST_CASE("SRV records are used by priority: lowest value first, the others as fallbacks in order")
+{
+    const auto classes =
+        control::srv_by_priority({srv(20, "c.test"), srv(10, "a.test"), srv(30, "."), srv(10, "b.test"), srv(20, "d.test")});
+    REQUIRE(classes.size() == 2); // priority 30 names only "." (not offered): no class
+    CHECK(targets(classes[0]) == std::vector<std::string>{"a.test", "b.test"});
+    CHECK(targets(classes[1]) == std::vector<std::string>{"c.test", "d.test"});
+    CHECK(control::srv_by_priority({}).empty());
+    CHECK(control::srv_by_priority({srv(0, ".")}).empty());
+}
+
+namespace {
+
+/// mcp/blue lists 127.0.0.1:3001 and dns:mcp.test:3000, which found 10.0.0.7 and 10.0.0.8.
+struct discovered_fixture {
+    std::shared_ptr<const config::configuration> config = std::make_shared<const config::configuration>(
+        config::parse(pool_with(R"(["127.0.0.1:3001", "dns:mcp.test:3000"])", "[proxy]\ndrain_timeout = \"30s\"\n"),
+                      "conf.toml"));
+    upstream::backend_registry registry;
+    runtime::discovered_sets found = [] {
+        runtime::discovered_sets f;
+        f["dns:mcp.test:3000"].current = {{"10.0.0.7:3000", ep("10.0.0.7")}, {"10.0.0.8:3000", ep("10.0.0.8")}};
+        return f;
+    }();
+    runtime::runtime_state state = runtime::initial_state(*config);
+
+    std::shared_ptr<runtime::snapshot> build(std::int64_t now_ms)
+    {
+        auto s = runtime::build_snapshot(config, state, now_ms, registry, literal, &found);
+        runtime::mark_in_service(*s, registry);
+        return s;
+    }
+};
+
+} // namespace
+
+TEST_CASE("an operator drains and undrains one discovered address; an unknown one is still refused")
+{
+    discovered_fixture f;
+    const auto live = f.build(0);
+    const control::operations ops(f.state, *live, *f.config);
+    auto d = ops.drain_backend("mcp", "blue", "10.0.0.8:3000", std::nullopt, 1'000'000);
+    REQUIRE(d.ok());
+    CHECK(d.next.find("mcp")->find("blue")->drained_backends ==
+          std::vector<runtime::backend_drain>{{"10.0.0.8:3000", 1'030'000}});
+    CHECK(ops.drain_backend("mcp", "blue", "10.0.0.9:3000", std::nullopt, 0).status == 404);
+
+    f.state = d.next;
+    const auto drained = f.build(1'000'000);
+    CHECK(f.registry.find("10.0.0.8:3000")->draining());
+    CHECK_FALSE(f.registry.find("10.0.0.8:3000")->retired());
+    CHECK_FALSE(f.registry.find("10.0.0.7:3000")->draining());
+
+    // DNS still lists it: it stays drained at every rebuild, and retires at its deadline.
+    f.build(1'030'001);
+    CHECK(f.registry.find("10.0.0.8:3000")->retired());
+
+    // Undrain works for it, and also once DNS no longer lists it (the drain is then stale).
+    f.found["dns:mcp.test:3000"].current.pop_back();
+    const auto gone = f.build(1'030'001);
+    const control::operations later(f.state, *gone, *f.config);
+    CHECK(later.drain_backend("mcp", "blue", "10.0.0.8:3000", std::nullopt, 0).status == 404);
+    d = later.undrain_backend("mcp", "blue", "10.0.0.8:3000");
+    REQUIRE(d.ok());
+    CHECK(d.next.find("mcp")->find("blue")->drained_backends.empty());
+}
+
+TEST_CASE("a drained discovered address that leaves its name drains until the earlier deadline")
+{
+    discovered_fixture f;
+    f.state.find("mcp")->find("blue")->drained_backends = {{"10.0.0.8:3000", 5'000}};
+    auto& set = f.found["dns:mcp.test:3000"];
+    set.current.pop_back();
+    set.leaving = {{{"10.0.0.8:3000", ep("10.0.0.8")}, 90'000}};
+    auto s = f.build(1'000);
+    const auto& pool = s->upstreams[0].pools[0];
+    REQUIRE(pool.drained_backends.size() == 1); // one drain, not the name's and the operator's
+    CHECK(pool.drained_backends[0].deadline_ms == 5'000);
+    // The operator's drain is over: leaving the name does not bring its sessions back.
+    s = f.build(6'000);
+    CHECK(s->upstreams[0].pools[0].drained_backends[0].expired);
+    CHECK(f.registry.find("10.0.0.8:3000")->retired());
+}
+
+TEST_CASE("reconcile keeps the drains of a pool with DNS names: which addresses it lists is DNS's to say")
+{
+    discovered_fixture f;
+    auto saved = f.state;
+    saved.find("mcp")->find("blue")->drained_backends = {{"10.0.0.8:3000", 5'000}, {"127.0.0.1:3001", 6'000}};
+    const auto kept = runtime::reconcile(saved, *f.config);
+    CHECK(kept.find("mcp")->find("blue")->drained_backends == saved.find("mcp")->find("blue")->drained_backends);
+
+    // Without names, a drain of an address the pool does not list goes, as before.
+    const auto plain = config::parse(pool_with(R"(["127.0.0.1:3001"])"), "conf.toml");
+    CHECK(runtime::reconcile(saved, plain).find("mcp")->find("blue")->drained_backends ==
+          std::vector<runtime::backend_drain>{{"127.0.0.1:3001", 6'000}});
 }

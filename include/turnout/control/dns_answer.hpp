@@ -31,4 +31,10 @@ struct dns_record {
 std::optional<std::vector<dns_record>> parse_dns_answer(const unsigned char* message, std::size_t length,
                                                         dns_type wanted);
 
+/// SRV records grouped by priority, lowest value first (RFC 2782: the targets to use are
+/// those of the lowest priority that can be reached; a higher value is a fallback). Targets
+/// "." (the service is decidedly not offered) are left out, and a priority with no other
+/// target with them. Weights are kept in the records but not used: see dns_resolver.
+std::vector<std::vector<dns_record>> srv_by_priority(const std::vector<dns_record>& records);
+
 } // namespace turnout::control

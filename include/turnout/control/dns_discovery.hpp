@@ -10,6 +10,9 @@
 //
 // The sets are this process's own: they are not committed to the runtime store (with etcd,
 // each instance asks DNS itself, as each would resolve a host name in the configuration).
+// An operator's drain of a discovered address is runtime state like any drain (committed,
+// shared by a fleet); discovery only ends it once the address has left every name of its
+// pool, so that an address handed later to another process starts undrained.
 
 #include "turnout/config/config.hpp"
 #include "turnout/control/dns_resolver.hpp"
@@ -38,7 +41,13 @@ public:
                   net::worker_pool& workers);
     ~dns_discovery();
 
-    /// Resolves every name of the configuration in force now, then each at its own pace.
+    /// At start-up, before the session table is restored: every name of the configuration
+    /// asked once, waiting at most bound in all, so that sessions pinned to discovered
+    /// addresses find their backend. A name that fails or does not answer in time is logged
+    /// and asked again once serving; nothing here throws.
+    void resolve_before_serving(config::duration bound);
+    /// Resolves every name of the configuration in force now (those resolve_before_serving
+    /// answered: at their TTL), then each at its own pace.
     void start();
     /// After a reload: names that appeared are resolved now, those gone are forgotten (their
     /// addresses leave with them), a changed resolver is used from now on.
@@ -63,6 +72,10 @@ private:
     void schedule(name_state& n, config::duration delay);
     void do_watch_leaving();
     void on_leaving_deadline();
+    /// Ends the operator drains of addresses that left every name of their pool (runtime
+    /// state: committed like an admin change). Only for pools whose names all answered.
+    void forget_stale_drains();
+    bool in_flight() const;
     bool checked(const name_state& n) const;
     void publish();
 
@@ -76,6 +89,7 @@ private:
     runtime::discovered_sets sets_; // what the publisher builds from
     boost::asio::steady_timer leaving_timer_;
     bool stopped_ = false;
+    bool serving_ = false; // start() ran: the store is followed, commits are allowed
 };
 
 } // namespace turnout::control

@@ -6,6 +6,7 @@
 // own, and answers arrive on that thread, where snapshots are built. Never on a worker.
 
 #include "turnout/config/host_port.hpp"
+#include "turnout/control/dns_answer.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -43,12 +44,20 @@ public:
     /// A and AAAA records of name (with the search domains of resolv.conf), each on port. A
     /// name without addresses of one family is fine; a failed query of either is an error.
     void resolve_addresses(const std::string& name, std::uint16_t port, handler done);
-    /// SRV records of name; each target's A and AAAA records, on the record's port.
+    /// SRV records of name; the A and AAAA records of the targets of the lowest priority
+    /// value that yields an address (RFC 2782), each on its record's port. Weights are not
+    /// used: a pool's backends are chosen by load (upstream::balancer), not by a weight each.
     void resolve_service(const std::string& name, handler done);
 
     /// handler never runs for queries still in flight when the resolver is destroyed.
 private:
     struct impl;
+
+    /// The targets of classes[index] (srv_by_priority), then the next class while none of
+    /// the earlier ones yielded an address.
+    static void resolve_priority(std::weak_ptr<impl> weak,
+                                 std::shared_ptr<const std::vector<std::vector<dns_record>>> classes,
+                                 std::size_t index, std::optional<std::uint32_t> srv_ttl, handler done);
     std::shared_ptr<impl> impl_;
 };
 

@@ -52,7 +52,9 @@ public:
     decision drain(std::string_view upstream, std::string_view pool, std::optional<config::duration> timeout,
                    std::int64_t now_ms) const;
     decision undrain(std::string_view upstream, std::string_view pool) const;
-    /// The same for one backend the pool lists (address as the pool lists it).
+    /// The same for one backend the pool lists (address as the pool lists it), written or
+    /// found by DNS discovery (then as the live snapshot lists it, "10.0.0.7:3000"). Undrain
+    /// also ends a drain whose address the pool no longer lists.
     decision drain_backend(std::string_view upstream, std::string_view pool, std::string_view address,
                            std::optional<config::duration> timeout, std::int64_t now_ms) const;
     decision undrain_backend(std::string_view upstream, std::string_view pool, std::string_view address) const;
@@ -67,7 +69,8 @@ public:
                                               const runtime::pool* baseline = nullptr);
 
 private:
-    /// The addresses pool lists now: its run-time set, else the configuration's.
+    /// The addresses pool lists now: its run-time set, else the configuration's and those
+    /// its dns:/srv: names resolved to (from the live snapshot).
     std::vector<std::string> listed_backends(std::string_view upstream, const runtime::pool_runtime& pool) const;
     /// The refusal when address is not one the pool lists, or nullopt.
     std::optional<decision> check_listed(std::string_view upstream, const runtime::pool_runtime& pool,
