@@ -2,18 +2,22 @@
 
 #include "turnout/config/config.hpp"
 #include "turnout/control/pid_file.hpp"
+#include "turnout/net/io_backend.hpp"
 #include "turnout/nginx/loader.hpp"
 #include "turnout/server.hpp"
 #include "turnout/version.hpp"
 
 #include "turnout/upgrade/channel.hpp"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <stdexcept>
 #include <string_view>
 
 #include <unistd.h>
@@ -155,6 +159,44 @@ int send_signal(const std::string& verb, const std::string& config_path)
     }
 }
 
+/// turnout-epoll beside this program (a build tree), or where an install puts it.
+std::string epoll_program()
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
+    for (const auto& candidate : {dir / "turnout-epoll", dir / ".." / "libexec" / "turnout" / "turnout-epoll"})
+        if (::access(candidate.c_str(), X_OK) == 0)
+            return candidate.lexically_normal().string();
+    return (dir / "turnout-epoll").string();
+}
+
+/// The event loop (net/io_backend.hpp), before anything else starts: returns when this program
+/// runs; otherwise becomes turnout-epoll (same pid, arguments and descriptors: an upgrade's
+/// hand-over survives it) or exits with why.
+void settle_io_backend(const std::string& config_path, char** argv)
+{
+    namespace net = turnout::net;
+    const auto requested = turnout::nginx::load_configuration(config_path).proxy.io_backend;
+    const auto built = net::built_io_backend();
+    const auto choice = net::choose_io_backend(requested, built,
+                                               built == net::io_backend::io_uring ? net::io_uring_unavailable() : "");
+    switch (choice.what) {
+    case net::io_choice::action::run:
+        if (built == net::io_backend::io_uring)
+            ::unsetenv(net::io_note_variable); // a predecessor's note: not this process's
+        return;
+    case net::io_choice::action::refuse:
+        throw std::runtime_error(choice.why);
+    case net::io_choice::action::become_epoll: {
+        const auto program = epoll_program();
+        ::setenv(net::io_note_variable, choice.why.c_str(), 1);
+        ::execv(program.c_str(), argv);
+        throw std::runtime_error(choice.why + "; and " + program + " could not be started: " + std::strerror(errno));
+    }
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -200,6 +242,7 @@ int main(int argc, char** argv)
             std::printf("configuration ok\n");
             return 0;
         }
+        settle_io_backend(config_path, argv);
         turnout::launch_info launch;
         launch.argv.assign(argv, argv + argc);
         launch.binary = own_binary(argv[0]);

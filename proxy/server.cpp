@@ -1,5 +1,7 @@
 #include "turnout/server.hpp"
 
+#include "turnout/net/io_backend.hpp"
+
 #include "turnout/control/pool_facts.hpp"
 #include "turnout/control/rollout_operations.hpp"
 #include "turnout/control/rollout_status.hpp"
@@ -195,7 +197,10 @@ int server::run()
     workers_->start();
     // Once serving: `turnout -s` must not reach a process that cannot take its signal yet.
     pid_file_ = std::make_unique<ctrl::pid_file>(publisher_->config().proxy.pid_file);
-    spdlog::info("turnout {} running with {} worker(s) as pid {}", version(), workers_->size(), ::getpid());
+    spdlog::info("turnout {} running with {} worker(s) as pid {} on {}", version(), workers_->size(), ::getpid(),
+                 net::to_string(net::built_io_backend()));
+    if (const auto note = net::io_backend_note(); !note.empty())
+        spdlog::warn("running on epoll (turnout-epoll): {}", note);
     service_.set_note([this] { return store_note(); });
     // A successor names itself the service's main process (MAINPID=) with its READY=1.
     service_.ready([this] { return service::count_live(*workers_, *shared_); }, upgrader_.taking_over());

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-scripts/build.sh release turnout turnoutctl turnout-mock-backend
+scripts/build.sh release turnout turnout-epoll turnoutctl turnout-mock-backend
 mkdir -p run
 
 pids=()

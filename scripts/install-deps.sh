@@ -11,7 +11,7 @@ packages=(
   nodejs npm curl openssl
   nginx-light haproxy wrk
   etcd-server etcd-client
-  libc-ares-dev
+  libc-ares-dev liburing-dev
   dpkg-dev fakeroot file
 )
 

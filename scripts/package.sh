@@ -25,7 +25,7 @@ if [[ ! -f "$dir/build.ninja" ]]; then
     cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
       -DTURNOUT_WERROR=OFF >/dev/null
 fi
-cmake --build "$dir" -j"$(nproc)" --target turnout turnoutctl
+cmake --build "$dir" -j"$(nproc)" --target turnout turnout-epoll turnoutctl
 rm -f "$dir"/turnout_*.deb
 # fakeroot: root-owned files in the archive even when this runs as a normal user.
 (cd "$dir" && fakeroot cpack -G DEB >cpack.log 2>&1) || { cat "$dir/cpack.log" >&2; exit 1; }

@@ -132,7 +132,7 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
                           "log_level", "header_timeout", "idle_timeout", "connect_timeout", "response_timeout",
                           "stream_idle_timeout", "max_header_bytes", "max_uri_bytes", "max_body_bytes",
                           "max_inspect_bytes", "access_log_format", "pid_file", "dns_min_interval", "dns_max_interval",
-                          "resolver"}};
+                          "resolver", "io_backend"}};
 
     if (const auto v = r.get_integer("workers", 0, max_workers))
         proxy.workers = static_cast<unsigned>(*v);
@@ -159,6 +159,16 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
     }
     if (const auto v = r.get_path("pid_file"))
         proxy.pid_file = *v;
+    if (const auto v = r.get_string("io_backend")) {
+        if (*v == "auto")
+            proxy.io_backend = io_backend_setting::automatic;
+        else if (*v == "io_uring")
+            proxy.io_backend = io_backend_setting::io_uring;
+        else if (*v == "epoll")
+            proxy.io_backend = io_backend_setting::epoll;
+        else
+            r.fail_at("io_backend", "expected \"auto\", \"io_uring\" or \"epoll\", got \"" + *v + "\"");
+    }
     if (const auto v = r.get_string("log_level")) {
         if (std::find(log_levels.begin(), log_levels.end(), *v) == log_levels.end())
             r.fail_at("log_level", "expected one of trace, debug, info, warn, error, critical, off; got \"" + *v + "\"");

@@ -30,6 +30,8 @@ admin::result reloader::reload()
         auto tls = net::build_tls_contexts(*next);
         if (!same_listeners(*next, publisher_.config()))
             spdlog::warn("reload: listener changes take effect at the next restart or upgrade");
+        if (next->proxy.io_backend != publisher_.config().proxy.io_backend)
+            spdlog::warn("reload: an io_backend change takes effect at the next restart or upgrade");
         publisher_.replace(next, std::move(tls));
         spdlog::set_level(spdlog::level::from_str(next->proxy.log_level));
         spdlog::info("reload done");

@@ -4,6 +4,7 @@
 
 #include "turnout/control/pool_facts.hpp"
 #include "turnout/control/tool_compatibility.hpp"
+#include "turnout/net/io_backend.hpp"
 #include "turnout/version.hpp"
 
 #include <boost/json.hpp>
@@ -166,6 +167,8 @@ json::object status_report(const runtime::snapshot& s, const runtime::runtime_st
     return {{"version", std::string(version())},
             {"uptime_s", process.uptime_s},
             {"pid", process.pid},
+            {"io_backend", net::to_string(net::built_io_backend())},
+            {"io_backend_note", net::io_backend_note()},
             {"draining", process.draining},
             {"connections", process.connections},
             {"session_table", process.table_sessions},

@@ -1,6 +1,7 @@
 #include "turnout/metrics/proxy_metrics.hpp"
 
 #include "turnout/metrics/exposition.hpp"
+#include "turnout/net/io_backend.hpp"
 #include "turnout/version.hpp"
 
 #include <algorithm>
@@ -23,7 +24,9 @@ std::uint64_t read(const std::atomic<std::uint64_t>& c)
 void process_families(exposition& out, const process_figures& p)
 {
     out.family("turnout_info", family_type::gauge, "turnout build information.");
-    out.sample("turnout_info", labels{}.add("version", version()), std::int64_t{1});
+    out.sample("turnout_info",
+               labels{}.add("version", version()).add("io_backend", net::to_string(net::built_io_backend())),
+               std::int64_t{1});
     out.family("turnout_uptime_seconds", family_type::gauge, "Seconds since turnout started.");
     out.sample("turnout_uptime_seconds", p.uptime_s);
     out.family("turnout_draining", family_type::gauge, "1 while turnout drains for shutdown.");

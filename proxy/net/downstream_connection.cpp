@@ -12,12 +12,31 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+
+#include <sys/socket.h>
 
 namespace turnout::net {
 namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+
+// One read that never blocks, whatever mode the socket is in. The sockets themselves stay
+// blocking: on io_uring, Asio submits a real receive for a blocking socket, but a poll and
+// then a recv of its own for one set non-blocking (on epoll Asio makes them non-blocking
+// itself either way).
+std::size_t read_now(asio::ip::tcp::socket& s, asio::mutable_buffer into, boost::system::error_code& ec)
+{
+    const auto n = ::recv(s.native_handle(), into.data(), into.size(), MSG_DONTWAIT);
+    if (n > 0) {
+        ec = {};
+        return static_cast<std::size_t>(n);
+    }
+    ec = n == 0 ? boost::system::error_code(asio::error::eof)
+                : boost::system::error_code(errno, boost::system::system_category());
+    return 0;
+}
 using http::proxy_error;
 using http::field_name;
 
@@ -100,7 +119,6 @@ void downstream_connection::start()
     const auto remote = client_.next_layer().remote_endpoint(ec);
     client_address_ = ec ? "-" : remote.address().to_string();
     client_.next_layer().set_option(tcp::no_delay(true), ec);
-    client_.next_layer().non_blocking(true, ec); // do_wait_client's reads must not block
     snapshot_ = worker_.snapshot();
     // A fresh connection must start its request (or finish its TLS handshake) within
     // header_timeout; silence means close.
@@ -258,7 +276,7 @@ void downstream_connection::do_wait_client()
     if (in_.capacity() == 0)
         worker_.client_buffers().lend_small(in_);
     boost::system::error_code ec;
-    const auto n = client_.next_layer().read_some(asio::buffer(in_.write_data(), in_.space()), ec);
+    const auto n = read_now(client_.next_layer(), asio::buffer(in_.write_data(), in_.space()), ec);
     client_reading_ = true;
     if (ec != asio::error::would_block && ec != asio::error::try_again) {
         asio::post(worker_.io(), [self = shared_from_this(), ec, n] { self->on_read_client(ec, n); });
@@ -547,7 +565,6 @@ void downstream_connection::on_connect(boost::system::error_code ec)
     }
     boost::system::error_code ignored;
     ex.upstream->socket().set_option(tcp::no_delay(true), ignored);
-    ex.upstream->socket().non_blocking(true, ignored); // on_upstream_readable's read must not block
     on_upstream_ready(now);
 }
 
@@ -686,7 +703,7 @@ void downstream_connection::on_upstream_readable(boost::system::error_code ec)
     if (ec)
         return on_read_upstream(ec, 0);
     worker_.response_buffers().lend_small(up_in_);
-    const auto n = exchange_.upstream->socket().read_some(asio::buffer(up_in_.write_data(), up_in_.space()), ec);
+    const auto n = read_now(exchange_.upstream->socket(), asio::buffer(up_in_.write_data(), up_in_.space()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again)
         return do_wait_upstream(); // readiness without bytes (spurious): wait again
     on_read_upstream(ec, n);

@@ -30,12 +30,13 @@ fi
 # Contents: "./usr/bin/turnout" and the like, one path a line.
 dpkg-deb --contents "$deb" | awk '{print $NF}' | sed 's|^\./|/|; s|/$||' >"$tmp/contents"
 for f in /usr/bin/turnout /usr/bin/turnoutctl /lib/systemd/system/turnout.service /etc/turnout/turnout.toml \
-         /usr/share/man/man8/turnout.8.gz /usr/share/man/man8/turnoutctl.8.gz /usr/share/man/man5/turnout.toml.5.gz; do
+         /usr/share/man/man8/turnout.8.gz /usr/share/man/man8/turnoutctl.8.gz /usr/share/man/man5/turnout.toml.5.gz \
+         /usr/libexec/turnout/turnout-epoll; do
   grep -qxF "$f" "$tmp/contents" || fail "$deb lacks $f (it has: $(tr '\n' ' ' <"$tmp/contents"))"
 done
 extra=$(grep -E '^/usr/bin/.' "$tmp/contents" | grep -vxE '/usr/bin/turnout|/usr/bin/turnoutctl' || true)
 [[ -z $extra ]] || fail "unexpected programs in the package: $extra"
-dpkg-deb --contents "$deb" | awk '$NF ~ /usr\/bin\/turnout(ctl)?$/ {print $1}' | while read -r mode; do
+dpkg-deb --contents "$deb" | awk '$NF ~ /usr\/(bin\/turnout(ctl)?|libexec\/turnout\/turnout-epoll)$/ {print $1}' | while read -r mode; do
   [[ $mode == -rwxr-xr-x ]] || fail "a program is not mode 755 in the package: $mode"
 done
 

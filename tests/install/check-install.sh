@@ -34,6 +34,34 @@ done
 extra=$(cd "$p/bin" && ls | grep -vxE 'turnout|turnoutctl' || true)
 [[ -z "$extra" ]] || fail "unexpected programs installed: $extra"
 
+# A build on io_uring installs turnout-epoll where turnout looks for it (../libexec/turnout from
+# its own folder), and turnout becomes it when the configuration asks for epoll.
+if [[ -x "$build/turnout-epoll" ]]; then
+  epoll="$p/libexec/turnout/turnout-epoll"
+  [[ -x "$epoll" ]] || fail "missing $epoll"
+  cat >"$tmp/epoll.toml" <<EOF
+[proxy]
+workers = 1
+io_backend = "epoll"
+[[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+name = "u"
+  [[upstream.pool]]
+  name = "p"
+  weight = 100
+  backends = ["127.0.0.1:9"]
+EOF
+  "$p/bin/turnout" -c "$tmp/epoll.toml" >"$tmp/epoll.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 50); do grep -q "running with" "$tmp/epoll.log" && break; sleep 0.1; done
+  exe=$(readlink "/proc/$pid/exe" || true)
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" || true
+  [[ "$exe" == "$epoll" ]] || fail "with io_backend = \"epoll\" the installed turnout runs $exe, not $epoll: $(cat "$tmp/epoll.log")"
+  grep -q "running with 1 worker(s) as pid $pid on epoll" "$tmp/epoll.log" || fail "turnout-epoll did not say so: $(cat "$tmp/epoll.log")"
+fi
+
 # The man pages are gzip files that man can render without warnings.
 for page in man8/turnout.8 man8/turnoutctl.8 man5/turnout.toml.5; do
   gzip -t "$p/share/man/$page.gz" || fail "$page.gz is not a gzip file"

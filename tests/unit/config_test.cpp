@@ -439,6 +439,20 @@ TEST_CASE("unknown keys are errors in every table")
     }
 }
 
+TEST_CASE("[proxy] io_backend: auto by default, io_uring or epoll when written, anything else at its place")
+{
+    using turnout::config::io_backend_setting;
+    CHECK(parse(listener_only, "conf.toml").proxy.io_backend == io_backend_setting::automatic);
+    CHECK(parse(with(listener_only, "[proxy]\nio_backend = \"epoll\"\n"), "conf.toml").proxy.io_backend ==
+          io_backend_setting::epoll);
+    CHECK(parse(with(listener_only, "[proxy]\nio_backend = \"io_uring\"\n"), "conf.toml").proxy.io_backend ==
+          io_backend_setting::io_uring);
+    CHECK(parse(with(listener_only, "[proxy]\nio_backend = \"auto\"\n"), "conf.toml").proxy.io_backend ==
+          io_backend_setting::automatic);
+    CHECK(what_of(with(listener_only, "[proxy]\nio_backend = \"kqueue\"\n")) ==
+          "conf.toml:4:14: proxy.io_backend: expected \"auto\", \"io_uring\" or \"epoll\", got \"kqueue\"");
+}
+
 TEST_CASE("a value of the wrong type is reported at the value")
 {
     SUBCASE("a string where an integer belongs")

@@ -37,8 +37,13 @@ private:
     std::string message_;
 };
 
+/// [proxy] io_backend: the event loop (net/io_backend.hpp). automatic: io_uring where it can
+/// run, epoll elsewhere.
+enum class io_backend_setting { automatic, io_uring, epoll };
+
 struct proxy_config {
     unsigned workers = 0; // 0 = one per core
+    io_backend_setting io_backend = io_backend_setting::automatic; // read at start only
     std::string admin_socket; // absolute path or empty
     std::optional<host_port> status_address;
     std::string state_file; // absolute path or empty
