@@ -38,8 +38,8 @@ async function proxiesOne(tn) {
   assert.equal(r.status, 200, r.text());
 }
 
-itest('by default turnout runs on io_uring where the kernel allows it; status, /metrics and its descriptors agree', async (t, s) => {
-  const tn = await s.turnout({ backends: [mock.addr], status: true });
+itest('io_backend = "auto": io_uring where the kernel allows it; status, /metrics and its descriptors agree', async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], status: true, proxy: { io_backend: 'auto' } });
   await waitAdmin(tn);
   await proxiesOne(tn);
   const st = await status(tn);
@@ -62,8 +62,9 @@ itest('by default turnout runs on io_uring where the kernel allows it; status, /
   assert.match(tn.logs(), new RegExp(`running with 2 worker\\(s\\) as pid ${tn.pid} on ${st.io_backend}`));
 });
 
-itest('io_backend = "epoll": turnout becomes turnout-epoll (same pid), proxies, and says why', async (t, s) => {
-  const tn = await s.turnout({ backends: [mock.addr], proxy: { io_backend: 'epoll' } });
+for (const [what, proxy] of [['unset (the default)', {}], ['"epoll"', { io_backend: 'epoll' }]]) {
+itest(`io_backend ${what}: turnout becomes turnout-epoll (same pid), proxies, and says why`, async (t, s) => {
+  const tn = await s.turnout({ backends: [mock.addr], proxy });
   await waitAdmin(tn);
   await proxiesOne(tn);
   const st = await status(tn);
@@ -78,6 +79,7 @@ itest('io_backend = "epoll": turnout becomes turnout-epoll (same pid), proxies, 
     assert.equal(st.io_backend_note, '');
   }
 });
+}
 
 itest('io_backend = "io_uring" is a requirement: met on an io_uring build, refused at start where it cannot be', async (t, s) => {
   const text = buildConfig({ backends: [mock.addr], proxy: { io_backend: 'io_uring' } });

@@ -193,9 +193,11 @@ itest('undrain before the deadline keeps every stream and session; new sessions 
 itest('turnoutctl drain --wait on the real socket: progress, then exit 0 once the pool holds nothing', { timeout: 20000 }, async (t, s) => {
   const [m0, m1] = mocks;
   const tn = await start(s, blueGreen(m0, m1, { blueWeight: 50, greenWeight: 50 }));
-  const sessions = await openSessions(tn.port, 10);
+  // New sessions are drawn at random by weight: 40 of them miss blue once in 2^40 runs (10 did
+  // once in 1 024, and did).
+  const sessions = await openSessions(tn.port, 40);
   const blue = sessions.find((x) => x.owner === m0.name);
-  assert.ok(blue, `a session on blue among 10 at 50/50: ${JSON.stringify(tally(sessions))}`);
+  assert.ok(blue, `a session on blue among 40 at 50/50: ${JSON.stringify(tally(sessions))}`);
   const stream = await openStream(tn.port, { headers: { 'Mcp-Session-Id': blue.sid, ...MCP_STREAM_HEADERS }, scope: s });
   assert.equal(stream.status, 200);
   await waitStatus(tn, (st) => backendIn(st, m0.addr).streams === 1, 5000, 'the blue stream');

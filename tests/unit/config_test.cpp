@@ -439,10 +439,10 @@ TEST_CASE("unknown keys are errors in every table")
     }
 }
 
-TEST_CASE("[proxy] io_backend: auto by default, io_uring or epoll when written, anything else at its place")
+TEST_CASE("[proxy] io_backend: epoll by default, auto or io_uring when written, anything else at its place")
 {
     using turnout::config::io_backend_setting;
-    CHECK(parse(listener_only, "conf.toml").proxy.io_backend == io_backend_setting::automatic);
+    CHECK(parse(listener_only, "conf.toml").proxy.io_backend == io_backend_setting::epoll);
     CHECK(parse(with(listener_only, "[proxy]\nio_backend = \"epoll\"\n"), "conf.toml").proxy.io_backend ==
           io_backend_setting::epoll);
     CHECK(parse(with(listener_only, "[proxy]\nio_backend = \"io_uring\"\n"), "conf.toml").proxy.io_backend ==
