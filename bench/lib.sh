@@ -37,13 +37,15 @@ free_port() {
   return 1
 }
 
-# turnout as benchmarked: one worker, no access log, one pool of one backend.
+# turnout as benchmarked: one worker, no access log, one pool of one backend; the event loop
+# from IO_BACKEND (default epoll, the product's default; IO_BACKEND=auto measures io_uring).
 # Usage: write_turnout_config FILE PORT BACKEND_PORT [extra lines of the [[listen]] table...]
 write_turnout_config() {
   local file=$1 port=$2 backend_port=$3
   shift 3
   {
-    printf '[proxy]\nworkers = 1\naccess_log = "off"\nlog_level = "warn"\ndrain_timeout = "1s"\n\n'
+    printf '[proxy]\nworkers = 1\naccess_log = "off"\nlog_level = "warn"\ndrain_timeout = "1s"\n'
+    printf 'io_backend = "%s"\n\n' "${IO_BACKEND:-epoll}"
     printf '[[listen]]\naddress = "127.0.0.1:%s"\n' "$port"
     (($# == 0)) || printf '%s\n' "$@"
     printf '\n[[upstream]]\nname = "bench"\n\n  [[upstream.pool]]\n  name = "main"\n  weight = 100\n'

@@ -33,6 +33,7 @@ QUIET_BUSY=${QUIET_BUSY:-10}         # ... i.e. for the machine to be less busy 
 BUILD_DIR=${BUILD_DIR:-build-bench}
 NICE=${NICE:-0}                      # niceness for wrk, the backend and the proxies (< 0 needs root)
 BASELINE_BIN=${BASELINE_BIN:-}       # an older turnout binary, measured as "turnout-base" in the same rounds
+# IO_BACKEND: turnout's [proxy] io_backend (default epoll; auto = io_uring where it runs): bench/lib.sh
 
 for v in DURATION ROUNDS CONNECTIONS WARMUP MEM_CONNECTIONS MEM_DURATION LATENCY_DURATION STREAMS \
   IDLE_CONNECTIONS OPEN_CONCURRENCY WORKERS WRK_THREADS QUIET_BUSY; do
@@ -59,6 +60,7 @@ selected latency && COMMAND+=" LATENCY_DURATION=$LATENCY_DURATION"
 selected idle && COMMAND+=" IDLE_CONNECTIONS=$IDLE_CONNECTIONS"
 selected workers2 && COMMAND+=" WORKERS=$WORKERS"
 ((NICE == 0)) || COMMAND+=" NICE=$NICE"
+[[ -z ${IO_BACKEND:-} ]] || COMMAND+=" IO_BACKEND=$IO_BACKEND"
 [[ -z $BASELINE_BIN ]] || COMMAND+=" BASELINE_BIN=$BASELINE_BIN"
 COMMAND+=" bench/run.sh"
 LUA=$ROOT/bench/jsonrpc_post.lua

@@ -159,10 +159,6 @@ void read_proxy(const context& ctx, const toml::table& table, proxy_config& prox
     }
     if (const auto v = r.get_path("pid_file"))
         proxy.pid_file = *v;
-    // epoll unless io_uring is asked for: under io_uring, TLS listeners abort the process
-    // (SSL_set_fd on a closed socket) and 2 % of 10 000 idle connections got 502 in
-    // bench/run.sh; until that is found, io_uring is the operator's choice (README "Performance").
-    proxy.io_backend = io_backend_setting::epoll;
     if (const auto v = r.get_string("io_backend")) {
         if (*v == "auto")
             proxy.io_backend = io_backend_setting::automatic;
@@ -454,6 +450,10 @@ configuration read_configuration(const context& ctx, const toml::table& document
 {
     configuration config;
     config.path = ctx.absolute_path();
+    // epoll unless io_uring is asked for: under io_uring, TLS listeners abort the process
+    // (SSL_set_fd on a closed socket) and 2 % of 10 000 idle connections got 502 in
+    // bench/run.sh; until that is found, io_uring is the operator's choice (README "Performance").
+    config.proxy.io_backend = io_backend_setting::epoll;
     const table_reader root{ctx, document, "", {"proxy", "runtime", "listen", "upstream", "route"}};
     if (const toml::table* proxy = root.get_table("proxy"))
         read_proxy(ctx, *proxy, config.proxy);
