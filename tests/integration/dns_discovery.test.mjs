@@ -16,7 +16,7 @@ import { startDnsServer } from './support/dns_server.mjs';
 import { fastHealth, startHealthServer, sessionOn } from './support/health_helpers.mjs';
 import { initialize, sessionRequest } from './support/session_helpers.mjs';
 import {
-  backendIn, metricValue, openSessions, parseMetrics, poolIn, status, statusGet, tally, waitAdmin, waitStatus,
+  backendIn, metricValue, openSessions, parseMetrics, status, statusGet, tally, waitStatus, discoveryOf, listedIn, startWithAdmin,
 } from './support/control_helpers.mjs';
 
 const NAME = 'mcp.test';
@@ -37,14 +37,8 @@ function config(dns, backends, { proxy = {}, health = fastHealth() } = {}) {
   };
 }
 
-async function start(s, opts) {
-  const tn = await s.turnout(opts);
-  await waitAdmin(tn);
-  return tn;
-}
-
-const discoveryOf = (st, name) => st.discovery.names.find((n) => n.name === name);
-const listed = (st, addr) => poolIn(st, 'blue').backends.some((b) => b.address === addr);
+const start = startWithAdmin;
+const listed = listedIn;
 
 itest('a new address joins unhealthy and takes sessions only once its probes pass', async (t, s) => {
   const dns = await startDnsServer(s);

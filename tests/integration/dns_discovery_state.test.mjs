@@ -17,7 +17,7 @@ import { itest, tempDir, waitUntil } from './support/harness.mjs';
 import { startDnsServer } from './support/dns_server.mjs';
 import { fastHealth, startHealthServer, sessionOn } from './support/health_helpers.mjs';
 import { sessionRequest } from './support/session_helpers.mjs';
-import { backendIn, ctl, openSessions, poolIn, status, tally, waitAdmin, waitStatus } from './support/control_helpers.mjs';
+import { backendIn, ctl, openSessions, status, tally, waitStatus, discoveryOf, listedIn, startWithAdmin } from './support/control_helpers.mjs';
 
 const NAME = 'mcp.test';
 
@@ -35,14 +35,8 @@ function config(dns, backends, proxy = {}) {
   };
 }
 
-async function start(s, opts) {
-  const tn = await s.turnout(opts);
-  await waitAdmin(tn);
-  return tn;
-}
-
-const discoveryOf = (st, name) => st.discovery.names.find((n) => n.name === name);
-const listed = (st, addr) => poolIn(st, 'blue').backends.some((b) => b.address === addr);
+const start = startWithAdmin;
+const listed = listedIn;
 const bothHealthy = (a, b) => (st) => [a.addr, b.addr].every((x) => listed(st, x) && backendIn(st, x).healthy);
 
 /** The drains the state file holds for mcp/blue (addresses). */

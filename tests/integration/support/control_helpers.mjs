@@ -366,3 +366,14 @@ export async function endSession(c) {
 
 /** GET on the status server's TCP port. */
 export const statusGet = (tn, p) => httpRequest(tn.statusPort, { path: p, timeout: 5000 });
+
+/** Starts turnout (harness `s.turnout`) and waits until its admin socket answers. */
+export async function startWithAdmin(s, opts) {
+  const tn = await s.turnout(opts);
+  await waitAdmin(tn);
+  return tn;
+}
+
+/** DNS discovery: one name's entry in status, and whether a pool lists an address. */
+export const discoveryOf = (st, name) => st.discovery.names.find((n) => n.name === name);
+export const listedIn = (st, addr, pool = 'blue') => poolIn(st, pool).backends.some((b) => b.address === addr);
